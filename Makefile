@@ -1,0 +1,61 @@
+# digit-edge: `make train convert` trains, quantizes and reports; `make test` runs the tests.
+# Two environments (docs/environments.md): .venv is the host (TensorFlow 2.21, NumPy 2,
+# ai-edge-litert); .venv-edge is the device (tflite-runtime 2.14, NumPy 1.24, no TensorFlow).
+
+PYTHON      ?= python3
+VENV        := .venv
+EDGE_VENV   := .venv-edge
+ARTIFACTS   ?= artifacts
+# The offline MNIST copy beside the checkout; DIGIT_EDGE_DATA or DATA=... overrides it.
+DATA        ?= $(or $(DIGIT_EDGE_DATA),$(wildcard ../shared/data/mnist))
+DATA_ARG    := $(if $(DATA),--data $(DATA))
+BIN         := $(VENV)/bin
+EDGE_BIN    := $(EDGE_VENV)/bin
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup setup-host setup-edge train convert test test-host test-edge bench lint format clean
+
+setup: setup-host setup-edge ## create both virtual environments and install the project
+
+setup-host: $(VENV)/.installed
+setup-edge: $(EDGE_VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[train,dev]'
+	@touch $@
+
+$(EDGE_VENV)/.installed: pyproject.toml requirements/edge-pi.txt
+	$(PYTHON) -m venv $(EDGE_VENV)
+	$(EDGE_BIN)/pip install --quiet --upgrade pip
+	$(EDGE_BIN)/pip install --quiet -c requirements/edge-pi.txt -e '.[edge,dev]'
+	@touch $@
+
+train: setup-host ## fit the default models (lenet, dense) into $(ARTIFACTS)/
+	$(BIN)/digit-train $(DATA_ARG) --out $(ARTIFACTS)
+
+convert: setup-host ## quantize every trained model to TFLite and write the report
+	$(BIN)/digit-convert $(DATA_ARG) --artifacts $(ARTIFACTS)
+
+test: test-host test-edge ## all tests: host environment, then the device-like one
+
+test-host: setup-host
+	DIGIT_EDGE_DATA=$(DATA) $(BIN)/pytest -q tests
+
+test-edge: setup-edge test-host
+	DIGIT_EDGE_DATA=$(DATA) $(EDGE_BIN)/pytest -q tests/edge
+
+bench: setup ## timings and accuracies (not part of the tests)
+	$(BIN)/python -m train.bench $(DATA_ARG)
+
+lint: setup-host
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup-host
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean: ## remove generated artifacts and build files (keeps the environments)
+	rm -rf $(ARTIFACTS) build .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""digit-edge convert stage: Keras models to TFLite files, evaluated through the edge runtime."""

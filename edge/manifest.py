@@ -1,0 +1,80 @@
+"""The manifest that travels beside every ``.tflite``: what the device and a deployer need to know.
+
+``convert`` writes it, ``edge`` reads it. A model without one still runs, with MNIST defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge.errors import ModelError
+from edge.fileio import atomic_write_text
+
+FORMAT = "digit-edge-manifest/1"
+MNIST_LABELS: tuple[str, ...] = tuple(str(d) for d in range(10))
+
+#: What the models were trained on: white digit on black, 20x20 box centred by mass in 28x28,
+#: pixels scaled to [0, 1]. The edge normalisation produces exactly this from a photo.
+MNIST_PREPROCESSING: dict[str, Any] = {
+    "size": [28, 28],
+    "polarity": "white-on-black",
+    "value_range": [0.0, 1.0],
+    "pixel_scale": 1.0 / 255.0,
+    "normalisation": "mnist-20x20-centre-of-mass",
+}
+
+
+@dataclass
+class Manifest:
+    """Everything about one converted file, beside it as ``<stem>.manifest.json``."""
+
+    model: str
+    mode: str
+    file: str
+    sha256: str
+    bytes: int
+    input: dict[str, Any]
+    output: dict[str, Any]
+    labels: list[str] = field(default_factory=lambda: list(MNIST_LABELS))
+    preprocessing: dict[str, Any] = field(default_factory=lambda: dict(MNIST_PREPROCESSING))
+    accuracy: dict[str, Any] = field(default_factory=dict)
+    compatibility: dict[str, Any] = field(default_factory=dict)
+    producer: dict[str, Any] = field(default_factory=dict)
+    format: str = FORMAT
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        atomic_write_text(path, self.to_json())
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> Manifest:
+        path = Path(path)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelError(f"{path}: unreadable manifest ({exc})") from None
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+            raise ModelError(f"{path}: not a {FORMAT} manifest")
+        known = set(cls.__dataclass_fields__)
+        try:
+            return cls(**{k: v for k, v in raw.items() if k in known})
+        except TypeError as exc:
+            raise ModelError(f"{path}: incomplete manifest ({exc})") from None
+
+
+def manifest_path(model_path: str | os.PathLike[str]) -> Path:
+    """``models/lenet_int8.tflite`` -> ``models/lenet_int8.manifest.json``."""
+    p = Path(model_path)
+    return p.with_name(p.stem + ".manifest.json")
+
+
+def find_manifest(model_path: str | os.PathLike[str]) -> Manifest | None:
+    """The manifest beside a model, or None when there is none."""
+    path = manifest_path(model_path)
+    return Manifest.read(path) if path.is_file() else None

@@ -1,0 +1,181 @@
+"""The model wrapper every stage shares: load a ``.tflite``, feed it images, get probabilities.
+
+The device, ``convert``'s evaluation and the benchmarks all call :class:`DigitClassifier`, so the
+accuracy reported on the host is the accuracy the device gets. Images go in as float32 in [0, 1]
+(white digit on black, 28x28) and are quantized here from the model's own tensor details.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.errors import ModelError
+from edge.manifest import MNIST_LABELS, Manifest, find_manifest
+from edge.quantization import QuantParams, dequantize, quantize
+from edge.runtime import Runtime, load_runtime
+
+TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8 of every .tflite
+_ACCEPTED_INPUTS = ((28, 28), (28, 28, 1), (784,))  # per-image shapes a digit model may take
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """How to load a model: which file, which interpreter (None: best available), how many threads."""
+
+    path: Path
+    runtime: str | None = None
+    threads: int = 1
+    batch_size: int = 256
+
+
+def check_tflite_file(path: Path) -> bytes:
+    """Read a model file and make sure it is a TFLite flatbuffer before any interpreter sees it."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no such model file") from None
+    except IsADirectoryError:
+        raise ModelError(f"{path}: is a folder, expected a .tflite file") from None
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(data) < 8 or data[4:8] != TFLITE_IDENTIFIER:
+        raise ModelError(f"{path}: not a TFLite model (no 'TFL3' flatbuffer identifier)")
+    return data
+
+
+class DigitClassifier:
+    """A TFLite digit model behind one call: ``predict(images) -> probabilities``."""
+
+    def __init__(self, options: ModelOptions, runtime: Runtime | None = None) -> None:
+        self.options = options
+        self.path = Path(options.path)
+        self.model_bytes = check_tflite_file(self.path)
+        self.runtime = runtime or load_runtime(options.runtime)
+        self.manifest: Manifest | None = find_manifest(self.path)
+        self.labels: list[str] = list(self.manifest.labels if self.manifest else MNIST_LABELS)
+        self.interpreter = self._make_interpreter()
+        inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelError(
+                f"{self.path}: expected one input and one output tensor, "
+                f"found {len(inputs)} and {len(outputs)}"
+            )
+        self.input_details, self.output_details = inputs[0], outputs[0]
+        self.input_shape = tuple(int(d) for d in self.input_details["shape"])
+        if len(self.input_shape) < 2 or self.input_shape[1:] not in _ACCEPTED_INPUTS:
+            raise ModelError(
+                f"{self.path}: input shape {list(self.input_shape)} is not a 28x28 digit image "
+                "(expected [N, 28, 28], [N, 28, 28, 1] or [N, 784])"
+            )
+        n_out = int(np.prod(self.output_details["shape"][1:]))
+        if n_out != len(self.labels):
+            raise ModelError(f"{self.path}: {n_out} outputs but {len(self.labels)} labels")
+        self.input_params = QuantParams.from_details(self.input_details)
+        self.output_params = QuantParams.from_details(self.output_details)
+        self._batched: object | None = None  # a second interpreter resized for batches, if usable
+        self._batched_size = 0
+
+    def _make_interpreter(self, batch: int | None = None):
+        try:
+            interp = self.runtime.interpreter_class(
+                model_content=self.model_bytes, num_threads=self.options.threads
+            )
+            if batch is not None:
+                shape = list(interp.get_input_details()[0]["shape"])
+                interp.resize_tensor_input(interp.get_input_details()[0]["index"], [batch, *shape[1:]])
+            interp.allocate_tensors()
+        except ValueError as exc:  # interpreters raise ValueError for models they cannot load
+            raise ModelError(f"{self.path}: {self.runtime.describe()} cannot load it ({exc})") from None
+        except RuntimeError as exc:
+            raise ModelError(f"{self.path}: {self.runtime.describe()} cannot load it ({exc})") from None
+        return interp
+
+    # -- input / output conversion: pure, shared by every path -------------------------------
+
+    def to_input(self, images: np.ndarray) -> np.ndarray:
+        """Float images (N, 28, 28) in [0, 1] -> the model's input tensor layout and dtype."""
+        images = np.asarray(images, dtype=np.float32)
+        batch = images.reshape((images.shape[0], *self.input_shape[1:]))
+        return quantize(batch, self.input_params)
+
+    def from_output(self, raw: np.ndarray) -> np.ndarray:
+        """The model's output tensor -> float32 probabilities (N, 10)."""
+        return dequantize(raw, self.output_params).reshape(raw.shape[0], -1)
+
+    # -- inference ------------------------------------------------------------------------------
+
+    def invoke(self, tensor: np.ndarray) -> np.ndarray:
+        """Run the interpreter on one already-converted input tensor; return the raw output."""
+        self.interpreter.set_tensor(self.input_details["index"], tensor)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output_details["index"])
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities (N, 10) for float images (N, 28, 28) in [0, 1], in chunks of batch_size."""
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim == 2:
+            images = images[None]
+        n = images.shape[0]
+        out = np.empty((n, len(self.labels)), dtype=np.float32)
+        step = max(self.options.batch_size, self.input_shape[0])
+        for start in range(0, n, step):
+            chunk = images[start : start + step]
+            out[start : start + len(chunk)] = self._predict_chunk(chunk)
+        return out
+
+    def predict_one_by_one(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities through the single-image interpreter only (the device's own path)."""
+        images = np.asarray(images, dtype=np.float32)
+        tensors = self.to_input(images.reshape(-1, 28, 28))
+        per = self.input_shape[0]
+        return np.concatenate(
+            [self.from_output(self.invoke(tensors[i : i + per])) for i in range(0, len(tensors), per)]
+        )
+
+    def _predict_chunk(self, chunk: np.ndarray) -> np.ndarray:
+        tensors = self.to_input(chunk)
+        static_batch = self.input_shape[0]
+        if len(chunk) == static_batch:
+            return self.from_output(self.invoke(tensors))
+        interp = self._batched_interpreter(len(chunk))
+        if interp is None:  # the graph cannot be resized: loop over the static-batch model
+            return np.concatenate(
+                [
+                    self.from_output(self.invoke(tensors[i : i + static_batch]))
+                    for i in range(0, len(tensors), static_batch)
+                ]
+            )
+        interp.set_tensor(interp.get_input_details()[0]["index"], tensors)
+        interp.invoke()
+        return self.from_output(interp.get_tensor(interp.get_output_details()[0]["index"]))
+
+    def _batched_interpreter(self, size: int):
+        """An interpreter resized to ``size``, or None if this graph has a fixed batch."""
+        if self._batched is False:
+            return None
+        if self._batched is not None and self._batched_size == size:
+            return self._batched
+        try:
+            interp = self._make_interpreter(batch=size)
+            probe = np.zeros((size, *self.input_shape[1:]), dtype=self.input_params.dtype)
+            interp.set_tensor(interp.get_input_details()[0]["index"], probe)
+            interp.invoke()
+            out_shape = tuple(interp.get_output_details()[0]["shape"])
+            if out_shape[0] != size:
+                raise ValueError(f"output batch {out_shape[0]} != {size}")
+        except (ModelError, ValueError, RuntimeError):
+            self._batched = False
+            return None
+        self._batched, self._batched_size = interp, size
+        return interp
+
+
+def open_model(
+    path: str | os.PathLike[str], *, runtime: str | None = None, threads: int = 1
+) -> DigitClassifier:
+    """Shorthand for ``DigitClassifier(ModelOptions(path, runtime, threads))``."""
+    return DigitClassifier(ModelOptions(Path(path), runtime=runtime, threads=threads))

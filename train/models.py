@@ -1,0 +1,87 @@
+"""The registry of trainable models: one table drives the CLI, the tests and the docs.
+
+Each entry builds a fresh, uncompiled Keras model that takes float32 images (N, 28, 28, 1) in
+[0, 1] (or (N, 784) for the dense baseline) and returns 10 softmax probabilities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+from keras import layers
+
+
+def build_lenet() -> keras.Model:
+    """The seed's LeNet-style CNN: 6,526 parameters, exactly as in the seed's summary."""
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1), name="image"),
+            layers.Conv2D(6, 1, name="conv1"),
+            layers.MaxPooling2D(2, name="pool1"),
+            layers.BatchNormalization(name="bn1"),
+            layers.ReLU(name="relu1"),
+            layers.Conv2D(16, 5, padding="valid", name="conv2"),
+            layers.MaxPooling2D(2, name="pool2"),
+            layers.BatchNormalization(name="bn2"),
+            layers.ReLU(name="relu2"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(10, activation="softmax", name="probs"),
+        ],
+        name="lenet",
+    )
+
+
+def build_dense() -> keras.Model:
+    """The dense baseline: 784 -> 128 ReLU -> 10 softmax, 101,770 parameters."""
+    return keras.Sequential(
+        [
+            keras.Input(shape=(784,), name="image"),
+            layers.Dense(128, activation="relu", name="hidden"),
+            layers.Dense(10, activation="softmax", name="probs"),
+        ],
+        name="dense",
+    )
+
+
+def build_seed_example() -> keras.Model:
+    """The seed's illustrative builder (a ResNet-style stem) with a 10-way softmax head."""
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1), name="image"),
+            layers.ZeroPadding2D(3, name="pad"),
+            layers.Conv2D(32, 7, strides=2, name="conv"),
+            layers.ReLU(name="relu"),
+            layers.MaxPooling2D(2, name="pool"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(10, activation="softmax", name="probs"),
+        ],
+        name="seed_example",
+    )
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: how to build it, what it expects, and the counts a test pins down."""
+
+    name: str
+    build: Callable[[], keras.Model]
+    input_shape: tuple[int, ...]
+    params: int
+    description: str
+    default: bool  # trained by a plain `make train`
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("lenet", build_lenet, (28, 28, 1), 6_526, "LeNet-style CNN from the seed", True),
+        ModelSpec("dense", build_dense, (784,), 101_770, "784-128-10 dense baseline", True),
+        ModelSpec(
+            "seed-example", build_seed_example, (28, 28, 1), 17_290,
+            "the seed's illustrative conv stem", False,
+        ),
+    )
+}
+DEFAULT_MODELS: tuple[str, ...] = tuple(name for name, spec in MODELS.items() if spec.default)
