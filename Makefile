@@ -57,5 +57,27 @@ format: setup-host
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The Raspberry Pi: `make bundle` writes what a user copies to the Pi (README, "Deploy to a
+# Raspberry Pi"); `make pi-test` installs it on an emulated Pi (qemu, needs root) and compares.
+PI_FLOAT    := $(ARTIFACTS)/tflite/lenet_float32.tflite
+PI_INT8     := $(ARTIFACTS)/tflite/lenet_int8.tflite
+PI_MODELS   ?= $(PI_INT8) $(PI_FLOAT)
+BUNDLE      := build/bundle/digit-edge-pi.tar.gz
+
+.PHONY: bundle pi-models pi-test
+
+build/wheels/.done: deploy/pi-requirements.txt deploy/bundle.py | setup-host
+	$(BIN)/python deploy/bundle.py wheels --out build/wheels
+	@touch $@
+
+pi-models:
+	@test -f $(PI_FLOAT) -a -f $(PI_INT8) || $(MAKE) train convert
+
+bundle: setup-host pi-models build/wheels/.done ## the Raspberry Pi bundle: edge, models, install script, unit
+	$(BIN)/python deploy/bundle.py build $(addprefix --model ,$(PI_MODELS)) --wheels build/wheels --out $(BUNDLE)
+
+pi-test: bundle setup-edge ## install the bundle on an emulated Raspberry Pi (root, qemu) and compare
+	deploy/pi-test.sh $(BUNDLE) $(PI_FLOAT) $(PI_INT8) "$(DATA)"
+
 clean: ## remove generated artifacts and build files (keeps the environments)
 	rm -rf $(ARTIFACTS) build .pytest_cache .ruff_cache .hypothesis

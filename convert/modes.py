@@ -14,12 +14,22 @@ class QuantMode:
     needs_representative_data: bool
     integer_io: bool
 
+    @property
+    def quantized(self) -> bool:
+        """Every mode but float32 changes the numbers, so every other one is held to the gate."""
+        return self.name != "float32"
+
 
 MODES: dict[str, QuantMode] = {
     m.name: m
     for m in (
         QuantMode("float32", "no optimization: float weights and activations", False, False),
-        QuantMode("dynamic", "dynamic-range: int8 weights, float activations", False, False),
+        QuantMode(
+            "dynamic",
+            "dynamic-range: int8 weights (per-tensor in dense layers), float activations",
+            False,
+            False,
+        ),
         QuantMode("float16", "float16 weights, float32 compute", False, False),
         QuantMode("int8", "full-integer: int8 weights and activations, integer I/O", True, True),
     )

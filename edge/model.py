@@ -24,12 +24,17 @@ _ACCEPTED_INPUTS = ((28, 28), (28, 28, 1), (784,))  # per-image shapes a digit m
 
 @dataclass(frozen=True)
 class ModelOptions:
-    """How to load a model: which file, which interpreter (None: best available), how many threads."""
+    """How to load a model: which file, which interpreter (None: best available), how many threads.
+
+    ``kernels`` picks the op resolver (see :data:`edge.runtime.KERNELS`): ``default`` is fastest,
+    ``builtin``/``reference`` give results that match other runtime versions bit for bit.
+    """
 
     path: Path
     runtime: str | None = None
     threads: int = 1
     batch_size: int = 256
+    kernels: str = "default"
 
 
 def check_tflite_file(path: Path) -> bytes:
@@ -82,7 +87,9 @@ class DigitClassifier:
     def _make_interpreter(self, batch: int | None = None):
         try:
             interp = self.runtime.interpreter_class(
-                model_content=self.model_bytes, num_threads=self.options.threads
+                model_content=self.model_bytes,
+                num_threads=self.options.threads,
+                **self.runtime.interpreter_kwargs(self.options.kernels),
             )
             if batch is not None:
                 shape = list(interp.get_input_details()[0]["shape"])
@@ -175,7 +182,13 @@ class DigitClassifier:
 
 
 def open_model(
-    path: str | os.PathLike[str], *, runtime: str | None = None, threads: int = 1
+    path: str | os.PathLike[str],
+    *,
+    runtime: str | None = None,
+    threads: int = 1,
+    kernels: str = "default",
 ) -> DigitClassifier:
-    """Shorthand for ``DigitClassifier(ModelOptions(path, runtime, threads))``."""
-    return DigitClassifier(ModelOptions(Path(path), runtime=runtime, threads=threads))
+    """Shorthand for ``DigitClassifier(ModelOptions(path, runtime, threads, kernels=kernels))``."""
+    return DigitClassifier(
+        ModelOptions(Path(path), runtime=runtime, threads=threads, kernels=kernels)
+    )

@@ -34,6 +34,34 @@ RUNTIME_NAMES: tuple[str, ...] = tuple(r.name for r in RUNTIMES)
 
 
 @dataclass(frozen=True)
+class KernelSpec:
+    """Which kernels run the graph: a CLI name, the interpreter's ``OpResolverType`` and why."""
+
+    name: str
+    op_resolver: str | None  # attribute of the runtime module's OpResolverType; None = its default
+    description: str
+
+
+#: The kernel choices, default first. Integer results differ between them by one quantization
+#: step in a few percent of outputs: XNNPACK requantizes with a float scale (round half to even),
+#: TFLite's built-in kernels with a fixed-point multiplier and shift (round half away from zero).
+#: tflite-runtime 2.14's default delegate takes only float32 ops, so its int8 graphs run on the
+#: built-in kernels; ai-edge-litert 2.3 and TensorFlow 2.21 delegate int8 to XNNPACK as well.
+KERNELS: tuple[KernelSpec, ...] = (
+    KernelSpec("default", None, "the runtime's default: XNNPACK delegate where it applies"),
+    KernelSpec(
+        "builtin",
+        "BUILTIN_WITHOUT_DEFAULT_DELEGATES",
+        "TFLite's optimized built-in kernels, no delegate",
+    ),
+    KernelSpec(
+        "reference", "BUILTIN_REF", "TFLite's reference kernels: slow, bit-exact across versions"
+    ),
+)
+KERNEL_NAMES: tuple[str, ...] = tuple(k.name for k in KERNELS)
+
+
+@dataclass(frozen=True)
 class Runtime:
     """A loaded interpreter class and what to report about it."""
 
@@ -43,6 +71,21 @@ class Runtime:
 
     def describe(self) -> str:
         return f"{self.name} {self.version}"
+
+    def interpreter_kwargs(self, kernels: str = "default") -> dict[str, Any]:
+        """Keyword arguments that make this runtime's ``Interpreter`` use ``kernels``."""
+        spec = next((k for k in KERNELS if k.name == kernels), None)
+        if spec is None:
+            raise RuntimeNotFound(
+                f"unknown kernels {kernels!r}; choose one of {', '.join(KERNEL_NAMES)}"
+            )
+        if spec.op_resolver is None:
+            return {}
+        module = importlib.import_module(self.interpreter_class.__module__)
+        resolver_types = getattr(module, "OpResolverType", None)
+        if resolver_types is None or not hasattr(resolver_types, spec.op_resolver):
+            raise RuntimeNotFound(f"{self.describe()} cannot select {kernels!r} kernels")
+        return {"experimental_op_resolver_type": getattr(resolver_types, spec.op_resolver)}
 
 
 def _version(distribution: str) -> str:

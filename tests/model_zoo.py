@@ -4,6 +4,13 @@ Writes ``<dir>/<model>_<variant>.tflite`` for lenet and dense in float32, dynami
 (int8 I/O) and int8-uint8 (uint8 I/O), plus ``golden.npz``: the test inputs (first 500 MNIST test
 images, float [0, 1]), each file's raw output from TensorFlow's own interpreter, and the Keras
 probabilities. A stamp holds a hash of the code that made them, so edits rebuild them.
+
+Golden keys: ``x``, ``y``, ``<model>_keras``, ``<model>_<variant>`` (TensorFlow's interpreter with
+its default kernels: XNNPACK where it applies) and ``<model>_<variant>@<kernels>`` for each of
+:data:`REFERENCE_KERNELS` (the same file run on TFLite's built-in or reference kernels, no
+delegate). Why several: XNNPACK and the built-in kernels requantize int8 differently (float scale
+vs fixed-point multiplier), so their int8 outputs differ by one step in a few percent of elements;
+each runtime must match *the reference made with the same kernels* exactly (docs/edge.md).
 """
 
 from __future__ import annotations
@@ -29,6 +36,17 @@ VARIANTS = (
     ("int8-uint8", "int8", "uint8"),
 )
 MODEL_NAMES = ("lenet", "dense")
+#: Extra references: edge.runtime kernel name -> TensorFlow's OpResolverType member.
+REFERENCE_KERNELS = {
+    "builtin": "BUILTIN_WITHOUT_DEFAULT_DELEGATES",
+    "reference": "BUILTIN_REF",
+}
+
+
+def golden_key(model: str, variant: str, kernels: str = "default") -> str:
+    """The golden.npz key of a file's reference output computed with ``kernels``."""
+    base = f"{model}_{variant}"
+    return base if kernels == "default" else f"{base}@{kernels}"
 
 
 def _fingerprint() -> str:
@@ -74,16 +92,25 @@ def build(out: Path, data: mnist.Mnist) -> None:
             blob = convert(model, mode, representative=rep, io_dtype=io_dtype)
             path = out / file_name(name, variant)
             atomic_write_bytes(path, blob)
-            golden[f"{name}_{variant}"] = _reference_outputs(tf, blob, x_gold)
+            golden[golden_key(name, variant)] = _reference_outputs(tf, blob, x_gold)
+            for kernels, resolver in REFERENCE_KERNELS.items():
+                golden[golden_key(name, variant, kernels)] = _reference_outputs(
+                    tf, blob, x_gold, getattr(tf.lite.experimental.OpResolverType, resolver)
+                )
     with open(out / ".golden.tmp.npz", "wb") as fh:
         np.savez(fh, **golden)
     (out / ".golden.tmp.npz").replace(out / "golden.npz")
     atomic_write_text(out / "stamp.json", json.dumps({"fingerprint": _fingerprint()}))
 
 
-def _reference_outputs(tf, blob: bytes, x: np.ndarray) -> np.ndarray:
-    """Raw output tensors from TensorFlow's interpreter, one image at a time (the reference)."""
-    interp = tf.lite.Interpreter(model_content=blob, num_threads=1)
+def _reference_outputs(tf, blob: bytes, x: np.ndarray, op_resolver=None) -> np.ndarray:
+    """Raw output tensors from TensorFlow's interpreter, one image at a time (the reference).
+
+    ``op_resolver`` (a ``tf.lite.experimental.OpResolverType``) picks the kernels; None keeps
+    the interpreter's default (XNNPACK where it applies).
+    """
+    kwargs = {} if op_resolver is None else {"experimental_op_resolver_type": op_resolver}
+    interp = tf.lite.Interpreter(model_content=blob, num_threads=1, **kwargs)
     interp.allocate_tensors()
     inp, outp = interp.get_input_details()[0], interp.get_output_details()[0]
     scale, zero = inp["quantization"]

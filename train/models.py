@@ -8,13 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import keras
-from keras import layers
+from train.recipe import Recipe
+
+if TYPE_CHECKING:  # Keras is imported by the builders, so listing models costs nothing
+    import keras
 
 
 def build_lenet() -> keras.Model:
     """The seed's LeNet-style CNN: 6,526 parameters, exactly as in the seed's summary."""
+    import keras
+    from keras import layers
+
     return keras.Sequential(
         [
             keras.Input(shape=(28, 28, 1), name="image"),
@@ -35,6 +41,9 @@ def build_lenet() -> keras.Model:
 
 def build_dense() -> keras.Model:
     """The dense baseline: 784 -> 128 ReLU -> 10 softmax, 101,770 parameters."""
+    import keras
+    from keras import layers
+
     return keras.Sequential(
         [
             keras.Input(shape=(784,), name="image"),
@@ -47,6 +56,9 @@ def build_dense() -> keras.Model:
 
 def build_seed_example() -> keras.Model:
     """The seed's illustrative builder (a ResNet-style stem) with a 10-way softmax head."""
+    import keras
+    from keras import layers
+
     return keras.Sequential(
         [
             keras.Input(shape=(28, 28, 1), name="image"),
@@ -71,16 +83,38 @@ class ModelSpec:
     params: int
     description: str
     default: bool  # trained by a plain `make train`
+    recipe: Recipe
 
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("lenet", build_lenet, (28, 28, 1), 6_526, "LeNet-style CNN from the seed", True),
-        ModelSpec("dense", build_dense, (784,), 101_770, "784-128-10 dense baseline", True),
         ModelSpec(
-            "seed-example", build_seed_example, (28, 28, 1), 17_290,
-            "the seed's illustrative conv stem", False,
+            "lenet",
+            build_lenet,
+            (28, 28, 1),
+            6_526,
+            "LeNet-style CNN from the seed",
+            True,
+            Recipe(epochs=20, batch_size=128, learning_rate=3e-3),
+        ),
+        ModelSpec(
+            "dense",
+            build_dense,
+            (784,),
+            101_770,
+            "784-128-10 dense baseline",
+            True,
+            Recipe(epochs=20, batch_size=128, learning_rate=2e-3),
+        ),
+        ModelSpec(
+            "seed-example",
+            build_seed_example,
+            (28, 28, 1),
+            17_290,
+            "the seed's illustrative conv stem",
+            False,
+            Recipe(epochs=10, batch_size=128, learning_rate=2e-3),
         ),
     )
 }

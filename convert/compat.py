@@ -1,0 +1,93 @@
+"""Does each file run on the device's interpreter? Ask it: load every file in ``.venv-edge``.
+
+The device-like environment has tflite-runtime 2.14 and no TensorFlow; a subprocess there runs
+:mod:`convert.devicecheck` on all files at once (about a second) and the answers are merged
+with the op-version table of :mod:`convert.flatbuf`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_VAR = "DIGIT_EDGE_DEVICE_PYTHON"
+DEVICE_RUNTIME = "tflite-runtime"
+
+
+def device_python(option: str | os.PathLike[str] | None = None) -> Path | None:
+    """The device-like environment's interpreter: option, then $DIGIT_EDGE_DEVICE_PYTHON, then
+    ``.venv-edge/bin/python`` in the checkout; None when none exists."""
+    for candidate in (option, os.environ.get(ENV_VAR), REPO_ROOT / ".venv-edge" / "bin" / "python"):
+        if candidate and Path(candidate).exists():
+            return Path(candidate)
+    return None
+
+
+@dataclass
+class DeviceReport:
+    """What the device-like interpreter said about every file (``results`` keyed by path)."""
+
+    python: Path | None
+    ran: bool
+    reason: str = ""
+    runtime: str | None = None
+    tensorflow_importable: bool | None = None
+    results: dict[str, dict] = field(default_factory=dict)
+
+
+def check_on_device(
+    files: list[Path],
+    images: np.ndarray,
+    *,
+    python: Path | None,
+    reps: int = 300,
+    timeout: float = 180.0,
+) -> DeviceReport:
+    """Load, run and time ``files`` in the device environment; never raises for its failures."""
+    if python is None:
+        return DeviceReport(None, False, "no device environment (.venv-edge) found")
+    with tempfile.TemporaryDirectory(prefix="digit-convert-device-") as tmp:
+        np.save(Path(tmp) / "images.npy", np.asarray(images, dtype=np.float32))
+        request = {
+            "files": [str(f) for f in files],
+            "images": str(Path(tmp) / "images.npy"),
+            "runtime": DEVICE_RUNTIME,
+            "reps": reps,
+        }
+        (Path(tmp) / "request.json").write_text(json.dumps(request))
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        try:
+            proc = subprocess.run(
+                [str(python), "-m", "convert.devicecheck", str(Path(tmp) / "request.json")],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=env,
+                cwd=REPO_ROOT,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return DeviceReport(python, False, f"{python}: {exc}")
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return DeviceReport(python, False, f"{python} failed: {tail}")
+    try:
+        answer = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        return DeviceReport(python, False, f"{python}: unreadable answer")
+    results = {r["file"]: r for r in answer["results"]}
+    runtimes = {r.get("runtime") for r in results.values() if r.get("runtime")}
+    return DeviceReport(
+        python,
+        True,
+        runtime=", ".join(sorted(runtimes)) or None,
+        tensorflow_importable=answer.get("tensorflow_importable"),
+        results=results,
+    )

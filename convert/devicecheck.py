@@ -1,0 +1,77 @@
+"""Run in the device-like environment (``.venv-edge``: tflite-runtime 2.14, NumPy 1.x, no
+TensorFlow): load each file through the edge runtime, run it, time it, report as JSON.
+
+Invoked by :mod:`convert.compat` as ``<edge python> -m convert.devicecheck REQUEST.json``. It
+imports only ``edge`` and NumPy, so it runs exactly as the device would.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def delegate_partitions(interpreter) -> int | None:
+    """How many delegate kernels (XNNPACK partitions) replaced nodes of the graph."""
+    try:
+        ops = interpreter._get_ops_details()
+    except Exception:  # private API: absent in some builds
+        return None
+    return sum(1 for op in ops if op.get("op_name") == "DELEGATE")
+
+
+def check(path: str, images: np.ndarray, runtime: str, reps: int) -> dict:
+    from edge.errors import DigitEdgeError
+    from edge.model import DigitClassifier, ModelOptions
+
+    result: dict = {"file": path}
+    try:
+        clf = DigitClassifier(ModelOptions(Path(path), runtime=runtime, threads=1))
+        result["runtime"] = clf.runtime.describe()
+        result["partitions"] = delegate_partitions(clf.interpreter)
+        probs = clf.predict_one_by_one(images)
+    except (DigitEdgeError, ValueError, RuntimeError) as exc:
+        result.update(loads=False, error=str(exc).splitlines()[0])
+        return result
+    tensor = clf.to_input(images[:1])
+    times = []
+    for i in range(reps + reps // 5):
+        t0 = time.perf_counter_ns()
+        clf.invoke(tensor)
+        if i >= reps // 5:  # warm-up excluded
+            times.append(time.perf_counter_ns() - t0)
+    result.update(
+        loads=True,
+        labels=probs.argmax(axis=1).tolist(),
+        probs=np.round(probs.astype(np.float64), 6).tolist(),
+        latency_us_p50=float(np.percentile(times, 50)) / 1e3 if times else None,
+    )
+    return result
+
+
+def main(argv: list[str]) -> int:
+    request = json.loads(Path(argv[0]).read_text())
+    images = np.load(request["images"])
+    runtime = request.get("runtime", "tflite-runtime")
+    reps = int(request.get("reps", 0))
+    out = {
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "results": [check(f, images, runtime, reps) for f in request["files"]],
+    }
+    try:
+        import tensorflow  # noqa: F401
+
+        out["tensorflow_importable"] = True
+    except ImportError:
+        out["tensorflow_importable"] = False
+    json.dump(out, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Install (or update) digit-edge on a Raspberry Pi running Raspberry Pi OS bookworm (64- or
+# 32-bit), from the unpacked bundle this script sits in. Safe to run again: a second run changes
+# nothing that the first one set up, and keeps your /etc/default/digit-edge.
+#
+#   sudo ./install.sh             # online: apt for Debian's NumPy/OpenCV, pip for tflite-runtime
+#   sudo ./install.sh --offline   # no network: the wheels in ./wheels (and --wheels DIR) only
+#
+# NumPy and OpenCV are Debian's (python3-numpy, python3-opencv); the venv sees them through
+# --system-site-packages and pip installs only the interpreter, click and the edge wheel, each
+# with --no-deps, so nothing from PyPI replaces Debian's builds.
+set -euo pipefail
+
+PREFIX=/opt/digit-edge
+OFFLINE=0
+ENABLE=0
+EXTRA_WHEELS=()
+DEBS=(python3-venv python3-numpy python3-opencv)
+
+say() { echo "install: $*"; }
+die() { echo "install: error: $*" >&2; exit 1; }
+usage() {
+    sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"
+    echo "options: --offline  --wheels DIR (repeatable)  --prefix DIR  --enable (start the service now)"
+}
+
+while [ $# -gt 0 ]; do
+    case $1 in
+        --offline) OFFLINE=1 ;;
+        --enable) ENABLE=1 ;;
+        --wheels) [ $# -ge 2 ] || die "--wheels needs a folder"; EXTRA_WHEELS+=("$2"); shift ;;
+        --prefix) [ $# -ge 2 ] || die "--prefix needs a folder"; PREFIX=$2; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) die "unknown option $1 (try --help)" ;;
+    esac
+    shift
+done
+
+here=$(cd "$(dirname "$0")" && pwd)
+[ "$(id -u)" = 0 ] || die "run as root: sudo $0"
+[ -f "$here/SHA256SUMS" ] || die "run this from the unpacked bundle (no SHA256SUMS beside it)"
+(cd "$here" && sha256sum --quiet --strict -c SHA256SUMS) || die "the bundle is damaged (SHA256SUMS)"
+version=$(cat "$here/VERSION")
+
+# 1. Debian's Python, NumPy and OpenCV.
+command -v python3 >/dev/null || die "python3 is missing: sudo apt install python3"
+missing=()
+for deb in "${DEBS[@]}"; do
+    dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q 'install ok installed' \
+        || missing+=("$deb")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$OFFLINE" = 1 ]; then
+        die "offline install needs these Debian packages first: sudo apt install ${missing[*]}"
+    fi
+    say "apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+pyver=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+[ "$pyver" = 3.11 ] || die "tflite-runtime 2.14 needs Python 3.11 (Raspberry Pi OS bookworm); this is $pyver"
+
+# 2. The venv, seeing Debian's packages. Recreated only if missing or not of this Python.
+venv=$PREFIX/venv
+if [ -x "$venv/bin/python" ] && grep -qx 'include-system-site-packages = true' "$venv/pyvenv.cfg" \
+    && [ "$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" = "$pyver" ]; then
+    say "venv $venv exists"
+else
+    say "creating venv $venv (--system-site-packages)"
+    rm -rf "$venv"
+    mkdir -p "$PREFIX"
+    python3 -m venv --system-site-packages "$venv"
+fi
+
+# 3. The interpreter, click and the edge package: --no-deps, so pip never fetches NumPy/OpenCV.
+pip=("$venv/bin/python" -m pip --disable-pip-version-check --no-input install --no-deps --quiet)
+links=(--find-links "$here/wheels")
+for w in "${EXTRA_WHEELS[@]}"; do links+=(--find-links "$w"); done
+if [ "$OFFLINE" = 1 ]; then links+=(--no-index); fi
+say "pip install $(grep -v '^#' "$here/pi-requirements.txt" | xargs)$([ "$OFFLINE" = 1 ] && echo ' (offline)')"
+"${pip[@]}" "${links[@]}" -r "$here/pi-requirements.txt" \
+    || die "pip could not install the interpreter$([ "$OFFLINE" = 1 ] && echo ' from the shipped wheels (is this a 32/64-bit ARM Pi with Python 3.11?)')"
+edge_wheel=$(ls "$here"/wheels/digit_edge-*.whl)
+say "pip install $(basename "$edge_wheel")"
+"${pip[@]}" --force-reinstall "$edge_wheel" # same version, new code on an update
+
+"$venv/bin/python" - <<'PY' || die "the installed runtime does not work (message above)"
+import cv2, numpy, tflite_runtime, edge
+for mod in (numpy, cv2):
+    if not mod.__file__.startswith("/usr/lib/python3/dist-packages/"):
+        raise SystemExit(f"{mod.__name__} comes from {mod.__file__}, not from Debian's package")
+import tflite_runtime.interpreter  # noqa: loads the native library
+print(f"install: numpy {numpy.__version__}, opencv {cv2.__version__} (Debian), "
+      f"tflite-runtime {tflite_runtime.__version__}, digit-edge {edge.__version__}")
+PY
+
+# 4. Models, settings, the command and the service.
+mkdir -p "$PREFIX/models"
+for f in "$here"/models/*; do
+    dest=$PREFIX/models/$(basename "$f")
+    cmp -s "$f" "$dest" && continue
+    install -m 644 "$f" "$dest.tmp" && mv -f "$dest.tmp" "$dest"
+    say "model $(basename "$f")"
+done
+install -m 644 "$here/digit-edge.default" "$PREFIX/digit-edge.default"
+echo "$version" >"$PREFIX/VERSION"
+ln -sfn "$venv/bin/digit-edge" /usr/local/bin/digit-edge
+
+if [ ! -e /etc/default/digit-edge ]; then
+    install -m 644 "$here/digit-edge.default" /etc/default/digit-edge
+    say "wrote /etc/default/digit-edge"
+elif ! cmp -s "$here/digit-edge.default" /etc/default/digit-edge; then
+    say "kept your /etc/default/digit-edge (the bundle's defaults: $PREFIX/digit-edge.default)"
+fi
+unit=/etc/systemd/system/digit-edge.service
+if ! cmp -s "$here/digit-edge.service" "$unit"; then
+    install -m 644 "$here/digit-edge.service" "$unit.tmp" && mv -f "$unit.tmp" "$unit"
+    say "installed $unit"
+fi
+if [ -d /run/systemd/system ]; then
+    systemctl daemon-reload
+    if [ "$ENABLE" = 1 ]; then systemctl enable --now digit-edge.service; fi
+elif [ "$ENABLE" = 1 ]; then
+    systemctl enable digit-edge.service # not booted with systemd (a chroot): enable only
+fi
+say "digit-edge $version ready: digit-edge classify PHOTO.png --model $PREFIX/models/$(
+    sed -n 's|^DIGIT_EDGE_MODEL=.*/||p' "$here/digit-edge.default")"

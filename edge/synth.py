@@ -1,0 +1,214 @@
+"""Synthetic photographs of handwritten digits on paper, made at test/bench time (never committed).
+
+Two sets, both labelled and reproducible from a seed:
+
+- **photos**: MNIST *test* digits rendered as dark ink on paper and "photographed": uneven
+  lighting (gradient, vignette, sometimes a shadow edge), tinted paper, a pen colour, the digit
+  60-200 px tall anywhere in a 320x240 or 640x480 frame, rotated up to ±12°, blurred, noisy and
+  JPEG-compressed at quality 70-95;
+- **fonts**: the digits 0-9 in OpenCV's handwriting-style Hershey faces (script, and italic
+  simplex/complex/triplex), with random stroke width, through the same camera.
+
+:func:`measure` reads both sets with the edge normalisation and with the naive resize, so the
+accuracy of a model on real-looking photos is one function call (``digit-edge eval --photos``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+FRAME_SIZES = ((320, 240), (640, 480))
+DIGIT_HEIGHT = (60, 200)  # px, in the frame
+MAX_ROTATION = 12.0  # degrees
+JPEG_QUALITY = (70, 95)
+FONT_FACES: tuple[int, ...] = (
+    cv2.FONT_HERSHEY_SCRIPT_SIMPLEX,
+    cv2.FONT_HERSHEY_SCRIPT_COMPLEX,
+    cv2.FONT_HERSHEY_SCRIPT_SIMPLEX | cv2.FONT_ITALIC,
+    cv2.FONT_HERSHEY_SCRIPT_COMPLEX | cv2.FONT_ITALIC,
+    cv2.FONT_HERSHEY_SIMPLEX | cv2.FONT_ITALIC,
+    cv2.FONT_HERSHEY_COMPLEX | cv2.FONT_ITALIC,
+    cv2.FONT_HERSHEY_TRIPLEX | cv2.FONT_ITALIC,
+)
+SETS = ("photos", "fonts")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One synthetic photo: the decoded BGR frame as a camera would deliver it, and its label."""
+
+    image: np.ndarray
+    label: int
+
+
+# -- the digit's ink ------------------------------------------------------------------------------
+
+
+def mnist_ink(digit: np.ndarray, height: float) -> np.ndarray:
+    """An MNIST digit (uint8 28x28, white on black) as ink coverage in [0, 1], ``height`` px tall.
+
+    MNIST's digits fill 20 of the 28 px, so the whole image is scaled by ``height / 20``.
+    """
+    size = max(8, round(28 * height / 20))
+    ink = cv2.resize(digit.astype(np.float32) / 255.0, (size, size), interpolation=cv2.INTER_CUBIC)
+    return np.clip(ink, 0.0, 1.0)
+
+
+def font_ink(label: int, height: float, rng: np.random.Generator) -> np.ndarray:
+    """A digit in a random handwriting-style Hershey face, as ink coverage, ``height`` px tall."""
+    face = int(rng.choice(FONT_FACES))
+    text = str(label)
+    (tw, th), _ = cv2.getTextSize(text, face, 1.0, 1)
+    font_scale = height / max(th, 1)
+    thickness = max(1, round(height * rng.uniform(0.07, 0.13)))
+    (tw, th), base = cv2.getTextSize(text, face, font_scale, thickness)
+    pad = thickness + 4
+    canvas = np.zeros((th + base + 2 * pad, tw + 2 * pad), np.uint8)
+    cv2.putText(
+        canvas, text, (pad, pad + th), face, font_scale, 255, thickness, lineType=cv2.LINE_AA
+    )
+    return canvas.astype(np.float32) / 255.0
+
+
+# -- the camera ----------------------------------------------------------------------------------
+
+
+def photograph(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Put ink coverage on paper in a frame and take a (bad) photo of it: BGR uint8, decoded JPEG."""
+    fw, fh = FRAME_SIZES[int(rng.integers(len(FRAME_SIZES)))]
+    ink = _rotate(ink, rng.uniform(-MAX_ROTATION, MAX_ROTATION))
+    ih, iw = ink.shape
+    if ih > fh or iw > fw:  # a large, rotated digit in a small frame: shrink it to fit
+        f = min(fh / ih, fw / iw) * 0.98
+        ink = cv2.resize(ink, (max(1, int(iw * f)), max(1, int(ih * f))), interpolation=cv2.INTER_AREA)
+        ih, iw = ink.shape
+    top, left = int(rng.integers(0, fh - ih + 1)), int(rng.integers(0, fw - iw + 1))
+    alpha = np.zeros((fh, fw), np.float32)
+    alpha[top : top + ih, left : left + iw] = ink * rng.uniform(0.8, 1.0)
+    alpha = alpha[:, :, None]
+
+    paper = rng.uniform(175, 250) * rng.uniform(0.82, 1.0, size=3)  # tinted paper, BGR
+    pen = rng.uniform(5, 70) * rng.uniform(0.6, 1.4, size=3)  # black, blue-ish or brown-ish ink
+    frame = paper * (1.0 - alpha) + np.clip(pen, 0, 255) * alpha
+    frame *= _lighting(fw, fh, rng)[:, :, None]
+    sigma = rng.uniform(0.0, 1.5) * fw / 320
+    if sigma > 0.3:
+        frame = cv2.GaussianBlur(frame, (0, 0), sigma)
+    frame += rng.normal(0.0, rng.uniform(1.0, 8.0), size=frame.shape).astype(np.float32)
+    frame = np.clip(frame, 0, 255).astype(np.uint8)
+    quality = int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1))
+    ok, jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+
+
+def _rotate(ink: np.ndarray, degrees: float) -> np.ndarray:
+    h, w = ink.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(h * sin + w * cos) + 1, int(h * cos + w * sin) + 1
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    return cv2.warpAffine(ink, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=0.0)
+
+
+def _lighting(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
+    """Illumination factor per pixel, 0.45..1: a tilted gradient, a vignette, maybe a shadow."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    xx, yy = xx / w - 0.5, yy / h - 0.5
+    angle = rng.uniform(0, 2 * np.pi)
+    light = 1.0 - rng.uniform(0.0, 0.45) * (0.5 + np.cos(angle) * xx + np.sin(angle) * yy)
+    light -= rng.uniform(0.0, 0.35) * (xx**2 + yy**2) * 2
+    if rng.random() < 0.3:  # the phone's shadow: a soft-edged darker half-plane
+        a = rng.uniform(0, 2 * np.pi)
+        edge = np.cos(a) * xx + np.sin(a) * yy - rng.uniform(-0.3, 0.3)
+        light *= 1.0 - rng.uniform(0.15, 0.4) / (1.0 + np.exp(-edge * 40.0))
+    return np.clip(light, 0.45, 1.0)
+
+
+# -- the sets ------------------------------------------------------------------------------------
+
+
+def photo_set(digits: np.ndarray, labels: np.ndarray, count: int, seed: int = 0) -> Iterator[Sample]:
+    """``count`` photos of MNIST digits (spread over the given test digits), reproducibly."""
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(digits), size=count, replace=count > len(digits))
+    for i in picks:
+        ink = mnist_ink(digits[i], rng.uniform(*DIGIT_HEIGHT))
+        yield Sample(photograph(ink, rng), int(labels[i]))
+
+
+def font_set(count: int, seed: int = 0) -> Iterator[Sample]:
+    """``count`` photos of font digits, labels cycling 0-9, reproducibly."""
+    rng = np.random.default_rng(seed + 1)
+    for i in range(count):
+        label = i % 10
+        ink = font_ink(label, rng.uniform(*DIGIT_HEIGHT), rng)
+        yield Sample(photograph(ink, rng), label)
+
+
+# -- measuring a model on them ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SetAccuracy:
+    """How one model read one synthetic set, with each preprocessing."""
+
+    name: str
+    count: int
+    normalized: float  # accuracy with edge.normalize (no-digit counts as wrong)
+    naive: float  # accuracy with the naive resize baseline
+    no_digit: int  # frames the normalisation called empty
+    seconds: float
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return {
+            "set": self.name,
+            "count": self.count,
+            "normalized": self.normalized,
+            "naive": self.naive,
+            "no_digit": self.no_digit,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def measure(
+    predict: Callable[[np.ndarray], np.ndarray],
+    samples: Iterator[Sample],
+    name: str,
+    on_sample: Callable[[], None] | None = None,
+) -> SetAccuracy:
+    """Accuracy of ``predict`` (float (N, 28, 28) -> probabilities) on ``samples``, both ways."""
+    from edge.normalize import naive, normalize
+
+    start = time.perf_counter()
+    norm_imgs, norm_idx, naive_imgs, labels = [], [], [], []
+    for i, sample in enumerate(samples):
+        labels.append(sample.label)
+        result = normalize(sample.image)
+        if result.image is not None:
+            norm_imgs.append(result.image)
+            norm_idx.append(i)
+        naive_imgs.append(naive(sample.image))
+        if on_sample is not None:
+            on_sample()
+    y = np.asarray(labels)
+    correct = 0
+    if norm_imgs:
+        pred = predict(np.stack(norm_imgs)).argmax(axis=1)
+        correct = int((pred == y[norm_idx]).sum())
+    naive_pred = predict(np.stack(naive_imgs)).argmax(axis=1) if naive_imgs else np.array([])
+    n = max(len(y), 1)
+    return SetAccuracy(
+        name=name,
+        count=len(y),
+        normalized=correct / n,
+        naive=float((naive_pred == y).sum()) / n,
+        no_digit=len(y) - len(norm_idx),
+        seconds=time.perf_counter() - start,
+    )

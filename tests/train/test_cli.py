@@ -1,0 +1,62 @@
+"""digit-train's command line: clean one-line errors, listing, and a real (tiny) run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from click.testing import CliRunner
+
+from train.cli import main
+
+
+def test_missing_data_path_is_one_line_and_non_zero(tmp_path):
+    result = CliRunner().invoke(main, ["--data", str(tmp_path / "missing.npz")])
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: {tmp_path / 'missing.npz'}: no such file or directory"
+
+
+def test_unknown_model_is_refused():
+    result = CliRunner().invoke(main, ["-m", "resnet"])
+    assert result.exit_code == 2 and "'resnet' is not one of" in result.output
+
+
+def test_corrupt_idx_reports_the_file_without_traceback(tmp_path):
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):  # fmt: skip
+        (folder / name).write_bytes(b"\x00\x00\x09\x99" + bytes(20))
+    proc = subprocess.run(
+        [sys.executable, "-m", "train", "--data", str(folder)], capture_output=True, text=True
+    )
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().endswith(
+        "IDX magic number 0x00000999, expected 0x00000803 (images, unsigned bytes)"
+    )
+
+
+def test_list_shows_the_registry():
+    result = CliRunner().invoke(main, ["--list"])
+    assert result.exit_code == 0
+    assert "6,526" in result.output and "101,770" in result.output
+
+
+def test_tiny_run_writes_artifacts_and_json(tmp_path, mnist_data):
+    np.savez(
+        tmp_path / "small.npz",
+        x_train=mnist_data.x_train[:6000],
+        y_train=mnist_data.y_train[:6000],
+        x_test=mnist_data.x_test[:500],
+        y_test=mnist_data.y_test[:500],
+    )
+    args = f"--data {tmp_path / 'small.npz'} --any-size -m dense --epochs 2 --json"
+    result = CliRunner().invoke(main, [*args.split(), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{") :])
+    (row,) = summary["models"]
+    assert row["model"] == "dense" and row["params"] == 101_770 and row["test_accuracy"] > 0.85
+    assert (tmp_path / "out" / "models" / "dense.keras").is_file()

@@ -1,0 +1,51 @@
+"""The registry builds exactly the seed's architectures."""
+
+import pytest
+
+from train.models import DEFAULT_MODELS, MODELS
+
+
+def _shapes(model):
+    return [tuple(layer.output.shape[1:]) for layer in model.layers]
+
+
+def test_lenet_matches_the_seed_summary():
+    model = MODELS["lenet"].build()
+    assert model.count_params() == 6_526
+    trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
+    assert (trainable, model.count_params() - trainable) == (6_482, 44)
+    assert [type(layer).__name__ for layer in model.layers] == [
+        "Conv2D", "MaxPooling2D", "BatchNormalization", "ReLU",
+        "Conv2D", "MaxPooling2D", "BatchNormalization", "ReLU", "Flatten", "Dense",
+    ]  # fmt: skip
+    assert _shapes(model) == [
+        (28, 28, 6), (14, 14, 6), (14, 14, 6), (14, 14, 6),
+        (10, 10, 16), (5, 5, 16), (5, 5, 16), (5, 5, 16), (400,), (10,),
+    ]  # fmt: skip
+    assert model.layers[0].kernel_size == (1, 1) and model.layers[4].kernel_size == (5, 5)
+
+
+def test_dense_baseline():
+    model = MODELS["dense"].build()
+    assert model.count_params() == 101_770
+    assert tuple(model.input_shape[1:]) == (784,)
+    assert _shapes(model) == [(128,), (10,)]
+
+
+def test_seed_example_has_a_ten_way_softmax_head():
+    model = MODELS["seed-example"].build()
+    assert _shapes(model) == [(34, 34, 1), (14, 14, 32), (14, 14, 32), (7, 7, 32), (1568,), (10,)]
+    assert model.layers[-1].activation.__name__ == "softmax"
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_registry_entry_is_consistent(name):
+    spec = MODELS[name]
+    model = spec.build()
+    assert model.count_params() == spec.params
+    assert tuple(model.input_shape[1:]) == spec.input_shape
+    assert spec.recipe.epochs >= 1
+
+
+def test_make_train_trains_lenet_and_dense():
+    assert DEFAULT_MODELS == ("lenet", "dense")

@@ -1,0 +1,151 @@
+"""``digit-train``: fit registered models on MNIST and save them for ``digit-convert``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from edge.errors import DigitEdgeError
+from train.data import ENV_VAR
+from train.models import DEFAULT_MODELS, MODELS
+
+# TensorFlow is imported lazily (inside _run) so `--help` and `--list` answer instantly.
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-m",
+    "--model",
+    "models",
+    multiple=True,
+    type=click.Choice(list(MODELS)),
+    help="Model to train (repeatable). Default: lenet and dense.",
+)
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    envvar=ENV_VAR,
+    show_envvar=True,
+    help="MNIST as a Keras mnist.npz or a folder of the four IDX files (.gz or not). "
+    "Default: ../shared/data/mnist beside the checkout, else Keras's download.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("artifacts"),
+    show_default=True,
+    help="Folder for models/<name>.keras, .metrics.json and .curve.png.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed for weights, shuffling and augmentation.",
+)
+@click.option("--epochs", type=click.IntRange(min=1), help="Override the recipe's epoch count.")
+@click.option("--any-size", is_flag=True, help="Accept a dataset that is not 60,000/10,000 images.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("--list", "list_models", is_flag=True, help="List the registered models and exit.")
+def main(
+    models: tuple[str, ...],
+    data: Path | None,
+    out: Path,
+    seed: int,
+    epochs: int | None,
+    any_size: bool,
+    as_json: bool,
+    list_models: bool,
+) -> None:
+    """Train the seed's models on MNIST, reproducibly, and save them for conversion.
+
+    Each model is trained with its registered recipe (warm-up + cosine Adam, light affine
+    augmentation, label smoothing); the epoch kept is the one with the best accuracy on the
+    last 5,000 training images. The 10,000 test images give the final number only.
+    """
+    try:
+        _run(models, data, out, seed, epochs, any_size, as_json, list_models)
+    except DigitEdgeError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        raise click.ClickException("interrupted: nothing half-written was left behind") from None
+
+
+def _run(
+    models: tuple[str, ...],
+    data_opt: Path | None,
+    out: Path,
+    seed: int,
+    epochs: int | None,
+    any_size: bool,
+    as_json: bool,
+    list_models: bool,
+) -> None:
+    import dataclasses
+
+    from rich.console import Console
+
+    from train import artifacts
+    from train.data import load_mnist, split
+    from train.fitting import fit
+    from train.progress import TrainingProgress, summary_table
+
+    console = Console(stderr=True)
+    if list_models:
+        for spec in MODELS.values():
+            click.echo(f"{spec.name:14} {spec.params:>8,} params  {spec.description}")
+        return
+    names = models or DEFAULT_MODELS
+    data = load_mnist(data_opt, canonical_sizes=not any_size)
+    console.print(
+        f"data: {data.source} ({len(data.x_train):,} train, {len(data.x_test):,} test"
+        f"{', verified canonical MNIST' if data.verified else ''})"
+    )
+    splits = split(data)
+    rows = []
+    start = time.perf_counter()
+    for name in names:
+        spec = MODELS[name]
+        recipe = dataclasses.replace(spec.recipe, epochs=epochs) if epochs else spec.recipe
+        with TrainingProgress(console, spec.name, recipe, len(splits.x_train)) as progress:
+            result = fit(
+                spec,
+                splits,
+                seed=seed,
+                recipe=recipe,
+                on_epoch=progress.epoch_done,
+                on_batch=progress.batch_done,
+            )
+        paths = artifacts.save(result, data, out)
+        rows.append((result, paths))
+    total = time.perf_counter() - start
+    summary = [
+        {
+            "model": r.spec.name,
+            "params": int(r.model.count_params()),
+            "epochs": r.recipe.epochs,
+            "best_epoch": r.best_epoch,
+            "seconds": round(r.wall_seconds, 1),
+            "val_accuracy": r.val_accuracy,
+            "test_accuracy": r.test_accuracy,
+            "test_loss": r.test_loss,
+            "model_path": str(p["model"]),
+        }
+        for r, p in rows
+    ]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"seed": seed, "total_seconds": round(total, 1), "models": summary}, indent=2
+            )
+        )
+    else:
+        Console().print(summary_table(summary, total))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

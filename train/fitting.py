@@ -1,0 +1,172 @@
+"""Training one model: deterministic, with the best epoch selected by validation accuracy.
+
+The same seed gives the same weights on the same machine: every random choice (weights,
+shuffling, augmentation) flows from the seed, and TensorFlow's op determinism is on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from train.augment import augment_batch
+from train.data import Splits
+from train.recipe import Recipe
+
+if TYPE_CHECKING:
+    from train.models import ModelSpec
+
+NUM_CLASSES = 10
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced: the selected model and everything to report about it."""
+
+    model: keras.Model
+    spec: ModelSpec
+    recipe: Recipe
+    seed: int
+    history: list[dict[str, float]]
+    best_epoch: int  # 1-based
+    val_accuracy: float
+    val_loss: float
+    test_accuracy: float
+    test_loss: float
+    wall_seconds: float
+
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+def set_determinism(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow, and make TensorFlow's kernels deterministic."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def _epoch_data(
+    splits: Splits, recipe: Recipe, seed: int, epoch: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The shuffled (and augmented) training images and one-hot labels for one epoch."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(splits.x_train))
+    x = splits.x_train[order]
+    if recipe.augment is not None:
+        x = augment_batch(x, recipe.augment, rng)
+    return x, one_hot(splits.y_train[order])
+
+
+def one_hot(labels: np.ndarray) -> np.ndarray:
+    return np.eye(NUM_CLASSES, dtype=np.float32)[labels]
+
+
+def fit(
+    spec: ModelSpec,
+    splits: Splits,
+    *,
+    seed: int = 0,
+    recipe: Recipe | None = None,
+    on_epoch: EpochCallback | None = None,
+    on_batch: Callable[[], None] | None = None,
+) -> TrainResult:
+    """Train ``spec`` on ``splits`` and return the best epoch's model by validation accuracy."""
+    recipe = recipe or spec.recipe
+    set_determinism(seed)
+    start = time.perf_counter()
+    model = spec.build()
+    steps_per_epoch = int(np.ceil(len(splits.x_train) / recipe.batch_size))
+    total_steps = steps_per_epoch * recipe.epochs
+    warmup = min(steps_per_epoch, total_steps // 10)  # one epoch, or a tenth of a short run
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0,
+        decay_steps=max(1, total_steps - warmup),
+        warmup_target=recipe.learning_rate,
+        warmup_steps=warmup,
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
+        metrics=["accuracy"],
+    )
+    shape = (-1, *spec.input_shape)
+    x_val, y_val = splits.x_val.reshape(shape), one_hot(splits.y_val)
+    batch_cb = [_BatchHook(on_batch)] if on_batch else []
+
+    history: list[dict[str, float]] = []
+    best: tuple[float, int, list[np.ndarray]] = (-1.0, 0, [])
+    # Augmenting the next epoch overlaps with training this one (OpenCV releases the GIL).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_epoch_data, splits, recipe, seed, 0)
+        for epoch in range(recipe.epochs):
+            x, y = pending.result()
+            if epoch + 1 < recipe.epochs:
+                pending = pool.submit(_epoch_data, splits, recipe, seed, epoch + 1)
+            t0 = time.perf_counter()
+            h = model.fit(
+                x.reshape(shape),
+                y,
+                batch_size=recipe.batch_size,
+                epochs=epoch + 1,
+                initial_epoch=epoch,
+                shuffle=False,
+                validation_data=(x_val, y_val),
+                verbose=0,
+                callbacks=batch_cb,
+            )
+            row = {k: float(v[-1]) for k, v in h.history.items()}
+            row["epoch"] = epoch + 1
+            row["learning_rate"] = float(schedule(model.optimizer.iterations))
+            row["seconds"] = time.perf_counter() - t0
+            history.append(row)
+            if row["val_accuracy"] > best[0]:
+                best = (row["val_accuracy"], epoch + 1, model.get_weights())
+            if on_epoch:
+                on_epoch(epoch + 1, row)
+    model.set_weights(best[2])
+    val_acc, val_loss = evaluate(model, splits.x_val.reshape(shape), splits.y_val)
+    test_acc, test_loss = evaluate(model, splits.x_test.reshape(shape), splits.y_test)
+    return TrainResult(
+        model=model,
+        spec=spec,
+        recipe=recipe,
+        seed=seed,
+        history=history,
+        best_epoch=best[1],
+        val_accuracy=float(val_acc),
+        val_loss=float(val_loss),
+        test_accuracy=float(test_acc),
+        test_loss=float(test_loss),
+        wall_seconds=time.perf_counter() - start,
+    )
+
+
+def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Accuracy and plain (unsmoothed) cross-entropy, so losses compare across recipes."""
+    probs = model.predict(x, batch_size=1000, verbose=0)
+    return accuracy_and_loss(probs, y)
+
+
+def accuracy_and_loss(probs: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Top-1 accuracy and mean negative log-likelihood of softmax outputs."""
+    picked = probs[np.arange(len(labels)), labels]
+    nll = -np.log(np.clip(picked, 1e-7, 1.0))
+    return float(np.mean(probs.argmax(axis=1) == labels)), float(np.mean(nll))
+
+
+class _BatchHook(keras.callbacks.Callback):
+    """Forwards every finished batch to a progress bar."""
+
+    def __init__(self, hook: Callable[[], None]) -> None:
+        super().__init__()
+        self._hook = hook
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._hook()

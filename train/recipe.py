@@ -1,0 +1,22 @@
+"""The training recipe of a model, as data: the registry gives each model its own.
+
+The method (in :mod:`train.fitting`): one warm-up epoch then cosine-decayed Adam, light affine
+augmentation, label smoothing, and the epoch kept chosen by validation accuracy, never by test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from train.augment import AugmentConfig
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one model is trained."""
+
+    epochs: int
+    batch_size: int = 128
+    learning_rate: float = 3e-3  # peak, reached after one warm-up epoch, cosine-decayed to 0
+    label_smoothing: float = 0.05
+    augment: AugmentConfig | None = field(default_factory=AugmentConfig)
