@@ -11,6 +11,8 @@ DATA        ?= $(or $(DIGIT_EDGE_DATA),$(wildcard ../shared/data/mnist))
 DATA_ARG    := $(if $(DATA),--data $(DATA))
 BIN         := $(VENV)/bin
 EDGE_BIN    := $(EDGE_VENV)/bin
+# What the edge part of `make bench` times on the device runtime (.venv-edge), side by side.
+EDGE_BENCH_MODELS = $(foreach m,lenet_int8 lenet_float32 dense_int8 dense_float32,$(ARTIFACTS)/tflite/$(m).tflite)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup setup-host setup-edge train convert test test-host test-edge bench lint format clean
@@ -35,12 +37,12 @@ $(EDGE_VENV)/.installed: pyproject.toml requirements/edge-pi.txt
 train: setup-host ## fit the default models (lenet, dense) into $(ARTIFACTS)/
 	$(BIN)/digit-train $(DATA_ARG) --out $(ARTIFACTS)
 
-convert: setup-host ## quantize every trained model to TFLite and write the report
+convert: setup-host setup-edge ## quantize every trained model to TFLite and write the report
 	$(BIN)/digit-convert $(DATA_ARG) --artifacts $(ARTIFACTS)
 
 test: test-host test-edge ## all tests: host environment, then the device-like one
 
-test-host: setup-host
+test-host: setup-host setup-edge
 	DIGIT_EDGE_DATA=$(DATA) $(BIN)/pytest -q tests
 
 test-edge: setup-edge test-host
@@ -48,6 +50,9 @@ test-edge: setup-edge test-host
 
 bench: setup ## timings and accuracies (not part of the tests)
 	$(BIN)/python -m train.bench $(DATA_ARG)
+	$(BIN)/python -m convert.bench $(DATA_ARG) --artifacts $(ARTIFACTS)
+	$(EDGE_BIN)/digit-edge bench $(EDGE_BENCH_MODELS)
+	$(EDGE_BIN)/digit-edge eval $(EDGE_BENCH_MODELS) $(DATA_ARG) --photos 2000
 
 lint: setup-host
 	$(BIN)/ruff check .

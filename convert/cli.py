@@ -119,9 +119,14 @@ def main(data, artifacts, models, modes, io_dtype, representative, seed, max_dri
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from rich.console import Console
 
-    err = Console(stderr=True)
-    out = Console()
+    from convert.quiet import captured_fds, terminal_stream
+
+    # On a terminal the progress bars draw on a duplicate of stderr, so they still show while
+    # stderr itself is captured (TensorFlow's chatter); elsewhere plain sys.stderr.
+    err = Console(file=terminal_stream(2) if sys.stderr.isatty() else sys.stderr, stderr=True)
+    out = Console() if sys.stdout.isatty() else Console(width=170)
     t0 = time.perf_counter()
+    captured = None
     try:
         from convert.pipeline import StageOptions, gate_error, run
 
@@ -142,6 +147,7 @@ def main(data, artifacts, models, modes, io_dtype, representative, seed, max_dri
         )
         with ExitStack() as stack:
             progress = _progress(stack, err, enabled=err.is_terminal)
+            captured = stack.enter_context(captured_fds())
             result = run(opts, progress)
     except DigitEdgeError as exc:
         err.print(f"digit-convert: error: {exc}", style="red", highlight=False, soft_wrap=True)
@@ -149,6 +155,10 @@ def main(data, artifacts, models, modes, io_dtype, representative, seed, max_dri
     except KeyboardInterrupt:
         err.print("digit-convert: interrupted; files already written are intact", style="red")
         sys.exit(130)
+    except Exception:
+        if captured is not None and captured.text:
+            err.print(captured.tail(), style="dim", highlight=False, markup=False)
+        raise
     wall = time.perf_counter() - t0
     result.report["wall_seconds_total"] = round(wall, 2)
     if as_json:

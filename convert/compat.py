@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from convert.errors import ConvertError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_VAR = "DIGIT_EDGE_DEVICE_PYTHON"
 DEVICE_RUNTIME = "tflite-runtime"
@@ -24,6 +26,8 @@ DEVICE_RUNTIME = "tflite-runtime"
 def device_python(option: str | os.PathLike[str] | None = None) -> Path | None:
     """The device-like environment's interpreter: option, then $DIGIT_EDGE_DEVICE_PYTHON, then
     ``.venv-edge/bin/python`` in the checkout; None when none exists."""
+    if option and not Path(option).exists():
+        raise ConvertError(f"{option}: no such python for the device check (--device-python)")
     for candidate in (option, os.environ.get(ENV_VAR), REPO_ROOT / ".venv-edge" / "bin" / "python"):
         if candidate and Path(candidate).exists():
             return Path(candidate)
@@ -47,7 +51,7 @@ def check_on_device(
     images: np.ndarray,
     *,
     python: Path | None,
-    reps: int = 300,
+    reps: int = 500,
     timeout: float = 180.0,
 ) -> DeviceReport:
     """Load, run and time ``files`` in the device environment; never raises for its failures."""
@@ -60,6 +64,7 @@ def check_on_device(
             "images": str(Path(tmp) / "images.npy"),
             "runtime": DEVICE_RUNTIME,
             "reps": reps,
+            "out_dir": tmp,
         }
         (Path(tmp) / "request.json").write_text(json.dumps(request))
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -75,14 +80,17 @@ def check_on_device(
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             return DeviceReport(python, False, f"{python}: {exc}")
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return DeviceReport(python, False, f"{python} failed: {tail}")
-    try:
-        answer = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        return DeviceReport(python, False, f"{python}: unreadable answer")
-    results = {r["file"]: r for r in answer["results"]}
+        if proc.returncode != 0:
+            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            return DeviceReport(python, False, f"{python} failed: {tail}")
+        try:
+            answer = json.loads(proc.stdout)
+        except json.JSONDecodeError:
+            return DeviceReport(python, False, f"{python}: unreadable answer")
+        results = {r["file"]: r for r in answer["results"]}
+        for r in results.values():
+            if r.get("probs_file"):
+                r["probs"] = np.load(r.pop("probs_file"))
     runtimes = {r.get("runtime") for r in results.values() if r.get("runtime")}
     return DeviceReport(
         python,

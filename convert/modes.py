@@ -26,7 +26,7 @@ MODES: dict[str, QuantMode] = {
         QuantMode("float32", "no optimization: float weights and activations", False, False),
         QuantMode(
             "dynamic",
-            "dynamic-range: int8 weights (per-tensor in dense layers), float activations",
+            "dynamic-range: int8 weights (per-tensor dense, ranges equalized), float activations",
             False,
             False,
         ),

@@ -28,7 +28,6 @@ from edge.fileio import atomic_write_bytes, sha256_file
 from edge.manifest import MNIST_LABELS, MNIST_PREPROCESSING, Manifest, manifest_path
 
 REPORT_FORMAT = "digit-edge-convert-report/1"
-DEVICE_CHECK_IMAGES = 500
 
 
 @dataclass
@@ -78,6 +77,7 @@ class StageResult:
     report: dict
     written: list[Path] = field(default_factory=list)
     gate_failures: list[str] = field(default_factory=list)
+    incompatible: list[str] = field(default_factory=list)
 
 
 # Progress is reported through a callback so the CLI can draw bars and tests can stay quiet.
@@ -187,6 +187,7 @@ def run(opts: StageOptions, progress: Progress = _no_progress) -> StageResult:
     started = time.perf_counter()
     load_start = os.getloadavg()
     check_options(opts)
+    device_python = compat.device_python(opts.device_python) if opts.device_check else None
     trained = [load_keras(name, path) for name, path in find_models(opts)]
     data, validation_size = load_data(opts.data)
     x_test = data.x_test.astype(np.float32) / 255.0
@@ -253,8 +254,8 @@ def run(opts: StageOptions, progress: Progress = _no_progress) -> StageResult:
             tick = progress("Loading in tflite-runtime 2.14", 1)
             device = compat.check_on_device(
                 [stage_dir / n for n in names],
-                x_test[:DEVICE_CHECK_IMAGES],
-                python=compat.device_python(opts.device_python),
+                x_test,
+                python=device_python,
             )
             tick()
 
@@ -286,13 +287,17 @@ def run(opts: StageOptions, progress: Progress = _no_progress) -> StageResult:
                 dev_entry["error"] = dev.get("error")
                 dev_entry["partitions"] = dev.get("partitions")
                 dev_entry["latency_us_p50"] = dev.get("latency_us_p50")
+                dev_entry["latency_us_p90"] = dev.get("latency_us_p90")
                 if dev.get("loads"):
                     d_probs = np.asarray(dev["probs"], dtype=np.float32)
-                    host = ev.probs[: len(d_probs)]
+                    d_cmp = metrics.compare(d_probs, references[m.name], y_test)
                     dev_entry["images"] = len(d_probs)
-                    dev_entry["agreement_with_host"] = metrics.agreement(d_probs, host)
+                    dev_entry["accuracy"] = d_cmp.accuracy
+                    dev_entry["drift_pp"] = d_cmp.drift_pp
+                    dev_entry["agreement"] = d_cmp.agreement
+                    dev_entry["agreement_with_host"] = metrics.agreement(d_probs, ev.probs)
                     dev_entry["max_abs_prob_delta_vs_host"] = metrics.max_abs_prob_delta(
-                        d_probs, host
+                        d_probs, ev.probs
                     )
             else:
                 dev_entry["reason"] = device.reason
@@ -332,13 +337,12 @@ def run(opts: StageOptions, progress: Progress = _no_progress) -> StageResult:
         if f["model"] in by_model_f32:
             f["size_ratio_vs_float32"] = f["bytes"] / by_model_f32[f["model"]]
 
-    gate_failures = []
-    if opts.max_drift is not None:
-        gate_failures = [
-            f"{f['file']} ({f['drift_pp']:+.2f} pp)"
-            for f in files
-            if MODES[f["mode"]].quantized and abs(f["drift_pp"]) > opts.max_drift + 1e-9
-        ]
+    gate_failures = drift_gate(files, opts.max_drift)
+    incompatible = [
+        f"{f['file']} ({f['tflite_runtime_2_14'].get('error') or 'op versions too new'})"
+        for f in files
+        if f["tflite_runtime_2_14"]["runs"] is False
+    ]
 
     host_runtimes = sorted({ev.runtime for ev in evals.values()})
     report = {
@@ -382,14 +386,36 @@ def run(opts: StageOptions, progress: Progress = _no_progress) -> StageResult:
         },
         "models": models,
         "files": files,
-        "gate": {"max_drift_pp": opts.max_drift, "failed": gate_failures},
+        "gate": {
+            "max_drift_pp": opts.max_drift,
+            "failed": gate_failures,
+            "incompatible_with_tflite_runtime_2_14": incompatible,
+        },
     }
     report["wall_seconds_compute"] = round(time.perf_counter() - started, 2)
 
     written = publish(opts, report, blobs, evals, references, x_test, y_test)
     report["wall_seconds"] = round(time.perf_counter() - started, 2)
-    result = StageResult(report, written, gate_failures)
-    return result
+    return StageResult(report, written, gate_failures, incompatible)
+
+
+def drift_gate(files: list[dict], max_drift: float | None) -> list[str]:
+    """The quantized files whose |drift| (host, or tflite-runtime 2.14 where measured) exceeds
+    ``max_drift`` percentage points, each named with its drift; empty when no limit is set."""
+    if max_drift is None:
+        return []
+    failures = []
+    for f in files:
+        if not MODES[f["mode"]].quantized:
+            continue
+        device_drift = f.get("tflite_runtime_2_14", {}).get("drift_pp")
+        worst = max(abs(f["drift_pp"]), abs(device_drift or 0.0))
+        if worst > max_drift + 1e-9:
+            where = f"{f['drift_pp']:+.2f} pp"
+            if device_drift is not None and abs(device_drift) > abs(f["drift_pp"]):
+                where += f", {device_drift:+.2f} pp on tflite-runtime 2.14"
+            failures.append(f"{f['file']} ({where})")
+    return failures
 
 
 def _float_or_none(value) -> float | None:
@@ -500,10 +526,15 @@ def quiet_tensorflow() -> Iterator[None]:
 
 
 def gate_error(result: StageResult) -> DriftGateError | None:
-    if not result.gate_failures:
-        return None
-    limit = result.report["gate"]["max_drift_pp"]
-    return DriftGateError(f"drift gate ({limit} pp) failed for: {', '.join(result.gate_failures)}")
+    """The failure to exit with after everything is written: drift beyond ``--max-drift``, or a
+    file the device's tflite-runtime 2.14 cannot load."""
+    problems = []
+    if result.gate_failures:
+        limit = result.report["gate"]["max_drift_pp"]
+        problems.append(f"drift gate ({limit} pp) failed for: {', '.join(result.gate_failures)}")
+    if result.incompatible:
+        problems.append(f"tflite-runtime 2.14 cannot run: {', '.join(result.incompatible)}")
+    return DriftGateError("; ".join(problems)) if problems else None
 
 
 __all__ = ["DigitEdgeError", "StageOptions", "StageResult", "gate_error", "run"]

@@ -28,6 +28,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("img/s", "evaluation throughput over the 10,000 images through DigitClassifier.predict"),
     ("XNN", "XNNPACK delegate partitions: host interpreter / tflite-runtime 2.14 (1 = whole)"),
     ("2.14", "loads and runs in tflite-runtime 2.14 (.venv-edge); `table` = version table only"),
+    ("2.14 µs", "single-image latency p50 on tflite-runtime 2.14, same machine"),
+    ("2.14 Δpp", "drift in pp of the same file's predictions on tflite-runtime 2.14"),
 )
 
 
@@ -39,6 +41,14 @@ def _fmt(v, spec: str, none: str = "—") -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return none
     return format(v, spec)
+
+
+def _kilo(v) -> str:
+    return f"{v / 1000:.0f}k" if v >= 10_000 else f"{v:,.0f}"
+
+
+def pct(v) -> str:
+    return _fmt(None if v is None else 100 * v, ".2f")
 
 
 def partitions_cell(f: dict) -> str:
@@ -63,19 +73,20 @@ def rows(report: dict) -> list[list[str]]:
             [
                 name, "keras", _fmt_int(m["keras_bytes"]), "", f"{100 * m['keras_accuracy']:.2f}",
                 "", "", "",
-                f"{lat['p50']:.0f}/{lat['p90']:.0f}/{lat['p99']:.0f}", "", "", "",
+                f"{lat['p50']:.0f}/{lat['p90']:.0f}/{lat['p99']:.0f}", "", "", "", "", "",
             ]
         )  # fmt: skip
         for f in (f for f in report["files"] if f["model"] == name):
-            lat = f["latency_us"]
-            mode = f["mode"] + (f" ({f['io_dtype']} I/O)" if MODES[f["mode"]].integer_io else "")
+            lat, dev = f["latency_us"], f["tflite_runtime_2_14"]
+            mode = f["mode"] + (f" ({f['io_dtype']} I/O)" if f["io_dtype"] == "uint8" else "")
             out.append(
                 [
                     "", mode, _fmt_int(f["bytes"]), _fmt(f["size_ratio_vs_float32"], ".3f"),
                     f"{100 * f['accuracy']:.2f}", f"{f['drift_pp']:+.2f}",
                     f"{100 * f['agreement']:.2f}", f"{f['max_abs_prob_delta']:.4f}",
                     f"{lat['p50']:.1f}/{lat['p90']:.1f}/{lat['p99']:.1f}",
-                    f"{f['throughput_ips']:,.0f}", partitions_cell(f), compat_cell(f),
+                    _kilo(f["throughput_ips"]), partitions_cell(f), compat_cell(f),
+                    _fmt(dev.get("latency_us_p50"), ".1f"), _fmt(dev.get("drift_pp"), "+.2f"),
                 ]
             )  # fmt: skip
     return out
@@ -116,10 +127,10 @@ def render_terminal(report: dict, console) -> None:
     table = Table(title="digit-convert report", header_style="bold", show_lines=False)
     for header, _ in COLUMNS:
         justify = "left" if header in ("model", "mode") else "right"
-        table.add_column(header, justify=justify, no_wrap=header != "mode")
+        table.add_column(header, justify=justify, no_wrap=True)
     for row in rows(report):
         style = "dim" if row[1] == "keras" else None
-        if row[1] != "keras" and row[-1].startswith("NO"):
+        if row[1] != "keras" and row[11].startswith("NO"):
             style = "red"
         table.add_row(*row, style=style)
     console.print(table)
@@ -141,6 +152,8 @@ def render_terminal(report: dict, console) -> None:
         )
     console.print(ops)
     gate = report["gate"]
+    for item in gate["incompatible_with_tflite_runtime_2_14"]:
+        console.print(f"does not run on tflite-runtime 2.14: {item}", style="bold red")
     if gate["max_drift_pp"] is not None:
         if gate["failed"]:
             console.print(
@@ -154,7 +167,8 @@ def render_markdown(report: dict) -> str:
     headers = [h for h, _ in COLUMNS]
     lines = ["# digit-convert report", ""]
     lines += [f"- {line}" for line in header_lines(report)]
-    lines += ["", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    cells = [h.replace("|", "\\|") for h in headers]
+    lines += ["", "| " + " | ".join(cells) + " |", "|" + "---|" * len(headers)]
     for row in rows(report):
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
     lines += ["", "## Per-class drift (pp) of the quantized files", ""]
@@ -175,6 +189,25 @@ def render_markdown(report: dict) -> str:
             f"| {f['file']} | {ops_text(f)} | {f['min_runtime_version'] or '?'} | "
             f"{compat_cell(f)}{': ' + note if note and not d.get('runs') else ''} |"
         )
+    lines += ["", "## On the device runtime (tflite-runtime 2.14, `.venv-edge`)", ""]
+    lines += [
+        "| file | loads | acc % | drift pp | agree % (Keras) | agree % (host) "
+        "| max\\|Δp\\| vs host | p50 / p90 µs | XNNPACK partitions |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for f in report["files"]:
+        d = f["tflite_runtime_2_14"]
+        if not d.get("checked"):
+            lines.append(f"| {f['file']} | not checked ({d.get('reason', '')}) |" + " |" * 7)
+            continue
+        lines.append(
+            f"| {f['file']} | {'yes' if d.get('loads') else 'NO: ' + str(d.get('error'))} | "
+            f"{pct(d.get('accuracy'))} | {_fmt(d.get('drift_pp'), '+.2f')} | "
+            f"{pct(d.get('agreement'))} | {pct(d.get('agreement_with_host'))} | "
+            f"{_fmt(d.get('max_abs_prob_delta_vs_host'), '.4f')} | "
+            f"{_fmt(d.get('latency_us_p50'), '.1f')} / {_fmt(d.get('latency_us_p90'), '.1f')} | "
+            f"{_fmt(d.get('partitions'), 'd')} |"
+        )
     lines += ["", "## Columns", ""]
     lines += [f"- **{h}**: {text}" for h, text in COLUMNS]
     gate = report["gate"]
@@ -183,6 +216,10 @@ def render_markdown(report: dict) -> str:
         lines += ["", f"Drift gate ±{gate['max_drift_pp']} pp: {verdict}"]
     lines += ["", "Plots: `accuracy_vs_size.png`, `disagreements.png`; data: `report.json`.", ""]
     return "\n".join(lines)
+
+
+#: Where each mode's label sits next to its point (dynamic and int8 files are often neighbours).
+LABEL_OFFSETS = {"float32": (5, 4), "dynamic": (-6, -11), "float16": (5, 4), "int8": (5, 6)}
 
 
 def plot_accuracy_vs_size(report: dict, dest: Path) -> None:
@@ -210,7 +247,8 @@ def plot_accuracy_vs_size(report: dict, dest: Path) -> None:
                 f"{name} {f['mode']}",
                 (f["bytes"], 100 * f["accuracy"]),
                 textcoords="offset points",
-                xytext=(5, 4),
+                xytext=LABEL_OFFSETS.get(f["mode"], (5, 4)),
+                ha="right" if f["mode"] == "dynamic" else "left",
                 fontsize=7,
             )
     ax.set_xscale("log")

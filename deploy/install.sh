@@ -11,7 +11,7 @@
 # with --no-deps, so nothing from PyPI replaces Debian's builds.
 set -euo pipefail
 
-PREFIX=/opt/digit-edge
+PREFIX=/opt/digit-edge # fixed: digit-edge.service and digit-edge.default name it
 OFFLINE=0
 ENABLE=0
 EXTRA_WHEELS=()
@@ -21,7 +21,7 @@ say() { echo "install: $*"; }
 die() { echo "install: error: $*" >&2; exit 1; }
 usage() {
     sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"
-    echo "options: --offline  --wheels DIR (repeatable)  --prefix DIR  --enable (start the service now)"
+    echo "options: --offline  --wheels DIR (repeatable)  --enable (enable and start the service now)"
 }
 
 while [ $# -gt 0 ]; do
@@ -29,7 +29,6 @@ while [ $# -gt 0 ]; do
         --offline) OFFLINE=1 ;;
         --enable) ENABLE=1 ;;
         --wheels) [ $# -ge 2 ] || die "--wheels needs a folder"; EXTRA_WHEELS+=("$2"); shift ;;
-        --prefix) [ $# -ge 2 ] || die "--prefix needs a folder"; PREFIX=$2; shift ;;
         -h | --help) usage; exit 0 ;;
         *) die "unknown option $1 (try --help)" ;;
     esac

@@ -25,7 +25,7 @@ if [ ! -e "$binfmt/register" ]; then
     mount -t binfmt_misc binfmt_misc "$binfmt" 2>/dev/null \
         || die "binfmt_misc is not mounted and cannot be (container without the privilege?)"
 fi
-if [ ! -e "$binfmt/qemu-aarch64" ]; then
+if ! grep -qx enabled "$binfmt/qemu-aarch64" 2>/dev/null; then
     update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 \
         || die "update-binfmts --enable qemu-aarch64 failed"
 fi

@@ -11,7 +11,8 @@
 #
 # The cached root filesystem (deploy/pi-rootfs.sh) is never changed: the Pi of one run is an
 # overlay on it whose writable layer lives in PI_TEST_DIR and is thrown away afterwards.
-set -euo pipefail
+set -Eeuo pipefail
+trap 'echo "pi-test: failed: line $LINENO: $BASH_COMMAND" >&2' ERR
 
 main() {
     [ $# = 4 ] || { echo "usage: $0 BUNDLE FLOAT32_MODEL INT8_MODEL MNIST_DIR" >&2; exit 2; }
@@ -37,10 +38,16 @@ main() {
     unmount_root
     [ -z "$(mounted_under "$work")" ] || die "$work is still mounted; not touching it"
     rm -rf --one-file-system "$work"
-    mkdir -p "$work"/{upper,ovl,pi,data,host,out}
+    mkdir -p "$work"/{upper,ovl,pi,data} "$work"/out/{pi,host}
     trap unmount_root EXIT
-    mount -t overlay overlay -o "lowerdir=$rootfs,upperdir=$work/upper,workdir=$work/ovl" "$root" \
-        || die "cannot mount an overlay on $rootfs"
+    if ! mount -t overlay overlay -o "lowerdir=$rootfs,upperdir=$work/upper,workdir=$work/ovl" \
+        "$root" 2>/dev/null; then
+        echo "    no overlayfs for $work here: copying the tree instead"
+        cp -a --one-file-system "$rootfs/." "$root/"
+    fi
+    # As on a booted Pi, /proc and /sys are there (read-only /sys: the CPU list XNNPACK reads).
+    mount -t proc proc "$root/proc"
+    mount -t sysfs -o ro sysfs "$root/sys"
     step "emulated Pi ready from $rootfs"
 
     # Inputs made at run time from MNIST (never committed), copied where a user would put them.
@@ -56,7 +63,7 @@ main() {
     name=$(basename "$bundle")
     pi bash -c "cd /home/pi && tar xzf $name"
     local dir
-    dir=$(tar tzf "$bundle" | head -n1 | cut -d/ -f1)
+    dir=$(tar tzf "$bundle" | sed -n '1s|/.*||p')
     step "install 1: sudo ./install.sh --offline"
     pi bash -c "cd /home/pi/$dir && ./install.sh --offline" | sed 's/^/    pi| /'
     snapshot >"$work/out/install-1.txt"
@@ -65,14 +72,20 @@ main() {
     snapshot >"$work/out/install-2.txt"
     diff -u "$work/out/install-1.txt" "$work/out/install-2.txt" \
         || die "the second install changed the files above: install.sh is not idempotent"
-    if ls "$root/opt/digit-edge/venv/lib/python3.11/site-packages" | grep -iE '^(numpy|opencv|cv2)'; then
-        die "pip put NumPy/OpenCV into the venv over Debian's"
-    fi
+    local leaked
+    for leaked in "$root"/opt/digit-edge/venv/lib/python3*/site-packages/{numpy,cv2,opencv}*; do
+        [ ! -e "$leaked" ] || die "pip put $(basename "$leaked") into the venv over Debian's"
+    done
     echo "    install.sh: idempotent ($(wc -l <"$work/out/install-1.txt") files unchanged)"
 
     step "systemd-analyze verify digit-edge.service"
-    pi systemd-analyze verify /etc/systemd/system/digit-edge.service 2>&1 | sed 's/^/    pi| /'
-    [ "${PIPESTATUS[0]}" = 0 ] || die "systemd-analyze verify rejected the unit"
+    # Strict: an error (exit 1) or a warning (e.g. an unknown key, exit 0) both fail.
+    if ! pi systemd-analyze verify /etc/systemd/system/digit-edge.service >"$work/out/verify.txt" 2>&1 \
+        || [ -s "$work/out/verify.txt" ]; then
+        sed 's/^/    pi| /' "$work/out/verify.txt"
+        die "systemd-analyze verify rejected digit-edge.service (above)"
+    fi
+    echo "    systemd-analyze verify: no errors, no warnings"
     pi systemctl enable digit-edge.service 2>&1 | sed 's/^/    pi| /'
     [ -L "$root/etc/systemd/system/multi-user.target.wants/digit-edge.service" ] \
         || die "systemctl enable did not hook the unit into multi-user.target"
@@ -81,13 +94,27 @@ main() {
     local pi_models=/opt/digit-edge/models f32 i8
     f32=$(basename "$float_model")
     i8=$(basename "$int8_model")
-    local host_models
-    host_models=$(cd "$(dirname "$float_model")" && pwd)
-    [ "$host_models" = "$(cd "$(dirname "$int8_model")" && pwd)" ] \
-        || die "the float32 and int8 models must sit in one folder"
+    # The host runs the very files the bundle shipped (artifacts/ may be rewritten meanwhile).
+    local host_models=$work/bundle/$dir/models
+    mkdir -p "$work/bundle"
+    tar xzf "$bundle" -C "$work/bundle"
+    for m in "$f32" "$i8"; do
+        [ -f "$host_models/$m" ] || die "the bundle does not ship $m (PI_MODELS?)"
+    done
     step "edge CLI on the emulated Pi (qemu, slow) and on the host"
-    run_side pi /usr/local/bin/digit-edge "$pi_models" /home/pi/data /home/pi/mnist
-    run_side host "$(dirname "$edge_python")/digit-edge" "$host_models" "$work/data" "$mnist_dir"
+    cp "$here/pi_predict.py" "$home/pi_predict.py"
+    predict=/home/pi/pi_predict.py
+    run_side pi /usr/local/bin/digit-edge /opt/digit-edge/venv/bin/python "$pi_models" \
+        /home/pi/data /home/pi/mnist
+    # The host runs the bundle's own edge code (unzipped from its wheel) on its edge runtime.
+    "$edge_python" -m zipfile -e "$work/bundle/$dir"/wheels/digit_edge-*.whl "$work/host-edge"
+    printf '#!/bin/sh\nPYTHONPATH=%s exec %s -P "$@"\n' "$work/host-edge" "$(realpath -s "$edge_python")" \
+        >"$work/host-python"
+    printf '#!/bin/sh\nexec %s -m edge "$@"\n' "$work/host-python" >"$work/host-digit-edge"
+    chmod +x "$work/host-python" "$work/host-digit-edge"
+    edge_python=$work/host-python
+    predict=$here/pi_predict.py
+    run_side host "$work/host-digit-edge" "$edge_python" "$host_models" "$work/data" "$mnist_dir"
     versions pi >"$work/out/pi/versions.json"
     versions host >"$work/out/host/versions.json"
 
@@ -101,57 +128,67 @@ die() { echo "pi-test: $*" >&2; exit 1; }
 step() { echo "== $*"; }
 mounted_under() { awk -v p="$1/" 'index($2 "/", p) == 1 {print $2}' /proc/mounts; }
 unmount_root() {
-    if [ -n "${root:-}" ] && mountpoint -q "$root"; then umount "$root" || umount -l "$root"; fi
+    [ -n "${root:-}" ] || return 0
+    local m
+    for m in $(mounted_under "$root" | sort -r); do
+        umount "$m" 2>/dev/null || { sleep 2 && umount "$m"; } || umount -l "$m"
+    done
 }
 pi() { "$(dirname "$0")/pi-chroot.sh" "$root" "$@"; }
 
-# Every installed file with its hash (symlinks with their target), for the idempotence check.
+# Every installed file with its hash (symlinks with their target), for the idempotence check;
+# bytecode caches aside (pip recompiles them with new timestamps).
 snapshot() {
-    (cd "$root" && find opt/digit-edge etc/default/digit-edge etc/systemd/system usr/local/bin \
-        -xdev \( -type f -o -type l \) -printf '%y %p %l\n' | sort | while read -r type path link; do
-        if [ "$type" = f ]; then echo "$(sha256sum <"$path" | cut -c1-16) $path"; else echo "-> $link $path"; fi
-    done)
+    (cd "$root" && {
+        find opt/digit-edge etc/default/digit-edge etc/systemd/system usr/local/bin -xdev \
+            -not -path '*/__pycache__/*' -type f -print0 | sort -z | xargs -0 sha256sum
+        find opt/digit-edge etc/systemd/system usr/local/bin -xdev -type l -printf '%p -> %l\n' | sort
+    })
 }
 
-# run_side NAME DIGIT_EDGE MODELS DATA MNIST: classify, eval and camera into $work/out/NAME.
+# run_side NAME DIGIT_EDGE PYTHON MODELS DATA MNIST: the edge CLI's classify, eval and camera,
+# and pi_predict.py, with outputs in $work/out/NAME. --top-k 10 prints all ten probabilities.
 run_side() {
-    local side=$1 de=$2 models=$3 data=$4 mnist=$5 out=$work/out/$1 runner=()
+    local side=$1 de=$2 py=$3 models=$4 data=$5 mnist=$6 out=$work/out/$1 runner=() t0 f m
+    local images=()
     [ "$side" = pi ] && runner=(pi)
-    local t0 images
     t0=$(date +%s)
-    images=$(cd "$work/data" && ls digits/* | sed "s|^|$data/|" | xargs)
+    for f in "$work"/data/digits/*; do images+=("$data/digits/${f##*/}"); done
     for m in "$f32" "$i8"; do
-        # shellcheck disable=SC2086 # $images is a word list on purpose
-        "${runner[@]}" "$de" classify $images --model "$models/$m" --json \
-            >"$out/classify_${m%.tflite}.json" || die "$side: classify with $m failed"
+        "${runner[@]}" "$de" classify "${images[@]}" --model "$models/$m" --top-k 10 --json \
+            >"$out/classify_${m%.tflite}.json" || die "$side: digit-edge classify with $m failed"
     done
     "${runner[@]}" "$de" eval "$models/$f32" "$models/$i8" --data "$mnist" --limit "$limit" --json \
-        >"$out/eval.json" || die "$side: eval failed"
-    local frames
+        >"$out/eval.json" || die "$side: digit-edge eval failed"
+    "${runner[@]}" "$py" "$predict" "$models/$f32" "$models/$i8" --data "$mnist" --limit "$limit" \
+        >"$out/predict.json" || die "$side: pi_predict.py failed"
+    local frames model
     frames=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["video"]["frames"])' \
         "$work/data/expected.json")
     if [ "$side" = pi ]; then
-        # The service's own command line, as the unprivileged user it would run as.
+        # The service's own command line (ExecStart with /etc/default/digit-edge), as an
+        # unprivileged user, on the video instead of a camera.
         pi setpriv --reuid=nobody --regid=nogroup --clear-groups bash -c "
             set -a; . /etc/default/digit-edge; set +a
-            DIGIT_EDGE_SOURCE=$data/digits.avi DIGIT_EDGE_ARGS='--max-frames $frames'
+            DIGIT_EDGE_SOURCE=$data/digits.avi DIGIT_EDGE_ARGS='--max-frames $frames --top-k 10'
             cmd=\$(sed -n 's/^ExecStart=//p' /etc/systemd/system/digit-edge.service)
-            cd /tmp && eval \"exec \$cmd\"" >"$out/camera.jsonl" || die "pi: the service's camera command failed"
+            cd /tmp && eval \"exec \$cmd\"" >"$out/camera.jsonl" \
+            || die "pi: the service's camera command failed"
     else
-        "$de" camera --model "$models/$(sed -n 's|^DIGIT_EDGE_MODEL=.*/||p' "$root/etc/default/digit-edge")" \
-            --source "$data/digits.avi" --headless --max-frames "$frames" \
-            >"$out/camera.jsonl" || die "host: camera failed"
+        model=$(sed -n 's|^DIGIT_EDGE_MODEL=.*/||p' "$root/etc/default/digit-edge")
+        "$de" camera --model "$models/$model" --source "$data/digits.avi" --headless \
+            --max-frames "$frames" --top-k 10 >"$out/camera.jsonl" || die "host: camera failed"
     fi
-    echo "    $side: classify, eval and camera in $(($(date +%s) - t0)) s"
+    echo "    $side: classify, eval, predict and camera in $(($(date +%s) - t0)) s"
 }
 
 versions() {
-    local code='import json, platform, sys, cv2, numpy
+    local code='import json, platform, sys, cv2, numpy, edge
 from edge.runtime import load_runtime
 rt = load_runtime()
 print(json.dumps({"platform": platform.machine(), "python": platform.python_version(),
   "numpy": numpy.__version__, "opencv": cv2.__version__, "interpreter": rt.describe(),
-  "numpy_from": numpy.__file__, "os": platform.freedesktop_os_release().get("PRETTY_NAME", "")}))'
+  "numpy_from": numpy.__file__, "opencv_from": cv2.__file__, "edge_from": edge.__file__, "os": platform.freedesktop_os_release().get("PRETTY_NAME", "")}))'
     if [ "$1" = pi ]; then pi /opt/digit-edge/venv/bin/python -c "$code"; else "$edge_python" -c "$code"; fi
 }
 

@@ -8,7 +8,9 @@ Each side's folder holds what ``deploy/pi-test.sh`` captured: ``versions.json``,
 
 - the Pi is what the issue promises: aarch64, Python 3.11, NumPy 1.24 and OpenCV 4.6 from Debian,
   tflite-runtime 2.14;
-- int8 models: every prediction (label) identical, on every input, and the same MNIST accuracy;
+- int8 models: every prediction identical (label and all ten probabilities), on every input
+  (MNIST arrays through the edge API, image files through ``classify``, video frames through
+  ``camera``), and the same MNIST accuracy in ``eval``;
 - float models: probabilities within ``--atol``, MNIST accuracy within ``--acc-tol``, and a
   label may differ only where the host's top two classes are closer than ``--atol``.
 
@@ -58,64 +60,51 @@ def read_json(path: Path) -> Any:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     try:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         return [json.loads(line) for line in lines]
+    except FileNotFoundError:
+        raise click.ClickException(f"{path}: missing (did the run fail?)") from None
     except json.JSONDecodeError as exc:
         raise click.ClickException(f"{path}: a line is not JSON ({exc})") from None
-
-
-def pick(record: dict[str, Any], *keys: str) -> Any:
-    """The first of ``keys`` present in ``record`` (the CLI's field names, tolerantly)."""
-    for key in keys:
-        if key in record:
-            return record[key]
-    raise click.ClickException(f"none of {keys} in {sorted(record)}")
-
-
-def as_records(doc: Any, *keys: str) -> list[dict[str, Any]]:
-    """The list of per-item objects in a CLI JSON document (a list, or a list under a key)."""
-    if isinstance(doc, list):
-        return doc
-    for key in keys:
-        if isinstance(doc, dict) and isinstance(doc.get(key), list):
-            return doc[key]
-    raise click.ClickException(f"no list of results in JSON with keys {sorted(doc)}")
 
 
 @dataclass(frozen=True)
 class Prediction:
     key: str
     label: str | None  # None: no digit found
-    probs: tuple[float, ...] | None
+    probs: tuple[float, ...] | None  # by class, when the CLI printed all ten (--top-k 10)
 
 
-def prediction(record: dict[str, Any], key: str) -> Prediction:
-    label = pick(record, "label", "prediction", "digit", "predicted")
-    probs = next((record[k] for k in ("probabilities", "probs", "scores") if k in record), None)
-    return Prediction(
-        key, None if label is None else str(label), tuple(probs) if probs is not None else None
-    )
+def from_reading(key: str, record: dict[str, Any]) -> Prediction:
+    """A ``classify --json`` or ``camera --headless`` line (run with ``--top-k 10``)."""
+    top = {str(t["label"]): float(t["probability"]) for t in record.get("top_k") or []}
+    probs = tuple(top[k] for k in sorted(top)) if len(top) == 10 else None
+    label = record.get("label")
+    return Prediction(key, None if label is None else str(label), probs)
 
 
 def classify_predictions(path: Path) -> dict[str, Prediction]:
-    records = as_records(read_json(path), "results", "images", "predictions")
     out = {}
-    for rec in records:
-        name = Path(str(pick(rec, "path", "file", "image", "source"))).name
-        out[name] = prediction(rec, name)
+    for rec in read_jsonl(path):
+        if rec.get("error"):
+            raise click.ClickException(f"{path}: {rec['path']}: {rec['error']}")
+        name = Path(rec["path"]).name
+        out[name] = from_reading(name, rec)
     return out
 
 
 def camera_predictions(path: Path) -> list[Prediction]:
-    rows = [r for r in read_jsonl(path) if r.get("type", "frame") == "frame"]
-    return [prediction(r, str(r.get("frame", i))) for i, r in enumerate(rows)]
+    rows = [r for r in read_jsonl(path) if r.get("event") == "frame"]
+    return [from_reading(str(r["frame"]), r) for r in rows]
 
 
-def eval_results(path: Path) -> dict[str, dict[str, Any]]:
-    """Model file name -> its eval record (accuracy, count, and whatever else the CLI gives)."""
-    records = as_records(read_json(path), "models", "results", "evaluations")
-    return {Path(str(pick(r, "model", "path", "file"))).name: r for r in records}
+def array_predictions(doc: dict[str, Any], model: str) -> list[Prediction]:
+    m = doc["models"][model]
+    return [
+        Prediction(str(i), str(label), tuple(p))
+        for i, (label, p) in enumerate(zip(m["labels"], m["probabilities"], strict=True))
+    ]
 
 
 def top2_margin(probs: tuple[float, ...] | None) -> float:
@@ -141,26 +130,124 @@ def compare_predictions(
     exact: bool,
     atol: float,
 ) -> tuple[int, float]:
-    """Check one list of predictions; return (labels that differ, largest probability gap)."""
+    """Check two lists of predictions; return (labels that differ, largest probability gap).
+
+    ``exact``: labels and probabilities identical. Otherwise probabilities within ``atol``, and a
+    label may differ only where the host's top two are within ``atol`` of each other (a tie).
+    """
     checks.check(len(host) == len(pi), f"{what}: host has {len(host)} results, Pi {len(pi)}")
     differ, worst = 0, 0.0
     for h, p in zip(host, pi, strict=False):
-        checks.check(h.key == p.key, f"{what}: result order differs ({h.key} vs {p.key})")
+        checks.check(h.key == p.key, f"{what}: results out of order ({h.key} vs {p.key})")
         gap = max_diff(h.probs, p.probs)
         worst = max(worst, gap)
         if h.label != p.label:
             differ += 1
-            near_tie = not exact and top2_margin(h.probs) <= atol
-            checks.check(near_tie, f"{what} {h.key}: host says {h.label}, Pi says {p.label}")
-        if exact:
-            checks.check(gap == 0.0, f"{what} {h.key}: int8 probabilities differ by {gap:.3g}")
-        else:
-            checks.check(gap <= atol, f"{what} {h.key}: probabilities differ by {gap:.3g}")
+            tie = not exact and top2_margin(h.probs) <= atol
+            checks.check(tie, f"{what} #{h.key}: host says {h.label}, Pi says {p.label}")
+        limit = 0.0 if exact else atol
+        checks.check(gap <= limit, f"{what} #{h.key}: probabilities differ by {gap:.3g}")
     return differ, worst
 
 
-def mode_of(model_file: str) -> str:
-    return "int8" if "int8" in model_file else "float"
+def is_int8(model_file: str) -> bool:
+    return "int8" in Path(model_file).stem.split("_")
+
+
+def right(preds: list[Prediction], truth: list[str]) -> int:
+    return sum(p.label == t for p, t in zip(preds, truth, strict=False))
+
+
+Row = tuple[str, str, str, str]  # what, host, emulated Pi, verdict
+
+
+def check_versions(checks: Checks, hv: dict[str, Any], pv: dict[str, Any]) -> list[Row]:
+    rows = []
+    for key, prefix in PI_EXPECTED.items():
+        ok = str(pv.get(key, "")).startswith(prefix)
+        checks.check(ok, f"Pi {key} is {pv.get(key)!r}, expected {prefix}*")
+        rows.append((key, str(hv.get(key)), str(pv.get(key)), "ok" if ok else "WRONG"))
+    debian = str(pv.get("numpy_from", "")).startswith("/usr/lib/python3/dist-packages/")
+    checks.check(debian, f"Pi NumPy is not Debian's: {pv.get('numpy_from')}")
+    debian = debian and str(pv.get("opencv_from", "")).startswith("/usr/lib/python3/")
+    checks.check(debian, f"Pi OpenCV is not Debian's: {pv.get('opencv_from')}")
+    rows.append(("numpy/opencv from", "PyPI wheels", "Debian packages" if debian else "WRONG", ""))
+    rows.append(("os", str(hv.get("os")), str(pv.get("os")), ""))
+    return rows
+
+
+def check_arrays(
+    checks: Checks, host: dict[str, Any], pi: dict[str, Any], limit: int, atol: float
+) -> list[Row]:
+    """pi_predict.py: every MNIST test image's probabilities, per model."""
+    rows = []
+    checks.check(host["count"] == limit, f"predict: host read {host['count']} images, not {limit}")
+    checks.check(pi["count"] == host["count"], f"predict: Pi read {pi['count']} images")
+    checks.check(host["truth"] == pi["truth"], "predict: host and Pi read different labels")
+    checks.check(sorted(host["models"]) == sorted(pi["models"]), "predict: different models")
+    truth = [str(t) for t in host["truth"]]
+    for model in sorted(host["models"]):
+        h, p = array_predictions(host, model), array_predictions(pi, model)
+        exact = is_int8(model)
+        differ, worst = compare_predictions(checks, f"predict {model}", h, p, exact, atol)
+        rows.append(
+            (
+                f"{model}: MNIST test[:{len(h)}] correct",
+                str(right(h, truth)),
+                str(right(p, truth)),
+                f"{differ} predictions differ, max |dp| {worst:.2g}",
+            )
+        )
+    return rows
+
+
+def check_eval(
+    checks: Checks, host: dict[str, Any], pi: dict[str, Any], limit: int, acc_tol: float
+) -> list[Row]:
+    """``digit-edge eval --json``: accuracies (int8 identical, float within acc_tol)."""
+    rows = []
+    hm = {Path(m["model"]).name: m for m in host["models"]}
+    pm = {Path(m["model"]).name: m for m in pi["models"]}
+    checks.check(sorted(hm) == sorted(pm), "eval: different models on host and Pi")
+    checks.check(len(hm) >= 2, f"eval: expected the float32 and int8 CNN, got {sorted(hm)}")
+    for model, h in sorted(hm.items()):
+        p = pm.get(model, {"accuracy": float("nan"), "count": 0, "correct": 0})
+        checks.check(h["count"] == limit, f"eval {model}: host used {h['count']} images")
+        checks.check(p["count"] == h["count"], f"eval {model}: Pi used {p['count']} images")
+        if is_int8(model):
+            ok = h["correct"] == p["correct"]
+        else:
+            ok = abs(h["accuracy"] - p["accuracy"]) <= acc_tol
+        checks.check(ok, f"eval {model}: accuracy host {h['accuracy']} vs Pi {p['accuracy']}")
+        verdict = "identical" if h["accuracy"] == p["accuracy"] else "within tolerance"
+        rows.append(
+            (f"eval {model} accuracy", f"{h['accuracy']:.4f}", f"{p['accuracy']:.4f}", verdict)
+        )
+    return rows
+
+
+def check_readings(
+    checks: Checks,
+    what: str,
+    host: list[Prediction],
+    pi: list[Prediction],
+    truth: list[str],
+    exact: bool,
+    atol: float,
+) -> Row:
+    """classify / camera on pictures: the same rules as the MNIST arrays. Both sides run the
+    bundle's edge code; the pictures go through each side's own OpenCV (PyPI 4.x on the host,
+    Debian 4.6 on the Pi), so a failure here can also mean the two OpenCVs disagree."""
+    checks.check(len(host) == len(truth), f"{what}: host gave {len(host)} of {len(truth)} results")
+    checks.check(all(h.probs is not None for h in host), f"{what}: no full probabilities (top-k)")
+    differ, worst = compare_predictions(checks, what, host, pi, exact, atol)
+    n = len(truth)
+    return (
+        what,
+        f"{right(host, truth)}/{n} right",
+        f"{right(pi, truth)}/{n} right",
+        f"{differ} labels differ, max |dp| {worst:.2g}",
+    )
 
 
 @click.command()
@@ -176,104 +263,52 @@ def main(
     """Compare host and emulated-Pi results; exit 1 on any mismatch."""
     checks = Checks()
     truth = read_json(expected)
-    rows: list[tuple[str, str, str, str]] = []  # what, host, Pi, verdict
+    rows: list[Row] = []
 
-    # Versions: the Pi must be the Pi the issue describes.
-    hv, pv = read_json(host_dir / "versions.json"), read_json(pi_dir / "versions.json")
-    for key, prefix in PI_EXPECTED.items():
-        ok = str(pv.get(key, "")).startswith(prefix)
-        checks.check(ok, f"Pi {key} is {pv.get(key)!r}, expected {prefix}*")
-        rows.append((key, str(hv.get(key)), str(pv.get(key)), "ok" if ok else "WRONG"))
-    debian = str(pv.get("numpy_from", "")).startswith("/usr/lib/python3/dist-packages/")
-    checks.check(debian, f"Pi NumPy is not Debian's: {pv.get('numpy_from')}")
-    rows.append(("os", str(hv.get("os")), str(pv.get("os")), ""))
+    def both(name: str) -> tuple[Any, Any]:
+        return read_json(host_dir / name), read_json(pi_dir / name)
 
-    # classify, per model.
-    for path in sorted(host_dir.glob("classify_*.json")):
+    rows += check_versions(checks, *both("versions.json"))
+    rows += check_arrays(checks, *both("predict.json"), limit, atol)
+    rows += check_eval(checks, *both("eval.json"), limit, acc_tol)
+
+    classify_files = sorted(host_dir.glob("classify_*.json"))
+    checks.check(len(classify_files) >= 2, "classify: expected outputs for two models")
+    for path in classify_files:
         model = path.stem.removeprefix("classify_")
         host, pi = classify_predictions(path), classify_predictions(pi_dir / path.name)
         checks.check(sorted(host) == sorted(pi), f"classify {model}: different image sets")
-        names = sorted(host)
-        exact = mode_of(model) == "int8"
-        differ, worst = compare_predictions(
-            checks,
-            f"classify {model}",
-            [host[n] for n in names],
-            [pi[n] for n in names if n in pi],
-            exact,
-            atol,
-        )
-        right = {
-            side: sum(preds[n].label == str(truth["images"].get(n)) for n in names if n in preds)
-            for side, preds in (("host", host), ("pi", pi))
-        }
+        names = sorted(truth["images"])
+        pick = [host[n] for n in names if n in host], [pi[n] for n in names if n in pi]
+        labels = [str(truth["images"][n]) for n in names]
         rows.append(
-            (
-                f"classify {model} ({len(names)} images)",
-                f"{right['host']}/{len(names)} right",
-                f"{right['pi']}/{len(names)} right",
-                f"{differ} labels differ, max |dp| {worst:.2g}",
+            check_readings(
+                checks, f"classify {model} ({len(names)} images)", *pick, labels,
+                is_int8(model), atol,
             )
-        )
-        checks.check(len(names) == len(truth["images"]), f"classify {model}: images missing")
+        )  # fmt: skip
 
-    # eval on MNIST.
-    host_eval, pi_eval = eval_results(host_dir / "eval.json"), eval_results(pi_dir / "eval.json")
-    checks.check(sorted(host_eval) == sorted(pi_eval), "eval: different models on host and Pi")
-    checks.check(len(host_eval) >= 2, f"eval: expected float32 and int8, got {sorted(host_eval)}")
-    for model, h in sorted(host_eval.items()):
-        p = pi_eval.get(model, {})
-        h_acc, p_acc = float(pick(h, "accuracy")), float(pick(p, "accuracy"))
-        count = pick(h, "count", "n", "images", "samples")
-        checks.check(count == limit, f"eval {model}: host evaluated {count} images, not {limit}")
-        checks.check(pick(p, "count", "n", "images", "samples") == count, f"eval {model}: counts")
-        if mode_of(model) == "int8":
-            ok = h_acc == p_acc
-            checks.check(ok, f"eval {model}: int8 accuracy host {h_acc} != Pi {p_acc}")
-        else:
-            ok = abs(h_acc - p_acc) <= acc_tol
-            checks.check(ok, f"eval {model}: accuracy host {h_acc} vs Pi {p_acc} > {acc_tol}")
-        verdict = "identical" if h_acc == p_acc else f"diff {p_acc - h_acc:+.4f}"
-        rows.append(
-            (f"eval {model} (MNIST test[:{count}])", f"{h_acc:.4f}", f"{p_acc:.4f}", verdict)
-        )
-        for key in ("predictions", "confusion"):
-            if key in h or key in p:
-                same = h.get(key) == p.get(key)
-                checks.check(
-                    same or mode_of(model) != "int8", f"eval {model}: int8 {key} differ host vs Pi"
-                )
-
-    # The headless camera on the same video.
+    video = truth["video"]
     host_cam = camera_predictions(host_dir / "camera.jsonl")
     pi_cam = camera_predictions(pi_dir / "camera.jsonl")
-    frames = truth["video"]["frames"]
-    checks.check(len(host_cam) == frames, f"camera: host gave {len(host_cam)} frames, not {frames}")
-    differ, worst = compare_predictions(checks, "camera", host_cam, pi_cam, True, atol)
-    labels = [str(x) for x in truth["video"]["labels"]]
-    right = {
-        side: sum(p.label == t for p, t in zip(cam, labels, strict=False))
-        for side, cam in (("host", host_cam), ("pi", pi_cam))
-    }
+    labels = [str(x) for x in video["labels"]]
+    model = read_jsonl(host_dir / "camera.jsonl")[-1].get("model", "int8 (the service default)")
     rows.append(
-        (
-            f"camera ({frames} frames)",
-            f"{right['host']}/{frames} right",
-            f"{right['pi']}/{frames} right",
-            f"{differ} labels differ, max |dp| {worst:.2g}",
+        check_readings(
+            checks, f"camera {video['frames']} frames", host_cam, pi_cam, labels,
+            is_int8(str(model)), atol,
         )
-    )
+    )  # fmt: skip
 
-    widths = [max(len(r[i]) for r in [("", "host", "emulated Pi", ""), *rows]) for i in range(4)]
-    header = ("", "host", "emulated Pi", "")
+    header: Row = ("", "host (.venv-edge)", "emulated Pi", "")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     for row in [header, tuple("-" * w for w in widths), *rows]:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    for failure in checks.failures[:50]:
+        click.echo(f"FAIL: {failure}", err=True)
+    click.echo(f"pi-compare: {checks.passed} passed, {len(checks.failures)} failed")
     if checks.failures:
-        for failure in checks.failures:
-            click.echo(f"FAIL: {failure}", err=True)
-        click.echo(f"{checks.passed} passed, {len(checks.failures)} failed")
         sys.exit(1)
-    click.echo(f"{checks.passed} passed, 0 failed")
 
 
 if __name__ == "__main__":

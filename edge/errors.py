@@ -1,4 +1,4 @@
-"""One exception type for every failure a user can cause, so CLIs print one line, not a traceback."""
+"""One exception type for every failure a user can cause: CLIs print one line, not a traceback."""
 
 from __future__ import annotations
 
@@ -17,3 +17,11 @@ class ModelError(DigitEdgeError):
 
 class RuntimeNotFound(DigitEdgeError):
     """No TFLite interpreter package is importable."""
+
+
+class InputError(DigitEdgeError):
+    """An image to classify is missing, empty, truncated or not an image."""
+
+
+class CameraError(DigitEdgeError):
+    """A camera, video file or stream cannot be opened or stopped delivering frames."""

@@ -34,10 +34,10 @@ _IDX_MAGIC = {3: 0x00000803, 1: 0x00000801}  # unsigned bytes, 3-d images / 1-d 
 KNOWN_SHA256 = {
     "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64": "mnist.npz",
     "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1": "mnist.npz (keras)",
-    "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609": "train-images-idx3-ubyte.gz",
-    "71524e2cd1ad2968737f7f2f2ff69cbfc32df8ccddff51593f7cb2d4e0eb5b64": "train-images-idx3-ubyte.gz",
-    "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c": "train-labels-idx1-ubyte.gz",
-    "fe03b8bd7915f70bf5aa08be480aa413fbd85afcaa58b35d230d335f284fd88e": "train-labels-idx1-ubyte.gz",
+    "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609": "train-images-idx3-ubyte.gz",  # noqa: E501
+    "71524e2cd1ad2968737f7f2f2ff69cbfc32df8ccddff51593f7cb2d4e0eb5b64": "train-images-idx3-ubyte.gz",  # noqa: E501
+    "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c": "train-labels-idx1-ubyte.gz",  # noqa: E501
+    "fe03b8bd7915f70bf5aa08be480aa413fbd85afcaa58b35d230d335f284fd88e": "train-labels-idx1-ubyte.gz",  # noqa: E501
     "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6": "t10k-images-idx3-ubyte.gz",
     "5634745efa576a17e7d4cf5cd9d09123c75e6538e5114267c2d156edaf519341": "t10k-images-idx3-ubyte.gz",
     "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6": "t10k-labels-idx1-ubyte.gz",
@@ -100,7 +100,9 @@ def _load_npz(path: Path) -> Mnist:
         with np.load(path, allow_pickle=False) as npz:
             missing = {"x_train", "y_train", "x_test", "y_test"} - set(npz.files)
             if missing:
-                raise DataError(f"{path}: missing arrays {sorted(missing)} (Keras mnist.npz layout)")
+                raise DataError(
+                    f"{path}: missing arrays {sorted(missing)} (Keras mnist.npz layout)"
+                )
             arrays = {k: np.asarray(npz[k]) for k in ("x_train", "y_train", "x_test", "y_test")}
     except DataError:
         raise
@@ -122,7 +124,12 @@ def _as_labels(y: np.ndarray, path: Path) -> np.ndarray:
 
 
 def _find_idx(folder: Path, stem: str) -> Path:
-    for name in (stem + ".gz", stem, stem.replace("-idx", ".idx") + ".gz", stem.replace("-idx", ".idx")):
+    for name in (
+        stem + ".gz",
+        stem,
+        stem.replace("-idx", ".idx") + ".gz",
+        stem.replace("-idx", ".idx"),
+    ):
         if (folder / name).is_file():
             return folder / name
     raise DataError(f"{folder}: no {stem}[.gz] in this folder (expected the four MNIST IDX files)")
@@ -130,7 +137,9 @@ def _find_idx(folder: Path, stem: str) -> Path:
 
 def _load_folder(folder: Path) -> Mnist:
     npz = folder / "mnist.npz"
-    if npz.is_file() and not any((folder / (IDX_NAMES["train"][0] + s)).exists() for s in ("", ".gz")):
+    if npz.is_file() and not any(
+        (folder / (IDX_NAMES["train"][0] + s)).exists() for s in ("", ".gz")
+    ):
         return _load_npz(npz)
     arrays: dict[str, np.ndarray] = {}
     hashes: dict[str, str] = {}

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from edge.errors import ModelError
@@ -63,7 +64,10 @@ class DigitClassifier:
         self.manifest: Manifest | None = find_manifest(self.path)
         self.labels: list[str] = list(self.manifest.labels if self.manifest else MNIST_LABELS)
         self.interpreter = self._make_interpreter()
-        inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
+        inputs, outputs = (
+            self.interpreter.get_input_details(),
+            self.interpreter.get_output_details(),
+        )
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(
                 f"{self.path}: expected one input and one output tensor, "
@@ -83,6 +87,13 @@ class DigitClassifier:
         self.output_params = QuantParams.from_details(self.output_details)
         self._batched: object | None = None  # a second interpreter resized for batches, if usable
         self._batched_size = 0
+        #: Input value for each uint8 pixel 0..255: pixel / 255, quantized as the model expects.
+        self.pixel_table = quantize(np.arange(256, dtype=np.float32) / 255.0, self.input_params)
+        # cv2.LUT maps 784 pixels in ~1 µs, 3x faster than numpy's fancy indexing; 8-bit and
+        # float32 tables only.
+        self._lut = self.pixel_table.dtype in (np.uint8, np.int8, np.float32)
+        self._input_index = self.input_details["index"]
+        self._output_index = self.output_details["index"]
 
     def _make_interpreter(self, batch: int | None = None):
         try:
@@ -93,12 +104,18 @@ class DigitClassifier:
             )
             if batch is not None:
                 shape = list(interp.get_input_details()[0]["shape"])
-                interp.resize_tensor_input(interp.get_input_details()[0]["index"], [batch, *shape[1:]])
+                interp.resize_tensor_input(
+                    interp.get_input_details()[0]["index"], [batch, *shape[1:]]
+                )
             interp.allocate_tensors()
         except ValueError as exc:  # interpreters raise ValueError for models they cannot load
-            raise ModelError(f"{self.path}: {self.runtime.describe()} cannot load it ({exc})") from None
+            raise ModelError(
+                f"{self.path}: {self.runtime.describe()} cannot load it ({exc})"
+            ) from None
         except RuntimeError as exc:
-            raise ModelError(f"{self.path}: {self.runtime.describe()} cannot load it ({exc})") from None
+            raise ModelError(
+                f"{self.path}: {self.runtime.describe()} cannot load it ({exc})"
+            ) from None
         return interp
 
     # -- input / output conversion: pure, shared by every path -------------------------------
@@ -121,6 +138,20 @@ class DigitClassifier:
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output_details["index"])
 
+    def invoke_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """Raw output row for one uint8 (28, 28) image: the device's single-image fast path.
+
+        Quantization is a 256-entry table lookup (``pixel_table``), so preparing a frame costs
+        about two microseconds beside ``invoke``.
+        """
+        tensor = cv2.LUT(pixels, self.pixel_table) if self._lut else self.pixel_table[pixels]
+        if self.input_shape[0] != 1:  # a fixed batch: fill it with copies of the image
+            tensor = np.broadcast_to(tensor.reshape(1, -1), (self.input_shape[0], tensor.size))
+        interp = self.interpreter
+        interp.set_tensor(self._input_index, tensor.reshape(self.input_shape))
+        interp.invoke()
+        return interp.get_tensor(self._output_index)[0]
+
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Probabilities (N, 10) for float images (N, 28, 28) in [0, 1], in chunks of batch_size."""
         images = np.asarray(images, dtype=np.float32)
@@ -140,7 +171,10 @@ class DigitClassifier:
         tensors = self.to_input(images.reshape(-1, 28, 28))
         per = self.input_shape[0]
         return np.concatenate(
-            [self.from_output(self.invoke(tensors[i : i + per])) for i in range(0, len(tensors), per)]
+            [
+                self.from_output(self.invoke(tensors[i : i + per]))
+                for i in range(0, len(tensors), per)
+            ]
         )
 
     def _predict_chunk(self, chunk: np.ndarray) -> np.ndarray:

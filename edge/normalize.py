@@ -31,7 +31,7 @@ MNIST_CENTRE = (14.0, 14.0)
 class NormalizeOptions:
     """The few knobs of the normalisation; the defaults are tuned on the synthetic photo set."""
 
-    work_size: int = 320  # the search runs with the longer side at most this (speed)
+    work_size: int = 240  # the longer side is shrunk to this: speed, and averages noise away
     min_contrast: float = 0.10  # faintest ink accepted, as a fraction of the paper's brightness
     threshold: float = 0.4  # stroke mask: this fraction of the strongest ink
     min_height: float = 0.05  # a digit is at least this fraction of the frame's shorter side
@@ -40,6 +40,8 @@ class NormalizeOptions:
     margin: float = 0.15  # crop margin around the strokes, fraction of the digit's size
     floor: float = 0.04  # ink below this fraction of the peak is background
     edge: float = 0.2  # the digit's extent is where its ink exceeds this fraction of the peak
+    stroke: float = 1.5  # thin strokes wider than this (px in the 20x20 box) to it; 0: off
+    smooth: float = 0.7  # Gaussian sigma (work-scale px) against sensor noise and JPEG blocks
 
 
 DEFAULT_OPTIONS = NormalizeOptions()
@@ -95,65 +97,81 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
         return np.rint(data * 255.0).astype(np.uint8)
     if hi <= lo:
         return np.zeros(img.shape, np.uint8)
-    return np.rint((data - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+    half_lo, span = lo / 2.0, hi / 2.0 - lo / 2.0  # halves: float64 extremes do not overflow
+    return np.clip(np.rint((data / 2.0 - half_lo) * (255.0 / span)), 0, 255).astype(np.uint8)
 
 
 def to_work_scale(gray: np.ndarray, work_size: int) -> tuple[np.ndarray, float]:
     """Shrink so the longer side is at most ``work_size``: the search needs no more pixels.
 
+    Halvings by area average first (OpenCV's 2x block mean: 12 µs for 640x480), then a linear
+    resize for the rest: 45 µs in all, where one area resize 640 -> 240 takes 470 µs. The
+    Gaussian that follows in :func:`normalize` does the rest of the anti-aliasing.
     Returns the image and its scale relative to the input (<= 1).
     """
     h, w = gray.shape
-    scale = min(1.0, work_size / max(h, w))
-    if scale >= 1.0:
+    if max(h, w) <= work_size:
         return gray, 1.0
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA), scale
+    small = gray
+    while max(small.shape) >= 2 * work_size and min(small.shape) >= 4:
+        sh, sw = small.shape[0] // 2 * 2, small.shape[1] // 2 * 2
+        small = cv2.resize(small[:sh, :sw], (sw // 2, sh // 2), interpolation=cv2.INTER_AREA)
+    scale = small.shape[1] / w
+    if max(small.shape) > work_size:
+        f = work_size / max(small.shape)
+        size = (max(1, round(small.shape[1] * f)), max(1, round(small.shape[0] * f)))
+        small = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
+        scale = small.shape[1] / w
+    return small, scale
 
 
 # -- 2. paper and ink ---------------------------------------------------------------------------
 
 
-def is_dark_on_light(gray: np.ndarray) -> bool:
-    """True when the background is lighter than the ink (pen on paper), False for MNIST-style.
+def estimate_background(gray: np.ndarray) -> np.ndarray:
+    """The paper (or the black background) without the digit, lighting gradients and shadows kept.
 
-    The background is most of any frame, so the median pixel belongs to it: a median above the
-    middle of the image's range means light paper.
+    A 7x7 median at 1/8 scale (56 px at work scale): wider than any stroke, so the strokes
+    vanish whatever their polarity, while the median keeps shadow edges sharp. Images under
+    64 px (crops, MNIST) have no room for lighting: their median pixel is the background.
     """
-    small = (
-        gray
-        if gray.size <= 4096
-        else gray[:: max(1, gray.shape[0] // 48), :: max(1, gray.shape[1] // 64)]
-    )
-    lo, hi = int(small.min()), int(small.max())
-    return float(np.median(small)) > (lo + hi) / 2.0
-
-
-def ink_image(gray: np.ndarray, dark_on_light: bool) -> np.ndarray:
-    """Make the ink bright and the background dark, as the model expects."""
-    return cv2.bitwise_not(gray) if dark_on_light else gray
-
-
-def flatten_illumination(ink: np.ndarray, dark_on_light: bool) -> np.ndarray:
-    """Remove uneven lighting: ink strength relative to the local paper brightness, 0..255.
-
-    The background is estimated at 1/8 scale with a 3x3 minimum filter (wider than any stroke
-    there), then subtracted. For pen on paper the difference is divided by the local paper
-    brightness, because ink under a shadow is darker in absolute terms but not in contrast.
-    Small images (< 64 px) have no room for lighting gradients: their median is the background.
-    """
-    h, w = ink.shape
+    h, w = gray.shape
     if min(h, w) < 64:
-        background = np.full_like(ink, int(np.median(ink)))
-    else:
-        small = cv2.resize(ink, (max(1, w // 8), max(1, h // 8)), interpolation=cv2.INTER_AREA)
-        small = cv2.blur(cv2.erode(small, _KERNEL3), (3, 3))
-        background = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-    flat = cv2.subtract(ink, background)
-    if dark_on_light:
-        paper = cv2.bitwise_not(background)  # paper brightness, 255 = white
-        flat = cv2.divide(flat, cv2.max(paper, 16), scale=255.0)
-    return flat
+        return np.full_like(gray, int(np.median(gray)))
+    tiny = cv2.resize(
+        gray[: h - h % 8, : w - w % 8], (w // 8, h // 8), interpolation=cv2.INTER_AREA
+    )
+    return cv2.resize(cv2.medianBlur(tiny, 7), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def is_dark_on_light(gray: np.ndarray, background: np.ndarray) -> bool:
+    """True for dark ink on light paper, False for MNIST-style white on black.
+
+    The ink is what differs most from the background: compare the total of the strong dark
+    differences with the total of the strong bright ones (strong: above 15% of the largest,
+    so sensor noise, equal both ways, does not vote). Measured on 2,000 synthetic photos:
+    no error, where "median above mid-range" got 30 wrong (a shadow over half the paper).
+    """
+    dark, bright = cv2.subtract(background, gray), cv2.subtract(gray, background)
+    t = 0.15 * max(cv2.minMaxLoc(dark)[1], cv2.minMaxLoc(bright)[1])
+    dark_sum = cv2.sumElems(cv2.threshold(dark, t, 0, cv2.THRESH_TOZERO)[1])[0]
+    bright_sum = cv2.sumElems(cv2.threshold(bright, t, 0, cv2.THRESH_TOZERO)[1])[0]
+    return dark_sum > bright_sum
+
+
+def flatten_illumination(
+    gray: np.ndarray, background: np.ndarray, dark_on_light: bool
+) -> np.ndarray:
+    """Ink strength relative to its local background, bright ink on black, 0..255.
+
+    The difference from the background removes uneven lighting; for pen on paper it is also
+    divided by the local paper brightness: ink under a shadow is darker in absolute terms,
+    not in contrast.
+    """
+    if not dark_on_light:
+        return cv2.subtract(gray, background)
+    flat = cv2.subtract(background, gray)
+    return cv2.divide(flat, cv2.max(background, 16), scale=255.0)
 
 
 _KERNEL3 = np.ones((3, 3), np.uint8)
@@ -260,6 +278,30 @@ def crop_digit(
 # -- 4. MNIST geometry ---------------------------------------------------------------------------
 
 
+def stroke_width(digit: np.ndarray) -> float:
+    """Mean stroke width in px: twice the inked area over the outline length (thin shapes)."""
+    ink = (digit > digit.max() * 0.5).astype(np.uint8)
+    contours, _ = cv2.findContours(ink, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    outline = sum(cv2.arcLength(c, True) for c in contours)
+    return 2.0 * float(ink.sum()) / max(outline, 1.0)
+
+
+def thin_strokes(digit: np.ndarray, target: float, box: int = MNIST_BOX) -> np.ndarray:
+    """Erode strokes wider than ``target`` px (as they will be in the 20x20 box) toward it.
+
+    Why: this small CNN misreads bold digits (a bold 6 or 9 closes into an 8); thinning bold
+    strokes raised the font set from 85% to 89% and left photos unchanged (docs/edge.md).
+    """
+    scale = box / max(digit.shape)
+    excess = (stroke_width(digit) * scale - target) / scale  # in crop pixels
+    r = int(excess // 2)
+    if r < 1:
+        return digit
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    thinned = cv2.erode(digit, kernel)
+    return thinned if thinned.max() > 0 else digit
+
+
 def fit_box(digit: np.ndarray, box: int = MNIST_BOX) -> np.ndarray:
     """Scale so the longer side is ``box`` px, keeping the aspect ratio (a 1 stays thin)."""
     h, w = digit.shape
@@ -320,8 +362,11 @@ def normalize(image: np.ndarray, options: NormalizeOptions = DEFAULT_OPTIONS) ->
     """Any image -> MNIST-style float32 (28, 28) in [0, 1], or "no digit" with the reason."""
     gray = to_gray(image)
     work, scale = to_work_scale(gray, options.work_size)
-    inverted = is_dark_on_light(work)
-    flat = flatten_illumination(ink_image(work, inverted), inverted)
+    if options.smooth > 0 and min(work.shape) >= 64:
+        work = cv2.GaussianBlur(work, (0, 0), options.smooth)
+    background = estimate_background(work)
+    inverted = is_dark_on_light(work, background)
+    flat = flatten_illumination(work, background, inverted)
     mask, peak = stroke_mask(flat, options)
     if mask is None:
         return Normalized(
@@ -330,13 +375,20 @@ def normalize(image: np.ndarray, options: NormalizeOptions = DEFAULT_OPTIONS) ->
     found = select_digit(mask, options)
     if found is None:
         return Normalized(None, "no digit: no digit-sized ink in the image", None, inverted)
-    cropped = crop_digit(flat, mask, found, options, floor=options.floor * peak, edge=options.edge * peak)
+    cropped = crop_digit(
+        flat, mask, found, options, floor=options.floor * peak, edge=options.edge * peak
+    )
     if cropped is None:
         return Normalized(None, "no digit: the ink vanished when cropped", None, inverted)
     digit, corner = cropped
+    mnist_sized = gray.shape == (MNIST_SIZE, MNIST_SIZE)  # already normalised: leave strokes be
+    if options.stroke > 0 and not mnist_sized:
+        digit = thin_strokes(digit, options.stroke)
     fitted = fit_box(digit)
-    already = gray.shape == (MNIST_SIZE, MNIST_SIZE) and fitted.shape == digit.shape
+    already = mnist_sized and fitted.shape == digit.shape
     patch = place_by_mass(scale_unit(fitted), keep=corner if already else None)
+    if patch.max() <= 0.0:  # everything was below the noise floor once resized
+        return Normalized(None, "no digit: the ink vanished when resized", None, inverted)
     x0, y0, x1, y1 = found.box
     frame_box = (
         int(x0 / scale),
@@ -350,7 +402,7 @@ def normalize(image: np.ndarray, options: NormalizeOptions = DEFAULT_OPTIONS) ->
 def naive(image: np.ndarray) -> np.ndarray:
     """The tutorials' preprocessing, as a baseline: gray, invert, resize the frame to 28x28."""
     gray = to_gray(image)
-    if is_dark_on_light(gray):
+    if is_dark_on_light(gray, estimate_background(gray)):
         gray = cv2.bitwise_not(gray)
     small = cv2.resize(gray, (MNIST_SIZE, MNIST_SIZE), interpolation=cv2.INTER_AREA)
     return small.astype(np.float32) / np.float32(255.0)

@@ -25,7 +25,7 @@ class QuantParams:
 
     @classmethod
     def from_details(cls, details: dict) -> QuantParams:
-        """Read them from an interpreter's ``get_input_details()`` / ``get_output_details()`` entry."""
+        """Read them from an entry of ``get_input_details()`` or ``get_output_details()``."""
         scale, zero_point = details.get("quantization", (0.0, 0))
         return cls(np.dtype(details["dtype"]), float(scale), int(zero_point))
 

@@ -17,7 +17,7 @@ from edge.errors import RuntimeNotFound
 
 @dataclass(frozen=True)
 class RuntimeSpec:
-    """One interpreter package: its CLI name, distribution name and module holding ``Interpreter``."""
+    """One interpreter package: CLI name, distribution name, module holding ``Interpreter``."""
 
     name: str
     distribution: str
@@ -54,9 +54,7 @@ KERNELS: tuple[KernelSpec, ...] = (
         "BUILTIN_WITHOUT_DEFAULT_DELEGATES",
         "TFLite's optimized built-in kernels, no delegate",
     ),
-    KernelSpec(
-        "reference", "BUILTIN_REF", "TFLite's reference kernels: slow, bit-exact across versions"
-    ),
+    KernelSpec("reference", "BUILTIN_REF", "TFLite's reference kernels: slow, for debugging"),
 )
 KERNEL_NAMES: tuple[str, ...] = tuple(k.name for k in KERNELS)
 
@@ -122,7 +120,9 @@ def load_runtime(preferred: str | None = None) -> Runtime:
         try:
             cls = _import(spec)
         except Exception as exc:  # ImportError, or tflite-runtime's NumPy 2 ABI failure
-            errors.append(f"{spec.name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            errors.append(
+                f"{spec.name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            )
             continue
         return Runtime(spec.name, _version(spec.distribution), cls)
     raise RuntimeNotFound(

@@ -43,6 +43,10 @@ REFERENCE_KERNELS = {
 }
 
 
+#: A valid TFLite file whose input is not a digit image (32x32x3): the edge must refuse it.
+WRONG_SHAPE_FILE = "wrong_shape.tflite"
+
+
 def golden_key(model: str, variant: str, kernels: str = "default") -> str:
     """The golden.npz key of a file's reference output computed with ``kernels``."""
     base = f"{model}_{variant}"
@@ -84,9 +88,7 @@ def build(out: Path, data: mnist.Mnist) -> None:
         model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
         shaped = x_train.reshape((-1, *spec.input_shape))
         model.fit(shaped, y_train, epochs=2, batch_size=128, verbose=0)
-        golden[f"{name}_keras"] = model.predict(
-            x_gold.reshape((-1, *spec.input_shape)), verbose=0
-        )
+        golden[f"{name}_keras"] = model.predict(x_gold.reshape((-1, *spec.input_shape)), verbose=0)
         rep = shaped[:: len(shaped) // 200][:200]
         for variant, mode, io_dtype in VARIANTS:
             blob = convert(model, mode, representative=rep, io_dtype=io_dtype)
@@ -97,6 +99,12 @@ def build(out: Path, data: mnist.Mnist) -> None:
                 golden[golden_key(name, variant, kernels)] = _reference_outputs(
                     tf, blob, x_gold, getattr(tf.lite.experimental.OpResolverType, resolver)
                 )
+    wrong = keras.Sequential(
+        [keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")]
+    )
+    atomic_write_bytes(
+        out / WRONG_SHAPE_FILE, tf.lite.TFLiteConverter.from_keras_model(wrong).convert()
+    )
     with open(out / ".golden.tmp.npz", "wb") as fh:
         np.savez(fh, **golden)
     (out / ".golden.tmp.npz").replace(out / "golden.npz")

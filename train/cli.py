@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -13,7 +14,9 @@ from edge.errors import DigitEdgeError
 from train.data import ENV_VAR
 from train.models import DEFAULT_MODELS, MODELS
 
-# TensorFlow is imported lazily (inside _run) so `--help` and `--list` answer instantly.
+# TensorFlow is imported lazily (inside _run) so `--help` and `--list` answer instantly;
+# its C++ start-up chatter (oneDNN, CPU features) is noise to a user.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -92,7 +92,7 @@ def fit(
         warmup_steps=warmup,
     )
     model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
+        optimizer=make_optimizer(recipe, schedule),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
         metrics=["accuracy"],
     )
@@ -146,6 +146,19 @@ def fit(
         test_loss=float(test_loss),
         wall_seconds=time.perf_counter() - start,
     )
+
+
+def make_optimizer(recipe: Recipe, schedule: Any) -> keras.optimizers.Optimizer:
+    """The recipe's optimizer, driven by the warm-up + cosine learning-rate schedule."""
+    if recipe.optimizer == "adam":
+        return keras.optimizers.Adam(schedule)
+    if recipe.optimizer == "adamw":
+        return keras.optimizers.AdamW(schedule, weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "sgd":
+        return keras.optimizers.SGD(
+            schedule, momentum=0.9, nesterov=True, weight_decay=recipe.weight_decay or None
+        )
+    raise ValueError(f"unknown optimizer {recipe.optimizer!r}")
 
 
 def evaluate(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

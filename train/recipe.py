@@ -19,4 +19,6 @@ class Recipe:
     batch_size: int = 128
     learning_rate: float = 3e-3  # peak, reached after one warm-up epoch, cosine-decayed to 0
     label_smoothing: float = 0.05
+    optimizer: str = "adam"  # "adam", "adamw" (with weight_decay) or "sgd" (Nesterov momentum 0.9)
+    weight_decay: float = 0.0
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)

@@ -1,0 +1,294 @@
+"""``digit-edge bench``: LiteRT ``benchmark_model``'s metrics from Python, and the edge's own costs.
+
+Per model, in one run and side by side: init time, first inference, warm-up mean, steady-state
+mean/std/p50/p90/p99 of a bare ``invoke()`` (µs), and the edge pipeline on a 28x28 input (pixel
+table lookup + invoke + reading the top class) timed interleaved with the bare invoke, so their
+ratio is not skewed by the machine's load drifting between two separate loops.
+
+System figures: normalisation of 640x480 photos (p50), the headless camera loop on a 640x480
+video file against decoding alone, process start-up to first prediction, and peak RSS of that
+process (a fresh ``python -m edge classify``, so nothing this process loaded counts).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edge import synth
+from edge.camera import CameraOptions
+from edge.camera import run as run_camera
+from edge.model import DigitClassifier, ModelOptions
+from edge.normalize import normalize
+from edge.pipeline import DigitReader
+
+
+def _stats(us: np.ndarray) -> dict[str, float]:
+    return {
+        "mean": float(us.mean()),
+        "std": float(us.std()),
+        "p50": float(np.percentile(us, 50)),
+        "p90": float(np.percentile(us, 90)),
+        "p99": float(np.percentile(us, 99)),
+    }
+
+
+def bench_model(
+    path: Path, *, runtime: str | None, threads: int, kernels: str, runs: int, warmup: int
+) -> dict[str, Any]:
+    """benchmark_model's metrics for one file, plus the pipeline beside the bare invoke."""
+    t0 = time.perf_counter()
+    model = DigitClassifier(
+        ModelOptions(Path(path), runtime=runtime, threads=threads, kernels=kernels)
+    )
+    init_us = (time.perf_counter() - t0) * 1e6
+    reader = DigitReader(model)
+    pixels = np.zeros((28, 28), np.uint8)
+    cv2.putText(pixels, "7", (7, 23), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2)
+    model.invoke(model.to_input(pixels[None] / 255.0))  # load the input once for bare invokes
+    invoke = model.interpreter.invoke
+    t0 = time.perf_counter()
+    invoke()
+    first_us = (time.perf_counter() - t0) * 1e6
+    warm = np.empty(warmup)
+    for i in range(warmup):
+        t = time.perf_counter_ns()
+        invoke()
+        warm[i] = (time.perf_counter_ns() - t) / 1e3
+    bare, pipe = np.empty(runs), np.empty(runs)
+    clock = time.perf_counter_ns
+    read_pixels = reader.read_pixels
+    for i in range(runs):
+        t = clock()
+        invoke()
+        t1 = clock()
+        read_pixels(pixels)
+        t2 = clock()
+        bare[i], pipe[i] = (t1 - t) / 1e3, (t2 - t1) / 1e3
+    return {
+        "model": str(path),
+        "bytes": Path(path).stat().st_size,
+        "runtime": model.runtime.describe(),
+        "kernels": kernels,
+        "threads": threads,
+        "init_us": init_us,
+        "first_inference_us": first_us,
+        "warmup_mean_us": float(warm.mean()) if warmup else None,
+        "invoke_us": _stats(bare),
+        "pipeline_us": _stats(pipe),
+        "pipeline_over_invoke_p50": float(np.median(pipe) / np.median(bare)),
+        "runs": runs,
+    }
+
+
+def bench_normalize(count: int = 40, repeats: int = 5) -> dict[str, float]:
+    """p50/p90 of :func:`edge.normalize.normalize` on 640x480 synthetic photos (ms)."""
+    frames = [s.image for s in synth.font_set(count * 3, seed=7) if s.image.shape[1] == 640][:count]
+    times = []
+    for _ in range(repeats):
+        for f in frames:
+            t = time.perf_counter_ns()
+            normalize(f)
+            times.append((time.perf_counter_ns() - t) / 1e6)
+    arr = np.asarray(times)
+    return {
+        "frames": len(frames),
+        "p50_ms": float(np.median(arr)),
+        "p90_ms": float(np.percentile(arr, 90)),
+    }
+
+
+def write_video(path: Path, frames: int = 150, fps: float = 30.0) -> Path:
+    """A 640x480 MJPG video of font digits on paper (what the camera tests and bench read)."""
+    samples = [s.image for s in synth.font_set(60, seed=3) if s.image.shape[1] == 640]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
+    if not writer.isOpened():
+        raise RuntimeError(f"{path}: OpenCV cannot write MJPG video here")
+    for i in range(frames):
+        writer.write(samples[(i // 10) % len(samples)])
+    writer.release()
+    return path
+
+
+def _decode_fps(video: Path) -> tuple[int, float]:
+    """Frames and FPS of reading (decoding) the video alone, first frame to last."""
+    cap = cv2.VideoCapture(str(video))
+    cap.read()  # the first frame: opening and warm-up are not timed
+    n, t0 = 1, time.perf_counter()
+    while cap.read()[0]:
+        n += 1
+    fps = (n - 1) / (time.perf_counter() - t0)
+    cap.release()
+    return n, fps
+
+
+def bench_camera(
+    model: Path, video: Path, runtime: str | None, rounds: int = 3
+) -> dict[str, float]:
+    """Headless camera FPS on a video file vs decoding the same frames alone.
+
+    Rounds alternate the two and the medians are compared, so load drifting on a shared
+    machine hits both alike.
+    """
+    reader = DigitReader(DigitClassifier(ModelOptions(model, runtime=runtime)))
+    decode, camera, classify_ms = [], [], []
+    frames = 0
+    for _ in range(rounds):
+        frames, fps = _decode_fps(video)
+        decode.append(fps)
+        summary = run_camera(reader, CameraOptions(str(video), headless=True), emit=lambda _: None)
+        camera.append(summary.fps)
+        classify_ms += summary.classify_ms
+    decode_fps, camera_fps = float(np.median(decode)), float(np.median(camera))
+    return {
+        "frames": frames,
+        "decode_only_fps": decode_fps,
+        "camera_fps": camera_fps,
+        "camera_over_decode": camera_fps / decode_fps,
+        "classify_ms_p50": float(np.median(classify_ms)),
+        "decode_ms_per_frame": 1e3 / decode_fps,
+    }
+
+
+#: Runs ``digit-edge ARGS`` in this interpreter and prints the process's own peak RSS last.
+#: Why not ``wait4``'s ru_maxrss: Linux carries the parent's high-water mark across fork/exec
+#: into the child's, so a child of a 250 MB test runner "peaks" at 250 MB. VmHWM belongs to
+#: the address space the exec made, so it is the edge process's own.
+_PEAK_RSS_WRAPPER = """
+import runpy, sys
+sys.argv = ["digit-edge", *sys.argv[1:]]
+try:
+    runpy.run_module("edge", run_name="__main__", alter_sys=True)
+finally:
+    with open("/proc/self/status") as fh:
+        hwm = [line.split()[1] for line in fh if line.startswith("VmHWM:")]
+    print("VmHWM_KB", hwm[0] if hwm else -1, file=sys.stderr)
+"""
+
+
+def run_measured(
+    args: list[str], env: dict[str, str] | None = None
+) -> tuple[int, str, float, float]:
+    """Run ``digit-edge ARGS`` fresh: (exit code, stdout, wall seconds, peak RSS in MB)."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", _PEAK_RSS_WRAPPER, *args],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    wall = time.perf_counter() - t0
+    kb = [line.split()[1] for line in proc.stderr.splitlines() if line.startswith("VmHWM_KB")]
+    return proc.returncode, proc.stdout, wall, (float(kb[-1]) / 1024 if kb else float("nan"))
+
+
+def bench_startup(
+    model: Path, image: Path, runtime: str | None, repeats: int = 3
+) -> dict[str, float]:
+    """Wall time from process start to the first printed prediction, and that process's peak RSS."""
+    args = ["classify", str(image), "--model", str(model), "--json"]
+    if runtime:
+        args += ["--runtime", runtime]
+    walls, rss = [], []
+    for _ in range(repeats):
+        code, out, wall, peak = run_measured(args)
+        if code != 0 or not out:
+            raise RuntimeError(f"start-up probe failed (exit {code}): digit-edge {' '.join(args)}")
+        json.loads(out.splitlines()[0])
+        walls.append(wall)
+        rss.append(peak)
+    return {"startup_s_median": float(np.median(walls)), "peak_rss_mb": float(max(rss))}
+
+
+def run(
+    models: list[Path],
+    *,
+    runtime: str | None = None,
+    threads: int = 1,
+    kernels: str = "default",
+    runs: int = 2000,
+    warmup: int = 50,
+    system: bool = True,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Every benchmark, for every model; what ``digit-edge bench`` prints."""
+    report: dict[str, Any] = {"models": []}
+    for path in models:
+        progress(f"benchmarking {path}")
+        report["models"].append(
+            bench_model(
+                path, runtime=runtime, threads=threads, kernels=kernels, runs=runs, warmup=warmup
+            )
+        )
+    if system and models:
+        progress("normalisation of 640x480 photos")
+        report["normalize"] = bench_normalize()
+        with tempfile.TemporaryDirectory(prefix="digit-edge-bench-") as tmp:
+            progress("headless camera on a 640x480 video")
+            video = write_video(Path(tmp) / "digits.avi", frames=300)
+            report["camera"] = bench_camera(models[0], video, runtime)
+            image = Path(tmp) / "digit.png"
+            cv2.imwrite(str(image), next(synth.font_set(1, seed=5)).image)
+            progress("process start-up to first prediction")
+            report["startup"] = {
+                "model": str(models[0]),
+                **bench_startup(models[0], image, runtime),
+            }
+    report["this_process_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as a plain-text table: models side by side."""
+    models = report["models"]
+    names = [Path(m["model"]).name for m in models]
+    rows: list[tuple[str, list[str]]] = [
+        ("runtime", [m["runtime"] for m in models]),
+        ("size (bytes)", [f"{m['bytes']:,}" for m in models]),
+        ("init (µs)", [f"{m['init_us']:.0f}" for m in models]),
+        ("first inference (µs)", [f"{m['first_inference_us']:.1f}" for m in models]),
+        ("warm-up mean (µs)", [f"{m['warmup_mean_us'] or 0:.1f}" for m in models]),
+    ]
+    for stat in ("mean", "std", "p50", "p90", "p99"):
+        rows.append((f"invoke {stat} (µs)", [f"{m['invoke_us'][stat]:.1f}" for m in models]))
+    rows.append(("pipeline p50 (µs)", [f"{m['pipeline_us']['p50']:.1f}" for m in models]))
+    rows.append(
+        ("pipeline / invoke (p50)", [f"{m['pipeline_over_invoke_p50']:.2f}x" for m in models])
+    )
+    width = max(len(r[0]) for r in rows)
+    cols = [max(len(n), *(len(r[1][i]) for r in rows)) for i, n in enumerate(names)]
+    lines = [" " * width + "  " + "  ".join(n.rjust(c) for n, c in zip(names, cols, strict=True))]
+    for label, vals in rows:
+        lines.append(
+            label.ljust(width)
+            + "  "
+            + "  ".join(v.rjust(c) for v, c in zip(vals, cols, strict=True))
+        )
+    if "normalize" in report:
+        n = report["normalize"]
+        lines.append(
+            f"normalisation 640x480: p50 {n['p50_ms']:.3f} ms, p90 {n['p90_ms']:.3f} ms "
+            f"({n['frames']} photos)"
+        )
+    if "camera" in report:
+        c = report["camera"]
+        lines.append(
+            f"headless camera 640x480: {c['camera_fps']:.0f} FPS vs decode-only "
+            f"{c['decode_only_fps']:.0f} FPS "
+            f"({c['camera_over_decode']:.0%}); classify p50 {c['classify_ms_p50']:.3f} ms/frame"
+        )
+    if "startup" in report:
+        s = report["startup"]
+        lines.append(
+            f"start-up to first prediction: {s['startup_s_median']:.3f} s (median of 3), "
+            f"peak RSS {s['peak_rss_mb']:.1f} MB"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,570 @@
+"""``digit-edge``: classify digits on the device from files, a camera or a video; bench; eval.
+
+A thin layer over :mod:`edge.pipeline` and friends: it parses options, prints, and turns every
+:class:`edge.errors.DigitEdgeError` into one line on stderr and a non-zero exit. Results go to
+stdout (JSON lines with ``--json``), progress and messages to stderr, so stdout stays parseable.
+
+Exit codes: 0 all good; 1 an input, model or camera failed (after reporting all the others);
+2 a usage error; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edge import __version__
+from edge.errors import DigitEdgeError
+from edge.model import DigitClassifier, ModelOptions
+from edge.pipeline import PREPROCESSING_NAMES, DigitReader
+from edge.runtime import KERNEL_NAMES, RUNTIME_NAMES
+
+DEFAULT_MODEL = Path("artifacts/tflite/lenet_int8.tflite")
+
+
+class _Group(click.Group):
+    """Turns DigitEdgeError into one line and exit 1, Ctrl-C into exit 130, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DigitEdgeError as exc:
+            click.echo(f"digit-edge: error: {exc}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("digit-edge: interrupted", err=True)
+            ctx.exit(130)
+        except BrokenPipeError:  # `digit-edge classify ... | head`
+            sys.stderr.close()
+            ctx.exit(1)
+
+
+def model_options(single: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options every command that loads a model shares."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        options = [
+            click.option(
+                "--runtime",
+                type=click.Choice(RUNTIME_NAMES),
+                default=None,
+                help="Interpreter to use (default: the first installed, in this order).",
+            ),
+            click.option(
+                "--threads",
+                type=click.IntRange(1, 64),
+                default=1,
+                show_default=True,
+                help="Interpreter threads.",
+            ),
+            click.option(
+                "--kernels",
+                type=click.Choice(KERNEL_NAMES),
+                default="default",
+                show_default=True,
+                help="Op kernels: default (XNNPACK where it applies), builtin, reference.",
+            ),
+            click.option("-v", "--verbose", is_flag=True, help="Say which interpreter runs what."),
+        ]
+        if single:
+            options.insert(
+                0,
+                click.option(
+                    "--model",
+                    "model_path",
+                    type=click.Path(path_type=Path),
+                    default=DEFAULT_MODEL,
+                    show_default=True,
+                    help="The .tflite file (its .manifest.json is read if present).",
+                ),
+            )
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate
+
+
+def open_model(
+    path: Path, runtime: str | None, threads: int, kernels: str, verbose: bool
+) -> DigitClassifier:
+    if path == DEFAULT_MODEL and not path.exists():
+        raise DigitEdgeError(
+            f"{path}: no such model file (the default is the int8 CNN from `make train convert`; "
+            "pass --model PATH)"
+        )
+    model = DigitClassifier(ModelOptions(path, runtime=runtime, threads=threads, kernels=kernels))
+    if verbose:
+        shape = "x".join(str(d) for d in model.input_shape)
+        click.echo(
+            f"digit-edge: {path}: {model.runtime.describe()} ({kernels} kernels, "
+            f"{threads} thread(s)), input {shape} {model.input_params.dtype}, "
+            f"manifest: {'yes' if model.manifest else 'no'}",
+            err=True,
+        )
+    return model
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="digit-edge")
+def cli() -> None:
+    """Read handwritten digits on the device with a TFLite model (no TensorFlow needed)."""
+
+
+# -- classify --------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@model_options()
+@click.option(
+    "--top-k",
+    type=click.IntRange(1, 10),
+    default=1,
+    show_default=True,
+    help="How many classes to report per image.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per image on stdout.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header on stdout.")
+@click.option(
+    "--preprocess",
+    type=click.Choice(PREPROCESSING_NAMES),
+    default="mnist",
+    show_default=True,
+    help="mnist: find and normalise the digit; naive: resize; none: already 28x28.",
+)
+@click.option(
+    "--save-preprocessed",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the 28x28 image the model saw for each input into this folder.",
+)
+def classify(
+    paths: tuple[str, ...],
+    model_path: Path,
+    runtime: str | None,
+    threads: int,
+    kernels: str,
+    verbose: bool,
+    top_k: int,
+    as_json: bool,
+    as_csv: bool,
+    preprocess: str,
+    save_preprocessed: Path | None,
+) -> None:
+    """Classify images: files, folders (searched recursively) and globs.
+
+    One bad file never loses the others: each is reported, and the exit code is 1 if any failed.
+    """
+    from edge import imageio
+
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv are exclusive")
+    model = open_model(model_path, runtime, threads, kernels, verbose)
+    reader = DigitReader(model, preprocess=preprocess, top_k=top_k)
+    sources = list(imageio.expand(paths))
+    out = _Output(as_json, as_csv, top_k)
+    failed = 0
+    with _progress(len(sources), "classifying") as tick:
+        for source in sources:
+            tick()
+            record: dict[str, Any] = {"path": source.name}
+            try:
+                if source.path is None:
+                    raise DigitEdgeError(source.error or f"{source.name}: not found")
+                t0 = time.perf_counter()
+                image, factor = imageio.read_scaled(source.path, source.name)
+                read_ms = (time.perf_counter() - t0) * 1e3
+                reading = reader.read(image)
+                if reading.box is not None and factor != 1:  # report original pixels
+                    reading.box = tuple(round(v * factor) for v in reading.box)
+            except DigitEdgeError as exc:
+                failed += 1
+                click.echo(f"digit-edge: error: {exc}", err=True)
+                out.error(source.name, str(exc), model)
+                continue
+            except MemoryError:
+                failed += 1
+                msg = f"{source.name}: out of memory while reading it"
+                click.echo(f"digit-edge: error: {msg}", err=True)
+                out.error(source.name, msg, model)
+                continue
+            reading.timings_ms = {"read": read_ms, **reading.timings_ms}
+            reading.timings_ms["total"] = sum(reading.timings_ms.values())
+            record.update(reading.as_dict())
+            if save_preprocessed is not None and reading.model_input is not None:
+                record["preprocessed"] = _save_preprocessed(
+                    save_preprocessed, source.name, reading.model_input
+                )
+            out.reading(record, model)
+    if failed:
+        click.echo(f"digit-edge: {failed} of {len(sources)} input(s) failed", err=True)
+        sys.exit(1)
+
+
+def _save_preprocessed(folder: Path, name: str, image: Any) -> str:
+    import cv2
+    import numpy as np
+
+    from edge.fileio import atomic_path
+
+    stem = "_".join(Path(name).with_suffix("").parts[-3:]).replace(" ", "_").lstrip("._") or "image"
+    dest = folder / f"{stem}.png"
+    with atomic_path(dest) as tmp:
+        cv2.imwrite(str(tmp), np.rint(image * 255).astype(np.uint8))
+    return str(dest)
+
+
+class _Output:
+    """Prints readings in the chosen format: human lines, JSON lines or CSV."""
+
+    CSV_FIELDS = (
+        "path",
+        "label",
+        "probability",
+        "top_k",
+        "no_digit",
+        "error",
+        "runtime",
+        "total_ms",
+    )
+
+    def __init__(self, as_json: bool, as_csv: bool, top_k: int) -> None:
+        self.as_json, self.as_csv, self.top_k = as_json, as_csv, top_k
+        self.csv = None
+        if as_csv:
+            self.csv = csv.DictWriter(sys.stdout, fieldnames=self.CSV_FIELDS, lineterminator="\n")
+            self.csv.writeheader()
+
+    def reading(self, record: dict[str, Any], model: DigitClassifier) -> None:
+        record["runtime"] = model.runtime.describe()
+        record["model"] = str(model.path)
+        if self.as_json:
+            click.echo(json.dumps({**record, "error": None}))
+        elif self.csv is not None:
+            self.csv.writerow(
+                {
+                    "path": record["path"],
+                    "label": record["label"] if record["label"] is not None else "",
+                    "probability": record["probability"]
+                    if record["probability"] is not None
+                    else "",
+                    "top_k": " ".join(
+                        f"{t['label']}:{t['probability']:.4f}" for t in record["top_k"]
+                    ),
+                    "no_digit": record["no_digit"] or "",
+                    "error": "",
+                    "runtime": record["runtime"],
+                    "total_ms": record["timings_ms"]["total"],
+                }
+            )
+        elif record["label"] is None:
+            click.echo(f"{record['path']}: {record['no_digit']}")
+        else:
+            extra = ""
+            if self.top_k > 1:
+                extra = (
+                    "  ("
+                    + ", ".join(f"{t['label']} {t['probability']:.1%}" for t in record["top_k"])
+                    + ")"
+                )
+            click.echo(f"{record['path']}: {record['label']} {record['probability']:.1%}{extra}")
+        sys.stdout.flush()
+
+    def error(self, path: str, message: str, model: DigitClassifier) -> None:
+        if self.as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "path": path,
+                        "label": None,
+                        "error": message,
+                        "runtime": model.runtime.describe(),
+                        "model": str(model.path),
+                    }
+                )
+            )
+        elif self.csv is not None:
+            self.csv.writerow({"path": path, "error": message, "runtime": model.runtime.describe()})
+
+
+class _progress:
+    """A progress bar on stderr for long runs when stderr is a terminal; silent otherwise."""
+
+    def __init__(self, total: int, label: str, threshold: int = 20) -> None:
+        self.bar = None
+        if total >= threshold and sys.stderr.isatty():
+            self.bar = click.progressbar(length=total, label=label, file=sys.stderr)
+
+    def __enter__(self) -> Callable[[], None]:
+        if self.bar is None:
+            return lambda: None
+        bar = self.bar.__enter__()
+        return lambda: bar.update(1)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+# -- camera ----------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--source",
+    default="0",
+    show_default=True,
+    help="Camera index, video file or stream URL (anything cv2.VideoCapture opens).",
+)
+@model_options()
+@click.option(
+    "--headless", is_flag=True, help="No window: JSON lines on stdout (a Pi without a screen)."
+)
+@click.option(
+    "--max-frames", type=click.IntRange(1), default=None, help="Stop after this many frames."
+)
+@click.option(
+    "--every",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Classify every Nth frame (the rest are skipped undecoded).",
+)
+@click.option("--changes-only", is_flag=True, help="Headless: print only when the reading changes.")
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 100),
+    default=3,
+    show_default=True,
+    help="Reopen a camera or stream this many times if it stops delivering frames.",
+)
+@click.option(
+    "--preprocess", type=click.Choice(PREPROCESSING_NAMES), default="mnist", show_default=True
+)
+@click.option("--top-k", type=click.IntRange(1, 10), default=1, show_default=True)
+@click.option(
+    "--save-preprocessed",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the 28x28 image the model saw for each classified frame.",
+)
+def camera(
+    source: str,
+    model_path: Path,
+    runtime: str | None,
+    threads: int,
+    kernels: str,
+    verbose: bool,
+    headless: bool,
+    max_frames: int | None,
+    every: int,
+    changes_only: bool,
+    retries: int,
+    preprocess: str,
+    top_k: int,
+    save_preprocessed: Path | None,
+) -> None:
+    """Read digits live from a camera, a video file or a stream.
+
+    Ends with a summary on end of video, q/Esc (window), Ctrl-C or SIGTERM.
+    """
+    from edge.camera import CameraOptions, run
+
+    model = open_model(model_path, runtime, threads, kernels, verbose)
+    reader = DigitReader(model, preprocess=preprocess, top_k=top_k)
+    options = CameraOptions(
+        source=source,
+        headless=headless,
+        max_frames=max_frames,
+        every=every,
+        changes_only=changes_only,
+        retries=retries,
+    )
+    on_reading = None
+    if save_preprocessed is not None:
+
+        def on_reading(number: int, _frame: Any, reading: Any) -> None:
+            if reading.model_input is not None:
+                _save_preprocessed(save_preprocessed, f"frame_{number:06d}", reading.model_input)
+
+    def emit(record: dict[str, Any]) -> None:
+        if headless:
+            record["runtime"] = model.runtime.describe()
+            click.echo(json.dumps(record))
+            sys.stdout.flush()
+
+    summary = run(reader, options, emit, on_reading)
+    if headless:
+        click.echo(json.dumps({**summary.as_dict(), "runtime": model.runtime.describe()}))
+    s = summary.as_dict()
+    click.echo(
+        f"digit-edge: {s['source']}: {s['frames']} frames, {s['classified']} classified, "
+        f"{s['digits']} digits, {s['fps']} FPS; ended by {s['ended_by']}",
+        err=True,
+    )
+
+
+# -- eval ------------------------------------------------------------------------------------------
+
+
+@cli.command("eval")
+@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="MNIST .npz or IDX folder (test split), or a folder with one subfolder per label.",
+)
+@model_options(single=False)
+@click.option("--limit", type=click.IntRange(1), default=None, help="Use only the first N images.")
+@click.option(
+    "--preprocess",
+    type=click.Choice(PREPROCESSING_NAMES),
+    default="mnist",
+    show_default=True,
+    help="For a labelled folder of pictures (MNIST arrays are used as they are).",
+)
+@click.option(
+    "--photos",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Also read N synthetic photos of MNIST test digits and N of font digits, "
+    "normalised and naive-resized (needs MNIST --data).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+def eval_(
+    models: tuple[Path, ...],
+    data: Path,
+    runtime: str | None,
+    threads: int,
+    kernels: str,
+    verbose: bool,
+    limit: int | None,
+    preprocess: str,
+    photos: int,
+    as_json: bool,
+) -> None:
+    """Accuracy of one or several models side by side, with their agreement."""
+    from edge import evaluate
+
+    loaded = [open_model(m, runtime, threads, kernels, verbose) for m in models]
+    reader = DigitReader(loaded[0], preprocess=preprocess)
+    with _progress(limit or 0, "reading images") as tick:
+        dataset = evaluate.load(data, reader, limit, tick)
+    report = evaluate.evaluate(loaded, dataset)
+    if photos:
+        report["photos"] = _photo_accuracy(loaded, data, photos)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(_format_eval(report, [m.path.name for m in loaded]))
+
+
+def _photo_accuracy(models: list[DigitClassifier], data: Path, count: int) -> list[dict[str, Any]]:
+    from edge import evaluate, mnist, synth
+    from edge.errors import DataError
+
+    if not evaluate.is_mnist(Path(data)):
+        raise DataError(f"{data}: --photos needs MNIST (.npz or IDX) for the test digits")
+    test = mnist.load(data, canonical_sizes=False)
+    results = []
+    with _progress(2 * count, "synthetic photos", threshold=1) as tick:
+        for name, samples in (
+            ("photos", synth.photo_set(test.x_test, test.y_test, count, seed=0)),
+            ("fonts", synth.font_set(count, seed=0)),
+        ):
+            accs = synth.measure_many([m.predict for m in models], samples, name, on_sample=tick)
+            results += [
+                {"model": str(m.path), **a.as_dict()} for m, a in zip(models, accs, strict=True)
+            ]
+    return results
+
+
+def _format_eval(report: dict[str, Any], names: list[str]) -> str:
+    lines = [f"{report['data']}: {report['count']} images"]
+    width = max(len(n) for n in names)
+    for name, m in zip(names, report["models"], strict=True):
+        lines.append(
+            f"  {name.ljust(width)}  accuracy {m['accuracy']:.2%}  ({m['correct']}/{m['count']}"
+            f"{', ' + str(m['no_digit']) + ' no digit' if m['no_digit'] else ''})  {m['runtime']}"
+        )
+    if len(names) > 1:
+        lines.append("agreement of predicted labels:")
+        for name, row in zip(names, report["agreement"], strict=True):
+            lines.append(f"  {name.ljust(width)}  " + "  ".join(f"{a:7.2%}" for a in row))
+    for skipped in report["skipped"]:
+        lines.append(f"  skipped: {skipped}")
+    if "photos" in report:
+        lines.append("synthetic photos (edge normalisation vs naive resize):")
+        for r in report["photos"]:
+            lines.append(
+                f"  {Path(r['model']).name.ljust(width)}  {r['set']:6s} n={r['count']}  "
+                f"normalised {r['normalized']:.1%}  naive {r['naive']:.1%}  "
+                f"no digit {r['no_digit']}"
+            )
+    return "\n".join(lines)
+
+
+# -- bench -----------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@model_options(single=False)
+@click.option(
+    "--runs",
+    type=click.IntRange(10),
+    default=2000,
+    show_default=True,
+    help="Timed invocations per model (after warm-up).",
+)
+@click.option("--warmup", type=click.IntRange(0), default=50, show_default=True)
+@click.option(
+    "--system/--no-system",
+    default=True,
+    show_default=True,
+    help="Also time normalisation, the headless camera, and start-up + peak RSS.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+def bench(
+    models: tuple[Path, ...],
+    runtime: str | None,
+    threads: int,
+    kernels: str,
+    verbose: bool,
+    runs: int,
+    warmup: int,
+    system: bool,
+    as_json: bool,
+) -> None:
+    """benchmark_model's metrics for each model side by side, plus the edge pipeline's costs."""
+    from edge import bench as bench_mod
+    from edge.model import check_tflite_file
+
+    for m in models:
+        check_tflite_file(m)
+    report = bench_mod.run(
+        list(models),
+        runtime=runtime,
+        threads=threads,
+        kernels=kernels,
+        runs=runs,
+        warmup=warmup,
+        system=system,
+        progress=lambda msg: click.echo(f"digit-edge: {msg}", err=True) if verbose else None,
+    )
+    click.echo(json.dumps(report, indent=2) if as_json else bench_mod.format_report(report))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="digit-edge")

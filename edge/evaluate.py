@@ -1,0 +1,118 @@
+"""Accuracy of one or several models on the device itself, side by side, with their agreement.
+
+Data is an MNIST ``.npz`` / IDX folder (its test split, already MNIST-style) or a labelled
+folder of pictures (one subfolder per class, named by label), which go through the same
+preprocessing as ``classify``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge import imageio, mnist
+from edge.errors import DataError, DigitEdgeError
+from edge.model import DigitClassifier
+from edge.pipeline import DigitReader
+
+
+@dataclass
+class Dataset:
+    """Images (float (N, 28, 28) in [0, 1], already preprocessed) and their label indices."""
+
+    name: str
+    images: np.ndarray
+    labels: np.ndarray
+    no_digit: np.ndarray  # bool per image: preprocessing found no digit (counted as wrong)
+    skipped: list[str]  # files that could not be read
+
+
+def is_mnist(path: Path) -> bool:
+    if path.is_file():
+        return True
+    names = {p.name for p in path.iterdir()} if path.is_dir() else set()
+    return "mnist.npz" in names or any(n.startswith("t10k-images") for n in names)
+
+
+def load(
+    path: Path,
+    reader: DigitReader,
+    limit: int | None = None,
+    tick: Callable[[], None] | None = None,
+) -> Dataset:
+    """The test images at ``path`` (MNIST test split, or a labelled folder read by ``reader``)."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DataError(f"{path}: no such file or directory")
+    if is_mnist(path):
+        data = mnist.load(path, canonical_sizes=False)
+        x, y = data.x_test[:limit], data.y_test[:limit]
+        return Dataset(
+            f"{path} (test split)", x.astype(np.float32) / 255.0, y.astype(np.int64),
+            np.zeros(len(y), bool), [],
+        )  # fmt: skip
+    labels = reader.model.labels
+    folders = sorted(p for p in path.iterdir() if p.is_dir())
+    unknown = [p.name for p in folders if p.name not in labels]
+    if not folders or unknown:
+        raise DataError(
+            f"{path}: expected an MNIST .npz/IDX folder or one subfolder per label "
+            f"({', '.join(labels)})"
+            + (f"; unknown subfolders: {', '.join(unknown)}" if unknown else "")
+        )
+    images, ys, empty, skipped = [], [], [], []
+    for folder in folders:
+        for source in imageio.expand([str(folder)]):
+            if limit is not None and len(ys) >= limit:
+                break
+            if source.path is None:
+                continue
+            try:
+                prepared = reader.prepare(imageio.read(source.path, source.name))
+            except DigitEdgeError as exc:
+                skipped.append(str(exc))
+                continue
+            images.append(prepared.image if prepared.found else np.zeros((28, 28), np.float32))
+            empty.append(not prepared.found)
+            ys.append(labels.index(folder.name))
+            if tick is not None:
+                tick()
+    if not ys:
+        raise DataError(f"{path}: no readable images in the label subfolders")
+    return Dataset(str(path), np.stack(images), np.asarray(ys), np.asarray(empty), skipped)
+
+
+def evaluate(models: list[DigitClassifier], data: Dataset) -> dict[str, Any]:
+    """Accuracy per model and pairwise agreement of predicted labels."""
+    results, preds = [], []
+    for model in models:
+        start = time.perf_counter()
+        pred = model.predict(data.images).argmax(axis=1)
+        pred = np.where(data.no_digit, -1, pred)
+        seconds = time.perf_counter() - start
+        preds.append(pred)
+        results.append(
+            {
+                "model": str(model.path),
+                "runtime": model.runtime.describe(),
+                "count": len(pred),
+                "correct": int((pred == data.labels).sum()),
+                "accuracy": float((pred == data.labels).mean()),
+                "no_digit": int(data.no_digit.sum()),
+                "seconds": round(seconds, 3),
+                "images_per_second": round(len(pred) / seconds, 1) if seconds > 0 else None,
+            }
+        )
+    agreement = [[float((a == b).mean()) for b in preds] for a in preds]
+    return {
+        "data": data.name,
+        "count": len(data.labels),
+        "skipped": data.skipped,
+        "models": results,
+        "agreement": agreement,
+    }

@@ -1,0 +1,164 @@
+"""Real conversions: every mode loads (here and in tflite-runtime 2.14), int8 I/O is integer,
+the device-shaped graph is what the docs promise, BatchNorm folding changes nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convert import compat, flatbuf
+from convert.errors import ConvertError
+from convert.evaluate import evaluate_file, open_classifier
+from convert.export import balanced_sample, convert, fold_batchnorm
+from tests import model_zoo
+from tests.convert.conftest import EDGE_PYTHON
+
+ALL_FILES = [(m, v) for m in model_zoo.MODEL_NAMES for v, _, _ in model_zoo.VARIANTS]
+
+
+def names(ops):
+    return {o.name for o in ops}
+
+
+@pytest.mark.parametrize(("model", "variant"), ALL_FILES)
+def test_every_mode_loads_and_predicts_in_the_edge_interpreter(test_models, golden, model, variant):
+    clf = open_classifier(test_models / model_zoo.file_name(model, variant), runtime=None)
+    assert clf.input_shape[0] == 1  # static batch for the device
+    probs = clf.predict(golden["x"][:200])
+    assert probs.shape == (200, 10)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=0.02)
+    assert np.mean(probs.argmax(1) == golden["y"][:200]) > 0.85
+
+
+@pytest.mark.parametrize(("model", "variant"), ALL_FILES)
+def test_graph_is_delegated_whole_and_fits_tflite_runtime_2_14(test_models, model, variant):
+    path = test_models / model_zoo.file_name(model, variant)
+    ops = flatbuf.read_ops(path.read_bytes())
+    assert not names(ops) & {"SHAPE", "STRIDED_SLICE", "PACK"}  # no dynamic-batch arithmetic
+    assert flatbuf.table_verdict(ops)[0] is True
+    ev = evaluate_file(path, np.zeros((4, 28, 28), np.float32), check_images=4)
+    assert ev.partitions == 1  # XNNPACK takes the whole graph on the host interpreter
+
+
+@pytest.mark.parametrize(
+    ("variant", "dtype", "zero_point"), [("int8", "int8", -128), ("int8-uint8", "uint8", 0)]
+)
+def test_int8_io_is_integer_with_sane_quantization(test_models, variant, dtype, zero_point):
+    for model in model_zoo.MODEL_NAMES:
+        clf = open_classifier(test_models / model_zoo.file_name(model, variant), runtime=None)
+        inp, out = clf.input_params, clf.output_params
+        assert (inp.dtype.name, out.dtype.name) == (dtype, dtype)
+        # pixels in [0, 1] use the whole integer range: scale 1/255, zero point at black
+        assert inp.scale == pytest.approx(1 / 255, rel=1e-3) and inp.zero_point == zero_point
+        # softmax output: TFLite's fixed 1/256 grid starting at probability 0
+        assert out.scale == pytest.approx(1 / 256) and out.zero_point == zero_point
+        q = clf.to_input(np.array([[[0.0] * 28] * 27 + [[1.0] * 28]], np.float32))
+        info = np.iinfo(dtype)
+        assert q.min() == info.min and q.max() == info.max
+
+
+def test_cnn_int8_file_is_under_11000_bytes(test_models):
+    assert (test_models / model_zoo.file_name("lenet", "int8")).stat().st_size <= 11_000
+
+
+def test_every_file_loads_and_runs_in_tflite_runtime_2_14(test_models, golden):
+    if not EDGE_PYTHON.exists():
+        pytest.skip(f"{EDGE_PYTHON} does not exist (`make setup-edge` creates it)")
+    files = [test_models / model_zoo.file_name(m, v) for m, v in ALL_FILES]
+    report = compat.check_on_device(files, golden["x"][:100], python=EDGE_PYTHON, reps=10)
+    assert report.ran, report.reason
+    assert report.runtime == "tflite-runtime 2.14.0"
+    assert report.tensorflow_importable is False
+    for path in files:
+        result = report.results[str(path)]
+        assert result["loads"], result.get("error")
+        host = open_classifier(path, runtime=None).predict(golden["x"][:100])
+        assert np.mean(result["probs"].argmax(1) == host.argmax(1)) >= 0.98
+
+
+@pytest.fixture(scope="module")
+def tiny_keras(tiny_artifacts):
+    import keras
+
+    return {
+        name: keras.models.load_model(tiny_artifacts / "models" / f"{name}.keras")
+        for name in ("lenet", "dense")
+    }
+
+
+def test_per_channel_dynamic_range_is_what_tflite_runtime_2_14_rejects(tiny_keras, tmp_path):
+    """The cause of the 'FULLY_CONNECTED version 12' failure, and the fix."""
+    default = flatbuf.read_ops(convert(tiny_keras["dense"], "dynamic"))
+    per_channel_blob = convert(tiny_keras["dense"], "dynamic", per_channel_dense=True)
+    per_channel = flatbuf.read_ops(per_channel_blob)
+    fc = {o.name: o.version for o in default}["FULLY_CONNECTED"]
+    assert fc <= flatbuf.TFLITE_RUNTIME_2_14_MAX_VERSION["FULLY_CONNECTED"]
+    assert {o.name: o.version for o in per_channel}["FULLY_CONNECTED"] == 12
+    verdict, blockers = flatbuf.table_verdict(per_channel)
+    assert verdict is False and "FULLY_CONNECTED v12" in blockers[0]
+    if EDGE_PYTHON.exists():  # and the interpreter itself agrees with the table
+        path = tmp_path / "dense_dynamic_v12.tflite"
+        path.write_bytes(per_channel_blob)
+        report = compat.check_on_device([path], np.zeros((2, 28, 28)), python=EDGE_PYTHON, reps=0)
+        assert report.results[str(path)]["loads"] is False
+        assert "version '12'" in report.results[str(path)]["error"]
+
+
+def test_batchnorm_folding_keeps_the_function(tiny_keras, mnist_data):
+    model = tiny_keras["lenet"]
+    folded, count = fold_batchnorm(model)
+    assert count == 2
+    assert not any("batch_normalization" in type(layer).__name__.lower() for layer in folded.layers)
+    x = mnist_data.x_test[:300].reshape(-1, 28, 28, 1).astype(np.float32) / 255.0
+    np.testing.assert_allclose(folded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+    assert fold_batchnorm(tiny_keras["dense"])[1] == 0  # nothing to fold: the model itself
+
+
+def test_batchnorm_with_a_negative_scale_is_not_folded_across_maxpool(tiny_keras):
+    import keras
+
+    model = keras.models.clone_model(tiny_keras["lenet"])
+    model.set_weights(tiny_keras["lenet"].get_weights())
+    bn = model.get_layer("bn1")
+    gamma, *rest = bn.get_weights()
+    gamma[0] = -abs(gamma[0]) - 0.1  # max does not commute with a decreasing map
+    bn.set_weights([gamma, *rest])
+    assert fold_batchnorm(model)[1] == 1  # only bn2 folds
+
+
+def test_balanced_sample_is_balanced_reproducible_and_unique():
+    y = np.repeat(np.arange(10), [50, 60, 70, 80, 90, 100, 110, 120, 130, 140])
+    idx = balanced_sample(y * 0 + np.arange(len(y)), y, 205, seed=3)
+    assert len(idx) == len(set(idx.tolist())) == 205
+    counts = np.bincount(y[idx], minlength=10)
+    assert counts.max() - counts.min() <= 1
+    np.testing.assert_array_equal(idx, balanced_sample(np.arange(len(y)), y, 205, seed=3))
+    with pytest.raises(ConvertError, match="positive"):
+        balanced_sample(np.arange(len(y)), y, 0)
+
+
+def test_convert_refuses_bad_requests(tiny_keras):
+    with pytest.raises(ConvertError, match="non-empty representative"):
+        convert(tiny_keras["dense"], "int8", representative=np.empty((0, 784), np.float32))
+    with pytest.raises(ConvertError, match="unknown mode"):
+        convert(tiny_keras["dense"], "int4")
+    with pytest.raises(ConvertError, match="I/O type"):
+        convert(tiny_keras["dense"], "int8", np.zeros((2, 784), np.float32), io_dtype="int16")
+
+
+def test_range_equalization_keeps_the_function_and_balances_ranges(tiny_keras, mnist_data):
+    from convert.export import equalize
+
+    x = mnist_data.x_test[:300].astype(np.float32) / 255.0
+    for name, pairs in (("lenet", 2), ("dense", 1)):
+        model = fold_batchnorm(tiny_keras[name])[0]
+        balanced, count = equalize(model)
+        assert count == pairs and balanced is not model
+        shaped = x.reshape((-1, *model.inputs[0].shape[1:]))
+        np.testing.assert_allclose(
+            balanced.predict(shaped, verbose=0), model.predict(shaped, verbose=0), atol=1e-5
+        )
+    # the hidden layer's output-channel ranges now match the next layer's input-channel ranges
+    dense = equalize(tiny_keras["dense"])[0]
+    w1, w2 = dense.layers[0].get_weights()[0], dense.layers[1].get_weights()[0]
+    np.testing.assert_allclose(np.abs(w1).max(axis=0), np.abs(w2).max(axis=1), rtol=1e-4)

@@ -1,0 +1,53 @@
+"""Small helpers the edge tests share (no TensorFlow, so they run in .venv-edge too)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+#: The device-like environment is the one with tflite-runtime (and, by design, no TensorFlow).
+DEVICE_ENV = importlib.util.find_spec("tflite_runtime") is not None
+
+
+def edge_cli(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``python -m edge ARGS`` in a fresh process (what a user or systemd runs)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "edge", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=kwargs.pop("cwd", ROOT),
+        **kwargs,
+    )
+
+
+def digit_on_paper(label: int = 3, size: tuple[int, int] = (320, 240)) -> np.ndarray:
+    """A clean BGR photo-like image: a dark digit on light paper."""
+    w, h = size
+    img = np.full((h, w, 3), 215, np.uint8)
+    scale = h / 60
+    cv2.putText(
+        img, str(label), (w // 2 - int(12 * scale), h // 2 + int(14 * scale)),
+        cv2.FONT_HERSHEY_SIMPLEX, scale, (30, 30, 30), max(2, int(3 * scale)), cv2.LINE_AA,
+    )  # fmt: skip
+    return img
+
+
+def write_video(path: Path, frames: int, size: tuple[int, int] = (320, 240)) -> Path:
+    """An MJPG video of digits (label = frame // 10 % 10) written with cv2.VideoWriter."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, size)
+    assert writer.isOpened(), "OpenCV cannot write MJPG here"
+    tiles = [digit_on_paper(d, size) for d in range(10)]
+    for i in range(frames):
+        writer.write(tiles[(i // 10) % 10])
+    writer.release()
+    return path

@@ -1,0 +1,166 @@
+"""The camera loop, headless, on videos written here; signals; sources that fail."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from edge.camera import CameraOptions, run
+from edge.cli import cli
+from edge.model import open_model
+from edge.pipeline import DigitReader
+from tests import model_zoo
+from tests.edge.helpers import ROOT, write_video
+
+
+@pytest.fixture(scope="module")
+def int8_model(test_models):
+    return test_models / model_zoo.file_name("lenet", "int8")
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    return write_video(tmp_path_factory.mktemp("video") / "digits.avi", frames=60)
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory):
+    return write_video(tmp_path_factory.mktemp("video") / "long.avi", frames=3000, size=(160, 120))
+
+
+def _lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_headless_reads_a_video_to_its_end(int8_model, video):
+    result = CliRunner().invoke(cli, ["camera", "--source", str(video), "--model", str(int8_model),
+                                      "--headless"])  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    lines = _lines(result.stdout)
+    frames, summary = lines[:-1], lines[-1]
+    assert len(frames) == 60 and all(f["event"] == "frame" for f in frames)
+    assert summary["event"] == "summary" and summary["ended_by"] == "end of video"
+    assert summary["frames"] == 60 and summary["classified"] == 60
+    # the video shows digit (frame // 10) % 10: frames 1-10 a 0, 11-20 a 1, ...
+    correct = sum(f["label"] == str((f["frame"] - 1) // 10 % 10) for f in frames)
+    assert correct >= 50
+    assert "ended by end of video" in result.stderr
+
+
+def test_every_max_frames_and_changes_only(int8_model, video):
+    reader = DigitReader(open_model(int8_model))
+    out: list[dict] = []
+    summary = run(
+        reader, CameraOptions(str(video), headless=True, every=3, max_frames=30), out.append
+    )
+    assert summary.frames == 30 and summary.classified == 10 and len(out) == 10
+    assert summary.ended_by == "--max-frames 30"
+    out.clear()
+    summary = run(reader, CameraOptions(str(video), headless=True, changes_only=True), out.append)
+    assert summary.classified == 60 and len(out) < 20
+
+
+def test_missing_video_file(int8_model, tmp_path):
+    result = CliRunner().invoke(cli, ["camera", "--source", str(tmp_path / "none.mp4"),
+                                      "--model", str(int8_model), "--headless"])  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.strip().endswith("no such video file (or use a camera index like 0)")
+
+
+def test_not_a_video(int8_model, tmp_path):
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("not a video")
+    result = CliRunner().invoke(cli, ["camera", "--source", str(fake), "--model", str(int8_model),
+                                      "--headless"])  # fmt: skip
+    assert result.exit_code == 1 and "cannot be opened" in result.stderr
+
+
+def test_camera_index_that_does_not_exist(int8_model):
+    start = time.monotonic()
+    result = CliRunner().invoke(cli, ["camera", "--source", "57", "--model", str(int8_model),
+                                      "--headless"])  # fmt: skip
+    assert result.exit_code == 1
+    assert "camera 57: cannot be opened (no such camera?)" in result.stderr
+    assert "Traceback" not in result.stderr and time.monotonic() - start < 20
+
+
+def test_window_mode_without_display_support_is_one_line(int8_model, video):
+    import cv2
+
+    if (
+        "GTK" in cv2.getBuildInformation()
+        or "QT" in cv2.getBuildInformation().upper().split("GUI")[-1][:200]
+    ):
+        pytest.skip("this OpenCV has a GUI backend")
+    result = CliRunner().invoke(cli, ["camera", "--source", str(video), "--model", str(int8_model)])
+    assert result.exit_code == 1 and "use --headless" in result.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_during_camera_ends_cleanly_with_a_summary(int8_model, long_video, sig):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge", "camera", "--source", str(long_video), "--model",
+         str(int8_model), "--headless"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        first = proc.stdout.readline()  # the loop is running
+        assert json.loads(first)["event"] == "frame"
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    summary = _lines(stdout)[-1]
+    assert summary["event"] == "summary" and summary["ended_by"] == sig.name
+    assert 0 < summary["frames"] < 3000
+    assert "Traceback" not in stderr and f"ended by {sig.name}" in stderr
+
+
+class _FlakyCapture:
+    """A stream that delivers ``good`` frames, then nothing, however often it is reopened."""
+
+    opened = 0
+
+    def __init__(self, good: int) -> None:
+        self.good = good
+        type(self).opened += 1
+
+    def read(self):
+        import numpy as np
+
+        if self.good > 0:
+            self.good -= 1
+            return True, np.full((120, 160, 3), 200, np.uint8)
+        return False, None
+
+    def grab(self):
+        return self.read()[0]
+
+    def release(self) -> None:
+        pass
+
+
+def test_a_stream_that_stops_is_retried_then_an_error(int8_model, monkeypatch):
+    from edge import camera
+    from edge.errors import CameraError
+
+    _FlakyCapture.opened = 0
+    first = iter([5])
+    monkeypatch.setattr(camera, "open_capture", lambda source: _FlakyCapture(next(first, 0)))
+    reader = DigitReader(open_model(int8_model))
+    out: list[dict] = []
+    options = CameraOptions("rtsp://127.0.0.1:9/stream", headless=True, retries=3, retry_delay=0.01)
+    start = time.monotonic()
+    with pytest.raises(CameraError, match=r"stopped delivering frames \(gave up after 3 reopen"):
+        run(reader, options, out.append)
+    assert len(out) == 5 and _FlakyCapture.opened == 4  # the first open + 3 retries
+    assert time.monotonic() - start < 5

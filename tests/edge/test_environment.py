@@ -1,0 +1,55 @@
+"""The device runtime imports no TensorFlow, and the device-like environment has none to import."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+from edge.runtime import RUNTIME_NAMES, load_runtime
+from tests.conftest import HAS_TENSORFLOW
+from tests.edge.helpers import DEVICE_ENV, ROOT
+
+EDGE_MODULES = (
+    "edge", "edge.cli", "edge.camera", "edge.pipeline", "edge.normalize", "edge.imageio",
+    "edge.model", "edge.runtime", "edge.bench", "edge.evaluate", "edge.synth", "edge.mnist",
+)  # fmt: skip
+
+
+@pytest.mark.skipif(not DEVICE_ENV, reason="only the device-like environment lacks TensorFlow")
+def test_tensorflow_is_not_importable_in_the_device_environment():
+    assert not HAS_TENSORFLOW
+    with pytest.raises(ImportError):
+        importlib.import_module("tensorflow")
+
+
+def test_device_environment_has_the_pi_versions():
+    import numpy as np
+
+    runtime = load_runtime()
+    if DEVICE_ENV:
+        assert runtime.name == "tflite-runtime" and runtime.version == "2.14.0"
+        assert np.__version__.startswith("1.24")
+    else:
+        assert runtime.name == "ai-edge-litert"
+
+
+def test_edge_imports_no_tensorflow_and_no_other_stage():
+    code = (
+        "import sys\n"
+        f"for m in {EDGE_MODULES!r}: __import__(m)\n"
+        "from edge.runtime import load_runtime; load_runtime()\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('tensorflow', 'keras', 'train', 'convert'))\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert out.stdout.strip() == ""
+
+
+def test_runtime_table_order():
+    assert RUNTIME_NAMES == ("tflite-runtime", "ai-edge-litert", "tensorflow")

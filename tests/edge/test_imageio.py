@@ -1,0 +1,91 @@
+"""Finding and reading input images: every bad input fails alone, with a one-line reason."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edge import imageio
+from edge.errors import InputError
+from tests.edge.helpers import digit_on_paper
+
+
+@pytest.fixture
+def images(tmp_path):
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "a.png"), digit_on_paper(1))
+    cv2.imwrite(str(tmp_path / "sub" / "b.jpg"), digit_on_paper(2))
+    cv2.imwrite(str(tmp_path / "sub" / "deeper" / "c.bmp"), digit_on_paper(3))
+    (tmp_path / "notes.txt").write_text("not an image")
+    return tmp_path
+
+
+def test_expand_folders_recursively_and_sorted(images):
+    found = list(imageio.expand([str(images)]))
+    assert [s.path.name for s in found] == ["a.png", "b.jpg", "c.bmp"]
+    assert all(s.error is None for s in found)
+
+
+def test_expand_globs_files_and_missing(images):
+    found = list(imageio.expand([str(images / "sub" / "**" / "*.*"), str(images / "a.png"),
+                                 str(images / "nope.png"), str(images / "*.gif")]))  # fmt: skip
+    names = [s.path.name if s.path else None for s in found]
+    assert names == ["b.jpg", "c.bmp", "a.png", None, None]
+    assert "no such file or directory" in found[3].error
+    assert "matches no files" in found[4].error
+
+
+def test_empty_folder(tmp_path):
+    (source,) = imageio.expand([str(tmp_path)])
+    assert source.path is None and "no images" in source.error
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        imageio.read(tmp_path / "missing.png")
+
+
+def test_zero_byte_file(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(InputError, match=r"empty file \(0 bytes\)"):
+        imageio.read(tmp_path / "empty.png")
+
+
+def test_truncated_jpeg(tmp_path):
+    _, data = cv2.imencode(".jpg", digit_on_paper(5, (640, 480)))
+    (tmp_path / "cut.jpg").write_bytes(data.tobytes()[: len(data) // 2])
+    with pytest.raises(InputError, match="truncated JPEG"):
+        imageio.read(tmp_path / "cut.jpg")
+
+
+def test_text_file_named_png(tmp_path):
+    (tmp_path / "fake.png").write_text("hello, I am not a picture\n")
+    with pytest.raises(InputError, match="not an image OpenCV can read"):
+        imageio.read(tmp_path / "fake.png")
+
+
+def test_header_sizes():
+    img = np.zeros((37, 53, 3), np.uint8)
+    for ext in (".png", ".jpg", ".bmp"):
+        _, data = cv2.imencode(ext, img)
+        assert imageio.image_size(data.tobytes()) == (53, 37), ext
+    assert imageio.image_size(b"GIF89a....") is None
+
+
+def test_huge_image_is_decoded_reduced(tmp_path):
+    """10000x10000: the header says so, libjpeg decodes at 1/8: ~1.6 MB instead of 300 MB."""
+    big = np.full((10000, 10000), 230, np.uint8)
+    cv2.putText(big, "7", (3000, 7000), cv2.FONT_HERSHEY_SIMPLEX, 100, 20, 600)
+    _, data = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    del big
+    path = tmp_path / "huge.jpg"
+    path.write_bytes(data.tobytes())
+    image = imageio.read(path)
+    assert image.shape == (1250, 1250) and image.dtype == np.uint8
+
+
+def test_absurd_dimensions_are_refused_before_decoding():
+    header = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + (100000).to_bytes(4, "big") * 2
+    with pytest.raises(InputError, match="too large"):
+        imageio.decode(header + b"\x00" * 32, "bomb.png")

@@ -1,0 +1,164 @@
+"""The photo normalisation: MNIST in, MNIST out; photos in, MNIST out; nothing in, "no digit"."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from edge import normalize as N
+from edge import synth
+from edge.model import open_model
+from tests import model_zoo
+from tests.edge.helpers import digit_on_paper
+
+
+def _check_result(result: N.Normalized) -> None:
+    if result.found:
+        img = result.image
+        assert img.shape == (28, 28) and img.dtype == np.float32
+        assert np.isfinite(img).all() and img.min() >= 0.0 and img.max() <= 1.0
+        assert img.max() > 0.0
+    else:
+        assert result.reason.startswith("no digit")
+
+
+# -- properties ---------------------------------------------------------------------------------
+
+DTYPES = [np.uint8, np.uint16, np.int8, np.int16, np.int32, np.float32, np.float64, np.bool_]
+
+
+@st.composite
+def any_image(draw) -> np.ndarray:
+    h = draw(st.integers(1, 120))
+    w = draw(st.integers(1, 120))
+    channels = draw(st.sampled_from([None, 1, 3, 4]))
+    dtype = np.dtype(draw(st.sampled_from(DTYPES)))
+    shape = (h, w) if channels is None else (h, w, channels)
+    elements = None
+    if dtype.kind == "f":  # huge, tiny, NaN and infinite values included
+        elements = st.floats(allow_nan=True, allow_infinity=True, width=dtype.itemsize * 8)
+    return draw(hnp.arrays(dtype, shape, elements=elements))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(any_image())
+def test_any_image_normalises_or_says_no_digit(image):
+    _check_result(N.normalize(image))
+
+
+@st.composite
+def drawn_digit(draw) -> tuple[np.ndarray, bool]:
+    w, h = draw(st.integers(28, 400)), draw(st.integers(28, 400))
+    dark_on_light = draw(st.booleans())
+    paper, ink = (draw(st.integers(150, 255)), draw(st.integers(0, 90)))
+    if not dark_on_light:
+        paper, ink = ink, paper
+    img = np.full((h, w), paper, np.uint8)
+    scale = min(h, w) / 40 * draw(st.floats(0.5, 1.0))
+    x, y = draw(st.integers(0, w // 2)), draw(st.integers(h // 2, h - 1))
+    cv2.putText(img, str(draw(st.integers(0, 9))), (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, ink,
+                max(1, int(2 * scale)), cv2.LINE_AA)  # fmt: skip
+    return img, dark_on_light
+
+
+@settings(max_examples=60, deadline=None)
+@given(drawn_digit())
+def test_drawn_digits_are_found_with_the_right_polarity(case):
+    image, dark_on_light = case
+    result = N.normalize(image)
+    _check_result(result)
+    if result.found:
+        assert result.inverted == dark_on_light
+        x, y, w, h = result.box
+        assert 0 <= x < image.shape[1] and 0 <= y < image.shape[0] and w > 0 and h > 0
+
+
+# -- specific cases -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        np.zeros((28, 28), np.uint8),
+        np.full((480, 640, 3), 255, np.uint8),
+        np.full((240, 320), 128, np.uint8),
+        np.clip(np.random.default_rng(0).normal(200, 3, (480, 640)), 0, 255).astype(np.uint8),
+        cv2.GaussianBlur(
+            np.random.default_rng(1).uniform(120, 200, (240, 320)).astype(np.uint8), (0, 0), 30
+        ),
+    ],
+    ids=["black-28", "white-640", "grey", "paper-noise", "smooth-shading"],
+)
+def test_blank_frames_say_no_digit(image):
+    result = N.normalize(image)
+    assert not result.found and result.reason.startswith("no digit")
+
+
+def test_a_lone_speck_is_not_a_digit():
+    img = np.full((480, 640), 220, np.uint8)
+    img[100:103, 200:203] = 20
+    assert not N.normalize(img).found
+
+
+def test_mnist_geometry_of_a_photo():
+    result = N.normalize(digit_on_paper(4, (640, 480)))
+    img = result.image
+    rows, cols = np.flatnonzero(img.max(1) > 0.2), np.flatnonzero(img.max(0) > 0.2)
+    assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 in (19, 20, 21)  # 20x20 box
+    m = cv2.moments(img)
+    assert abs(m["m01"] / m["m00"] - 14) <= 1 and abs(m["m10"] / m["m00"] - 14) <= 1
+    assert img.max() == 1.0 and result.inverted
+
+
+def test_clean_mnist_passes_through_essentially_unchanged(mnist_data, test_models):
+    model = open_model(test_models / model_zoo.file_name("lenet", "float32"))
+    x = mnist_data.x_test[:500]
+    normalized = np.stack([N.normalize(img).image for img in x])
+    raw = x.astype(np.float32) / 255.0
+    assert (np.abs(normalized - raw).max(axis=(1, 2)) <= 0.2).mean() >= 0.95
+    same = (model.predict(normalized).argmax(1) == model.predict(raw).argmax(1)).mean()
+    assert same >= 0.99
+
+
+def test_inverted_mnist_reads_like_mnist(mnist_data, test_models):
+    model = open_model(test_models / model_zoo.file_name("lenet", "float32"))
+    x = mnist_data.x_test[:200]
+    paper = 255 - x  # dark ink on white paper
+    got = model.predict(np.stack([N.normalize(img).image for img in paper])).argmax(1)
+    want = model.predict(x.astype(np.float32) / 255.0).argmax(1)
+    assert (got == want).mean() >= 0.97
+
+
+def test_photos_read_far_better_than_the_naive_resize(mnist_data, test_models):
+    """A small version of the accuracy measurement (the full one: `digit-edge eval --photos`)."""
+    model = open_model(test_models / model_zoo.file_name("lenet", "int8"))
+    photos = synth.measure(
+        model.predict, synth.photo_set(mnist_data.x_test, mnist_data.y_test, 120, seed=11), "photos"
+    )
+    fonts = synth.measure(model.predict, synth.font_set(60, seed=11), "fonts")
+    assert photos.normalized >= 0.85 and photos.naive <= 0.4, photos
+    assert fonts.normalized >= 0.6 and fonts.naive <= 0.4, fonts
+    assert photos.no_digit <= 2 and fonts.no_digit <= 2
+
+
+def test_normalisation_is_fast_on_a_vga_photo():
+    """The bench measures p50 <= 1 ms; here only a loose bound against gross regressions."""
+    frames = [digit_on_paper(d, (640, 480)) for d in range(5)]
+    times = []
+    for _ in range(10):
+        for f in frames:
+            t = time.perf_counter()
+            N.normalize(f)
+            times.append(time.perf_counter() - t)
+    assert np.median(times) < 0.005
+
+
+def test_naive_baseline_shape():
+    out = N.naive(digit_on_paper(2))
+    assert out.shape == (28, 28) and out.dtype == np.float32 and 0 <= out.min() <= out.max() <= 1
