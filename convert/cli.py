@@ -119,7 +119,7 @@ def main(data, artifacts, models, modes, io_dtype, representative, seed, max_dri
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from rich.console import Console
 
-    from convert.quiet import captured_fds, terminal_stream
+    from edge.quiet import captured_fds, terminal_stream
 
     # On a terminal the progress bars draw on a duplicate of stderr, so they still show while
     # stderr itself is captured (TensorFlow's chatter); elsewhere plain sys.stderr.

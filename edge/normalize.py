@@ -289,8 +289,9 @@ def stroke_width(digit: np.ndarray) -> float:
 def thin_strokes(digit: np.ndarray, target: float, box: int = MNIST_BOX) -> np.ndarray:
     """Erode strokes wider than ``target`` px (as they will be in the 20x20 box) toward it.
 
-    Why: this small CNN misreads bold digits (a bold 6 or 9 closes into an 8); thinning bold
-    strokes raised the font set from 85% to 89% and left photos unchanged (docs/edge.md).
+    Why: a small CNN may misread bold digits (a bold 6 or 9 closes into an 8): for an early
+    LeNet, thinning raised the font set from 85% to 89%, photos unchanged; for the current one
+    it is neutral (docs/edge.md).
     """
     scale = box / max(digit.shape)
     excess = (stroke_width(digit) * scale - target) / scale  # in crop pixels

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import os
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -99,10 +100,19 @@ def _import(spec: RuntimeSpec) -> Any:
     if spec.name == "tensorflow":
         # tf.lite.Interpreter warns that it is deprecated in favour of ai-edge-litert; we only
         # reach it when neither runtime is installed, and say so in --verbose / JSON output.
+        # `import_module("tensorflow.lite")` returns TF's source package, which has no
+        # Interpreter (the public `tf.lite` is an API alias), so go through `tensorflow`. Its
+        # C++ start-up chatter on stderr is silenced unless the user asked for it.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # ... and so is the deprecation warning each Interpreter() emits: we know, and
+        # --verbose / the JSON output name the runtime in use.
+        warnings.filterwarnings(
+            "ignore", category=UserWarning, module="tensorflow.lite.python.interpreter"
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            module = importlib.import_module(spec.module)
-            return module.Interpreter
+            tf = importlib.import_module("tensorflow")
+            return tf.lite.Interpreter
     return importlib.import_module(spec.module).Interpreter
 
 

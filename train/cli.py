@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -14,8 +15,7 @@ from edge.errors import DigitEdgeError
 from train.data import ENV_VAR
 from train.models import DEFAULT_MODELS, MODELS
 
-# TensorFlow is imported lazily (inside _run) so `--help` and `--list` answer instantly;
-# its C++ start-up chatter (oneDNN, CPU features) is noise to a user.
+# TensorFlow is imported lazily (inside _train) so `--help` and `--list` answer instantly.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     "models",
     multiple=True,
     type=click.Choice(list(MODELS)),
-    help="Model to train (repeatable). Default: lenet and dense.",
+    help="Model to train (repeatable). Default: " + ", ".join(DEFAULT_MODELS) + ".",
 )
 @click.option(
     "--data",
@@ -55,54 +55,63 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 @click.option("--list", "list_models", is_flag=True, help="List the registered models and exit.")
 def main(
-    models: tuple[str, ...],
-    data: Path | None,
-    out: Path,
-    seed: int,
-    epochs: int | None,
-    any_size: bool,
-    as_json: bool,
-    list_models: bool,
-) -> None:
+    models: tuple[str, ...], data: Path | None, out: Path, seed: int, epochs: int | None,
+    any_size: bool, as_json: bool, list_models: bool,
+) -> None:  # fmt: skip
     """Train the seed's models on MNIST, reproducibly, and save them for conversion.
 
     Each model is trained with its registered recipe (warm-up + cosine Adam, light affine
-    augmentation, label smoothing); the epoch kept is the one with the best accuracy on the
-    last 5,000 training images. The 10,000 test images give the final number only.
+    augmentation); the epoch kept is the one with the best accuracy on the last 5,000
+    training images. The 10,000 test images give the final number only.
     """
-    try:
-        _run(models, data, out, seed, epochs, any_size, as_json, list_models)
-    except DigitEdgeError as exc:
-        raise click.ClickException(str(exc)) from None
-    except KeyboardInterrupt:
-        raise click.ClickException("interrupted: nothing half-written was left behind") from None
-
-
-def _run(
-    models: tuple[str, ...],
-    data_opt: Path | None,
-    out: Path,
-    seed: int,
-    epochs: int | None,
-    any_size: bool,
-    as_json: bool,
-    list_models: bool,
-) -> None:
-    import dataclasses
-
-    from rich.console import Console
-
-    from train import artifacts
-    from train.data import load_mnist, split
-    from train.fitting import fit
-    from train.progress import TrainingProgress, summary_table
-
-    console = Console(stderr=True)
     if list_models:
         for spec in MODELS.values():
             click.echo(f"{spec.name:14} {spec.params:>8,} params  {spec.description}")
         return
-    names = models or DEFAULT_MODELS
+    from rich.console import Console
+
+    from edge.quiet import captured_fds, terminal_stream
+    from train.progress import summary_table
+
+    # TensorFlow's C++ runtime logs to fd 2 whatever TF_CPP_MIN_LOG_LEVEL says (absl start-up
+    # lines, a tf.data warning per epoch): capture it, and draw progress on a duplicate of fd 2.
+    console = Console(file=terminal_stream(2), stderr=True)
+    start = time.perf_counter()
+    try:
+        with captured_fds() as captured:
+            try:
+                summary = _train(
+                    console, models or DEFAULT_MODELS, data, out, seed, epochs, any_size
+                )
+            except (DigitEdgeError, KeyboardInterrupt):
+                raise
+            except Exception:
+                console.print(captured.tail(), style="dim", markup=False, highlight=False)
+                raise
+    except DigitEdgeError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        raise click.ClickException("interrupted: nothing half-written was left behind") from None
+    total = time.perf_counter() - start
+    if as_json:
+        doc = {"seed": seed, "total_seconds": round(total, 1), "models": summary}
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        Console().print(summary_table(summary, total))
+
+
+def _train(
+    console: Any, names: tuple[str, ...], data_opt: Path | None, out: Path, seed: int,
+    epochs: int | None, any_size: bool,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Load the data, train each model, save its artifacts; return the summary rows."""
+    import dataclasses
+
+    from train import artifacts
+    from train.data import load_mnist, split
+    from train.fitting import fit
+    from train.progress import TrainingProgress
+
     data = load_mnist(data_opt, canonical_sizes=not any_size)
     console.print(
         f"data: {data.source} ({len(data.x_train):,} train, {len(data.x_test):,} test"
@@ -110,44 +119,29 @@ def _run(
     )
     splits = split(data)
     rows = []
-    start = time.perf_counter()
     for name in names:
         spec = MODELS[name]
         recipe = dataclasses.replace(spec.recipe, epochs=epochs) if epochs else spec.recipe
         with TrainingProgress(console, spec.name, recipe, len(splits.x_train)) as progress:
             result = fit(
-                spec,
-                splits,
-                seed=seed,
-                recipe=recipe,
-                on_epoch=progress.epoch_done,
-                on_batch=progress.batch_done,
-            )
+                spec, splits, seed=seed, recipe=recipe,
+                on_epoch=progress.epoch_done, on_batch=progress.batch_done,
+            )  # fmt: skip
         paths = artifacts.save(result, data, out)
-        rows.append((result, paths))
-    total = time.perf_counter() - start
-    summary = [
-        {
-            "model": r.spec.name,
-            "params": int(r.model.count_params()),
-            "epochs": r.recipe.epochs,
-            "best_epoch": r.best_epoch,
-            "seconds": round(r.wall_seconds, 1),
-            "val_accuracy": r.val_accuracy,
-            "test_accuracy": r.test_accuracy,
-            "test_loss": r.test_loss,
-            "model_path": str(p["model"]),
-        }
-        for r, p in rows
-    ]
-    if as_json:
-        click.echo(
-            json.dumps(
-                {"seed": seed, "total_seconds": round(total, 1), "models": summary}, indent=2
-            )
+        rows.append(
+            {
+                "model": name,
+                "params": int(result.model.count_params()),
+                "epochs": recipe.epochs,
+                "best_epoch": result.best_epoch,
+                "seconds": round(result.wall_seconds, 1),
+                "val_accuracy": result.val_accuracy,
+                "test_accuracy": result.test_accuracy,
+                "test_loss": result.test_loss,
+                "model_path": str(paths["model"]),
+            }
         )
-    else:
-        Console().print(summary_table(summary, total))
+    return rows
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from train.models import ModelSpec
 
 NUM_CLASSES = 10
+STEPS_PER_EXECUTION = 16  # batches per graph call: same numbers, far less Python per step
 
 
 @dataclass
@@ -75,7 +76,7 @@ def fit(
     seed: int = 0,
     recipe: Recipe | None = None,
     on_epoch: EpochCallback | None = None,
-    on_batch: Callable[[], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train ``spec`` on ``splits`` and return the best epoch's model by validation accuracy."""
     recipe = recipe or spec.recipe
@@ -95,10 +96,11 @@ def fit(
         optimizer=make_optimizer(recipe, schedule),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
         metrics=["accuracy"],
+        steps_per_execution=STEPS_PER_EXECUTION,
     )
     shape = (-1, *spec.input_shape)
     x_val, y_val = splits.x_val.reshape(shape), one_hot(splits.y_val)
-    batch_cb = [_BatchHook(on_batch)] if on_batch else []
+    batch_cb = [_BatchHook(on_batch, steps_per_epoch)] if on_batch else []
 
     history: list[dict[str, float]] = []
     best: tuple[float, int, list[np.ndarray]] = (-1.0, 0, [])
@@ -126,7 +128,7 @@ def fit(
             row["learning_rate"] = float(schedule(model.optimizer.iterations))
             row["seconds"] = time.perf_counter() - t0
             history.append(row)
-            if row["val_accuracy"] > best[0]:
+            if row["val_accuracy"] >= best[0]:  # ties go to the later, calmer epoch
                 best = (row["val_accuracy"], epoch + 1, model.get_weights())
             if on_epoch:
                 on_epoch(epoch + 1, row)
@@ -175,11 +177,17 @@ def accuracy_and_loss(probs: np.ndarray, labels: np.ndarray) -> tuple[float, flo
 
 
 class _BatchHook(keras.callbacks.Callback):
-    """Forwards every finished batch to a progress bar."""
+    """Forwards finished batches to a progress bar (several per call with steps_per_execution)."""
 
-    def __init__(self, hook: Callable[[], None]) -> None:
+    def __init__(self, hook: Callable[[int], None], steps_per_epoch: int) -> None:
         super().__init__()
-        self._hook = hook
+        self._hook, self._steps = hook, steps_per_epoch
+        self._done = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._done = 0
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self._hook()
+        done = min(batch + 1, self._steps)  # Keras counts a partial last call as whole
+        self._hook(done - self._done)
+        self._done = done

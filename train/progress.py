@@ -37,8 +37,8 @@ class TrainingProgress:
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()
 
-    def batch_done(self) -> None:
-        self._progress.advance(self._task)
+    def batch_done(self, count: int = 1) -> None:
+        self._progress.advance(self._task, count)
 
     def epoch_done(self, epoch: int, row: dict[str, float]) -> None:
         nxt = min(epoch + 1, self.recipe.epochs)

@@ -53,3 +53,15 @@ def test_edge_imports_no_tensorflow_and_no_other_stage():
 
 def test_runtime_table_order():
     assert RUNTIME_NAMES == ("tflite-runtime", "ai-edge-litert", "tensorflow")
+
+
+@pytest.mark.skipif(not HAS_TENSORFLOW, reason="the last-resort runtime needs TensorFlow")
+def test_tensorflow_last_resort_runtime_loads_and_reads(test_models, golden):
+    from edge.model import open_model
+    from tests import model_zoo
+
+    model = open_model(test_models / model_zoo.file_name("lenet", "int8"), runtime="tensorflow")
+    assert model.runtime.name == "tensorflow"
+    tensors = model.to_input(golden["x"][:20])
+    got = [model.invoke(tensors[i : i + 1])[0] for i in range(20)]
+    assert (golden["lenet_int8"][:20] == got).all()  # TF's own interpreter: the reference itself
