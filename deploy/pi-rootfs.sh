@@ -43,16 +43,19 @@ main() {
         local f
         for f in /etc/apt/sources.list.d/*.sources; do
             [ -f "$f" ] || continue
-            awk 'tolower($1)=="uris:" {u=$2} tolower($1)=="suites:" {s=$0}
-                 /^[[:space:]]*$/ { if (u!="" && s ~ /bookworm|trixie|bullseye|sid/ && u !~ /security/) {print u; exit} u=""; s="" }
-                 END { if (u!="" && s ~ /bookworm|trixie|bullseye|sid/ && u !~ /security/) print u }' "$f"
+            # deb822 stanzas: the URIs of the first one whose Suites name a Debian release.
+            awk 'function ok() { return u != "" && s ~ /bookworm|trixie|bullseye|sid/ && u !~ /security/ }
+                 tolower($1) == "uris:" { u = $2 }
+                 tolower($1) == "suites:" { s = $0 }
+                 /^[[:space:]]*$/ { if (ok()) { print u; done = 1; exit } u = ""; s = "" }
+                 END { if (!done && ok()) print u }' "$f"
         done
         for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
             [ -f "$f" ] || continue
             awk '$1=="deb" && $0 !~ /security/ {for (i=2;i<=NF;i++) if ($i ~ /^https?:/) {print $i; exit}}' "$f"
         done
     }
-    mirror=${PI_MIRROR:-$(mirror_from_host | head -n1)}
+    mirror=${PI_MIRROR:-$(mirror_from_host | sed -n 1p)}
     [ -n "$mirror" ] || die "no Debian mirror in the host's apt sources; set PI_MIRROR"
 
     mkdir -p "$cache"

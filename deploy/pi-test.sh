@@ -33,6 +33,11 @@ main() {
     local rootfs
     rootfs=$("$here/pi-rootfs.sh")
 
+    # One run per work folder at a time.
+    mkdir -p "$(dirname "$work")"
+    exec 8>"$work.lock"
+    flock -n 8 || die "another pi-test is running in $work"
+
     # A fresh Pi: an overlay on the cached tree, removed on exit (unmounted first, always).
     root=$work/pi
     unmount_root

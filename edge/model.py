@@ -94,6 +94,15 @@ class DigitClassifier:
         self._lut = self.pixel_table.dtype in (np.uint8, np.int8, np.float32)
         self._input_index = self.input_details["index"]
         self._output_index = self.output_details["index"]
+        # The single-image path's own input tensor, filled in place by cv2.LUT and handed over
+        # with one set_tensor (0.35 µs). Not a view from interpreter.tensor(): fetching one costs
+        # more (0.5 µs with the reshape), and no view of the interpreter's memory may be alive
+        # during invoke(), so nothing here can be left holding one.
+        self._pixel_buffer: np.ndarray | None = None
+        self._pixel_view: np.ndarray | None = None
+        if self._lut and self.input_shape[0] == 1:
+            self._pixel_buffer = np.zeros(self.input_shape, self.input_params.dtype)
+            self._pixel_view = self._pixel_buffer.reshape(28, 28)
 
     def _make_interpreter(self, batch: int | None = None):
         try:
@@ -141,9 +150,19 @@ class DigitClassifier:
     def invoke_pixels(self, pixels: np.ndarray) -> np.ndarray:
         """Raw output row for one uint8 (28, 28) image: the device's single-image fast path.
 
-        Quantization is a 256-entry table lookup (``pixel_table``), so preparing a frame costs
-        about two microseconds beside ``invoke``.
+        Quantization is a 256-entry table lookup (``pixel_table``) written straight into a
+        buffer kept for it, so preparing a frame costs about 1.5 µs beside ``invoke``.
         """
+        view = self._pixel_view
+        if view is not None and cv2.LUT(pixels, self.pixel_table, dst=view) is view:
+            interp = self.interpreter  # the lookup filled the buffer in place: (28, 28) uint8
+            interp.set_tensor(self._input_index, self._pixel_buffer)
+            interp.invoke()
+            return interp.get_tensor(self._output_index)[0]
+        return self._invoke_pixels_copy(pixels)
+
+    def _invoke_pixels_copy(self, pixels: np.ndarray) -> np.ndarray:
+        """:meth:`invoke_pixels` for any other case: a fixed batch, 16-bit tables, odd inputs."""
         tensor = cv2.LUT(pixels, self.pixel_table) if self._lut else self.pixel_table[pixels]
         if self.input_shape[0] != 1:  # a fixed batch: fill it with copies of the image
             tensor = np.broadcast_to(tensor.reshape(1, -1), (self.input_shape[0], tensor.size))

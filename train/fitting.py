@@ -6,6 +6,7 @@ shuffling, augmentation) flows from the seed, and TensorFlow's op determinism is
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +66,20 @@ def _epoch_data(
     return x, one_hot(splits.y_train[order])
 
 
+def with_font_digits(splits: Splits, per_class: int, seed: int) -> Splits:
+    """The splits with rendered printed-style digits appended to the training set only."""
+    if per_class <= 0:
+        return splits
+    from train.font_digits import font_digits
+
+    x, y = font_digits(per_class, seed)
+    return dataclasses.replace(
+        splits,
+        x_train=np.concatenate([splits.x_train, x]),
+        y_train=np.concatenate([splits.y_train, y]),
+    )
+
+
 def one_hot(labels: np.ndarray) -> np.ndarray:
     return np.eye(NUM_CLASSES, dtype=np.float32)[labels]
 
@@ -82,6 +97,7 @@ def fit(
     recipe = recipe or spec.recipe
     set_determinism(seed)
     start = time.perf_counter()
+    splits = with_font_digits(splits, recipe.font_digits_per_class, seed)
     model = spec.build()
     steps_per_epoch = int(np.ceil(len(splits.x_train) / recipe.batch_size))
     total_steps = steps_per_epoch * recipe.epochs

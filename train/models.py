@@ -105,6 +105,7 @@ MODELS: dict[str, ModelSpec] = {
                 learning_rate=3e-3,
                 label_smoothing=0.0,
                 augment=AugmentConfig(6.0, (0.94, 1.06), 1.2, 0.09),
+                font_digits_per_class=300,
             ),
         ),
         ModelSpec(
@@ -114,7 +115,7 @@ MODELS: dict[str, ModelSpec] = {
             101_770,
             "784-128-10 dense baseline",
             True,
-            Recipe(epochs=20, batch_size=128, learning_rate=2e-3),
+            Recipe(epochs=20, batch_size=128, learning_rate=2e-3, font_digits_per_class=300),
         ),
         ModelSpec(
             "seed-example",

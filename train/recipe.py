@@ -21,4 +21,5 @@ class Recipe:
     label_smoothing: float = 0.05
     optimizer: str = "adam"  # "adam", "adamw" (with weight_decay) or "sgd" (Nesterov momentum 0.9)
     weight_decay: float = 0.0
+    font_digits_per_class: int = 0  # printed-style digits added to training (train/font_digits.py)
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)

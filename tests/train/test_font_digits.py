@@ -1,0 +1,40 @@
+"""Rendered printed-style digits: balanced, MNIST-shaped, reproducible, and only in training."""
+
+import numpy as np
+
+from train.data import Splits
+from train.fitting import with_font_digits
+from train.font_digits import FACES, font_digits, font_paths
+
+
+def test_every_listed_face_is_installed():
+    assert len(font_paths()) == len(FACES)
+
+
+def test_digits_are_balanced_mnist_shaped_and_reproducible():
+    x, y = font_digits(6, seed=3)
+    assert x.shape == (60, 28, 28) and x.dtype == np.float32
+    assert np.bincount(y, minlength=10).tolist() == [6] * 10
+    assert x.min() >= 0.0 and x.max() == 1.0
+    for img in x:  # fitted into MNIST's 20x20 box, centre of mass near (14, 14)
+        rows, cols = np.nonzero(img)
+        assert np.ptp(rows) < 20 and np.ptp(cols) < 20
+        cy, cx = (
+            (img * np.arange(28)[:, None]).sum() / img.sum(),
+            (img * np.arange(28)).sum() / img.sum(),
+        )
+        assert abs(cy - 14) <= 1.5 and abs(cx - 14) <= 1.5
+    again, _ = font_digits(6, seed=3)
+    np.testing.assert_array_equal(x, again)
+    other, _ = font_digits(6, seed=4)
+    assert not np.array_equal(x, other)
+
+
+def test_only_the_training_set_grows():
+    z = np.zeros((5, 28, 28), np.float32)
+    labels = np.arange(5, dtype=np.uint8)
+    splits = Splits(z, labels, z, labels, z, labels)
+    grown = with_font_digits(splits, 2, seed=0)
+    assert len(grown.x_train) == 25 and len(grown.y_train) == 25
+    assert grown.x_val is splits.x_val and grown.x_test is splits.x_test
+    assert with_font_digits(splits, 0, seed=0) is splits
