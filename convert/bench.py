@@ -77,8 +77,8 @@ def main(data, artifacts, models, reps, as_json) -> None:  # fmt: skip
     from convert import compat, evaluate, flatbuf, metrics
     from convert.export import balanced_sample, convert
     from convert.pipeline import StageOptions, find_models, load_data, load_keras
-    from edge.quiet import captured_fds
     from edge.errors import DigitEdgeError
+    from edge.quiet import captured_fds
 
     console = Console(width=None if os.isatty(1) else 160)
     try:

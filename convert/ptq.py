@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 #: Builtin operator codes (tflite schema ``BuiltinOperator``).
-CONV_2D, FULLY_CONNECTED, SOFTMAX = 3, 9, 25
+CONV_2D, DEQUANTIZE, FULLY_CONNECTED, SOFTMAX, QUANTIZE = 3, 6, 9, 25, 114
 #: ``ActivationFunctionType``: NONE, RELU.
 ACT_NONE, ACT_RELU = 0, 1
 #: Narrowing factors tried for each end of the softmax input range.
@@ -109,7 +109,11 @@ def refine_int8(
     if len(model.subgraphs) != 1 or len(fmodel.subgraphs) != 1:
         info.skipped = "more than one subgraph"
         return blob, info
-    ops, fops = model.subgraphs[0].operators, fmodel.subgraphs[0].operators
+    # uint8 I/O adds QUANTIZE ops at the ends; the rest must match the float graph op for op
+    ops = [
+        op for op in model.subgraphs[0].operators if _code(model, op) not in (QUANTIZE, DEQUANTIZE)
+    ]
+    fops = list(fmodel.subgraphs[0].operators)
     codes = [_code(model, op) for op in ops]
     if codes != [_code(fmodel, op) for op in fops]:
         info.skipped = "operators differ from the float graph's"
@@ -127,10 +131,9 @@ def refine_int8(
             ours = run_tensors(_bytes(model), images, [out_t])[out_t]
             ref = reference[int(fops[k].outputs[0])]
             step = float(tensors[out_t].quantization.scale[0])
-            if act == ACT_RELU:  # only where the ReLU is the identity in both graphs
-                mask = (ref > 2 * step) & (ours > 0)
-            else:
-                mask = np.ones(ref.shape, bool)
+            # with a fused ReLU, only where it is the identity in both graphs
+            relu = act == ACT_RELU
+            mask = (ref > 2 * step) & (ours > 0) if relu else np.ones(ref.shape, bool)
             channels = ref.shape[-1]
             diff = np.where(mask, ours - ref, 0.0).reshape(-1, channels).sum(axis=0)
             count = mask.reshape(-1, channels).sum(axis=0)
@@ -141,14 +144,13 @@ def refine_int8(
             bias -= steps.astype(np.int32)
             info.bias_steps[k] = steps
     if logit_range:
-        _choose_logit_range(model, codes, images, reference, fops, info)
+        _choose_logit_range(model, ops, codes, images, reference, fops, info)
     return _bytes(model), info
 
 
-def _choose_logit_range(model, codes, images, reference, fops, info: Refinement) -> None:
+def _choose_logit_range(model, ops, codes, images, reference, fops, info: Refinement) -> None:
     """Set the softmax input's (scale, zero point) to the narrowing of its min/max range that
     minimises the mean Σ|Δp| against the float graph on ``images``."""
-    ops = model.subgraphs[0].operators
     tensors = model.subgraphs[0].tensors
     k_soft = next((k for k, c in enumerate(codes) if c == SOFTMAX), None)
     if k_soft is None or k_soft == 0 or codes[k_soft - 1] != FULLY_CONNECTED:
@@ -156,6 +158,8 @@ def _choose_logit_range(model, codes, images, reference, fops, info: Refinement)
     fc, soft = ops[k_soft - 1], ops[k_soft]
     logits_t = int(soft.inputs[0])
     if int(fc.outputs[0]) != logits_t or fc.builtinOptions.fusedActivationFunction != ACT_NONE:
+        return
+    if tensors[logits_t].type != 9:  # INT8
         return
     bias = _bias(model, fc)
     t_in, t_w = tensors[int(fc.inputs[0])], tensors[int(fc.inputs[1])]
@@ -189,18 +193,17 @@ def _choose_logit_range(model, codes, images, reference, fops, info: Refinement)
         return loss, int(np.sum(np.argmax(p, axis=1) != label_ref)), scale, zero
 
     base = evaluate(lo0, hi0)
-    best, best_range = base, (lo0, hi0)
+    best = base
     for a in RANGE_FACTORS:
         for b in RANGE_FACTORS:
             cand = evaluate(lo0 * a, hi0 * b)
             if cand[0] < best[0] - 1e-9 and cand[1] <= base[1]:
-                best, best_range = cand, (lo0 * a, hi0 * b)
+                best = cand
     q.scale = [np.float32(best[2])]
     q.zeroPoint = [int(best[3])]
     lo, hi = (-128 - best[3]) * best[2], (127 - best[3]) * best[2]
     info.logit_range = ((lo0, hi0), (lo, hi))
     info.loss = (base[0], best[0])
-    del best_range
 
 
 def _code(model, op) -> int:

@@ -122,10 +122,10 @@ def _train(
     for name in names:
         spec = MODELS[name]
         recipe = dataclasses.replace(spec.recipe, epochs=epochs) if epochs else spec.recipe
-        with TrainingProgress(console, spec.name, recipe, len(splits.x_train)) as progress:
+        with TrainingProgress(console, spec.name, recipe) as progress:
             result = fit(
                 spec, splits, seed=seed, recipe=recipe,
-                on_epoch=progress.epoch_done, on_batch=progress.batch_done,
+                on_epoch=progress.epoch_done, on_batch=progress.batch_done, on_begin=progress.begin,
             )  # fmt: skip
         paths = artifacts.save(result, data, out)
         rows.append(

@@ -92,6 +92,7 @@ def fit(
     recipe: Recipe | None = None,
     on_epoch: EpochCallback | None = None,
     on_batch: Callable[[int], None] | None = None,
+    on_begin: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train ``spec`` on ``splits`` and return the best epoch's model by validation accuracy."""
     recipe = recipe or spec.recipe
@@ -100,6 +101,8 @@ def fit(
     splits = with_font_digits(splits, recipe.font_digits_per_class, seed)
     model = spec.build()
     steps_per_epoch = int(np.ceil(len(splits.x_train) / recipe.batch_size))
+    if on_begin:
+        on_begin(steps_per_epoch * recipe.epochs)
     total_steps = steps_per_epoch * recipe.epochs
     warmup = min(steps_per_epoch, total_steps // 10)  # one epoch, or a tenth of a short run
     schedule = keras.optimizers.schedules.CosineDecay(

@@ -115,7 +115,7 @@ MODELS: dict[str, ModelSpec] = {
             101_770,
             "784-128-10 dense baseline",
             True,
-            Recipe(epochs=20, batch_size=128, learning_rate=2e-3, font_digits_per_class=300),
+            Recipe(epochs=20, batch_size=128, learning_rate=2e-3),
         ),
         ModelSpec(
             "seed-example",

@@ -14,9 +14,8 @@ from train.recipe import Recipe
 class TrainingProgress:
     """One bar over all batches of all epochs, its label showing the latest validation score."""
 
-    def __init__(self, console: Console, name: str, recipe: Recipe, n_train: int) -> None:
+    def __init__(self, console: Console, name: str, recipe: Recipe) -> None:
         self.name, self.recipe = name, recipe
-        steps = -(-n_train // recipe.batch_size)
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -27,7 +26,7 @@ class TrainingProgress:
             transient=False,
         )
         self._task = self._progress.add_task(
-            f"{name} epoch 1/{recipe.epochs}", total=steps * recipe.epochs, status=""
+            f"{name} epoch 1/{recipe.epochs}", total=None, status="preparing data"
         )
 
     def __enter__(self) -> TrainingProgress:
@@ -36,6 +35,9 @@ class TrainingProgress:
 
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()
+
+    def begin(self, total_steps: int) -> None:
+        self._progress.update(self._task, total=total_steps, status="")
 
     def batch_done(self, count: int = 1) -> None:
         self._progress.advance(self._task, count)
