@@ -11,7 +11,10 @@
   the stage uses) vs the tutorials' one-image Python loop on the raw interpreter;
 - the accuracy cost of the tflite-runtime 2.14 fix: TF 2.21's default dynamic-range (per-channel
   dense weights, FULLY_CONNECTED v12: row "dynamic TF default v12") vs per-tensor (v9) without
-  and with range equalization (what ships: row "dynamic").
+  and with range equalization (rows "dynamic, per-tensor dense ...") vs the CNN's dense layer
+  as a per-channel convolution (what ships: row "dynamic");
+- int8 as the converter writes it (row "int8, converter as is") vs bias-corrected with a chosen
+  logit range (what ships unless validation prefers the former: row "int8").
 
 Not part of the tests. Reads ``<artifacts>/models/*.keras``; converts in memory; writes nothing.
 """
@@ -97,11 +100,13 @@ def main(data, artifacts, models, reps, as_json) -> None:  # fmt: skip
                 for mode in ("float32", "dynamic", "float16", "int8"):
                     variants.append((m.name, mode, mode, {}))
                 for mode in ("float32", "int8"):
-                    tut = {"batch": None, "fold": False, "strip": False}
+                    tut = {"batch": None, "fold": False, "strip": False, "refine": False}
                     variants.append((m.name, f"{mode} tutorial", mode, tut))
-                variants.append(
-                    (m.name, "dynamic, no equalize", "dynamic", {"equalize_ranges": False})
-                )
+                variants.append((m.name, "int8, converter as is", "int8", {"refine": False}))
+                per_tensor = {"conv_dense": False, "equalize_ranges": False}
+                variants.append((m.name, "dynamic, per-tensor dense", "dynamic", per_tensor))
+                label = "dynamic, per-tensor dense + equalize"
+                variants.append((m.name, label, "dynamic", {"conv_dense": False}))
                 tf_default = {"per_channel_dense": True, "equalize_ranges": False}
                 variants.append((m.name, "dynamic TF default v12", "dynamic", tf_default))
             paths, blobs = [], {}

@@ -300,6 +300,7 @@ def convert(
     equalize_ranges: bool | None = None,
     conv_dense: bool | None = None,
     refine: bool = True,
+    rounding: bool = True,
 ) -> bytes:
     """Convert ``model`` in ``mode``; ``representative`` (float images in the model's input
     layout, from the training set) is required for int8.
@@ -311,7 +312,8 @@ def convert(
     turns a dense layer on a feature map into a convolution (:func:`dense_as_conv`);
     ``equalize_ranges`` (default: dynamic mode, when no dense layer became a convolution)
     toggles cross-layer equalization; ``refine=False`` leaves an int8 file as the converter wrote
-    it (no bias correction, min/max logit range: :mod:`convert.ptq`). They exist for the
+    it (no weight re-rounding, no bias correction, min/max logit range: :mod:`convert.ptq`);
+    ``rounding=False`` refines without re-rounding the weights. They exist for the
     benchmark's comparisons and the stage's validation choice; the defaults are what ships.
     """
     import tensorflow as tf
@@ -355,7 +357,7 @@ def convert(
         from convert.ptq import refine_int8
 
         twin = tf.lite.TFLiteConverter.from_keras_model(source).convert()
-        blob = refine_int8(blob, bytes(twin), rep)[0]
+        blob = refine_int8(blob, bytes(twin), rep, rounding=rounding)[0]
     return strip_names(blob) if strip else blob
 
 

@@ -29,6 +29,22 @@ from edge.manifest import MNIST_LABELS, MNIST_PREPROCESSING, Manifest, manifest_
 
 REPORT_FORMAT = "digit-edge-convert-report/1"
 
+#: Ways to build a file whose merit depends on the trained weights, as ``convert`` keyword
+#: arguments, the default first; the stage keeps the one that agrees best with the Keras model
+#: on the validation split (docs/convert.md has the measurements behind each).
+VALIDATION_CANDIDATES: dict[str, dict[str, dict]] = {
+    "int8": {
+        "refined": {},  # weight rounding + bias correction + logit range (convert/ptq.py)
+        "bias + range": {"rounding": False},  # nearest-rounded weights
+        "converter": {"refine": False},
+    },
+    "dynamic": {
+        "conv per-channel": {"conv_dense": True, "equalize_ranges": False},
+        "per-tensor + equalize": {"conv_dense": False, "equalize_ranges": True},
+        "per-tensor": {"conv_dense": False, "equalize_ranges": False},
+    },
+}
+
 
 @dataclass
 class StageOptions:
@@ -49,6 +65,9 @@ class StageOptions:
     device_check: bool = True
     device_python: str | None = None
     plots: bool = True
+    #: build the int8 and dynamic files in each of :data:`VALIDATION_CANDIDATES`' ways and keep
+    #: the one that agrees best with Keras on the validation split
+    choose_on_validation: bool = True
 
     @property
     def models_dir(self) -> Path:
@@ -200,6 +219,7 @@ def run(opts: StageOptions, progress: Progress = _no_progress) -> StageResult:
             data.x_train[:train_part], data.y_train[:train_part], opts.representative, opts.seed
         )
     rep_images = data.x_train[rep_idx].astype(np.float32) / 255.0
+    x_val = data.x_train[len(data.x_train) - validation_size :].astype(np.float32) / 255.0
 
     jobs = [(m, mode) for m in trained for mode in opts.modes]
     files: list[dict] = []
@@ -207,6 +227,7 @@ def run(opts: StageOptions, progress: Progress = _no_progress) -> StageResult:
     blobs: dict[str, bytes] = {}
     evals: dict[str, evaluate.FileEval] = {}
     references: dict[str, np.ndarray] = {}
+    choices: dict[str, dict] = {}
 
     with tempfile.TemporaryDirectory(prefix="digit-convert-") as staging:
         stage_dir = Path(staging)
@@ -218,14 +239,26 @@ def run(opts: StageOptions, progress: Progress = _no_progress) -> StageResult:
         tick = progress("Converting", len(jobs))
         for m, mode in jobs:
             rep = evaluate.keras_inputs(m.keras, rep_images) if mode == "int8" else None
+            name = f"{m.name}_{mode}.tflite"
             try:
-                blob = convert(m.keras, mode, representative=rep, io_dtype=opts.io_dtype)
+                if opts.choose_on_validation and mode in VALIDATION_CANDIDATES and len(x_val):
+                    candidates = {}
+                    for key, kwargs in VALIDATION_CANDIDATES[mode].items():
+                        if kwargs.get("conv_dense") and not has_dense_on_feature_map(m.keras):
+                            continue  # that candidate would be one of the others, misnamed
+                        cand = convert(m.keras, mode, rep, opts.io_dtype, **kwargs)
+                        if cand not in candidates.values():  # e.g. nothing to rewrite
+                            candidates[key] = cand
+                    blob, choices[name] = choose_on_validation(
+                        candidates, m.keras, x_val, stage_dir, name
+                    )
+                else:
+                    blob = convert(m.keras, mode, representative=rep, io_dtype=opts.io_dtype)
             except ConvertError:
                 raise
             except Exception as exc:
                 reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise ConvertError(f"{m.path}: {mode} conversion failed ({reason[:200]})") from None
-            name = f"{m.name}_{mode}.tflite"
             blobs[name] = blob
             (stage_dir / name).write_bytes(blob)
             tick()
@@ -322,6 +355,7 @@ def run(opts: StageOptions, progress: Progress = _no_progress) -> StageResult:
                     "host_runtime": ev.runtime,
                     "host_partitions": ev.partitions,
                     "ops": [{"name": o.name, "version": o.version, "count": o.count} for o in ops],
+                    "validation_choice": choices.get(name),
                     "min_runtime_version": flatbuf.min_runtime_version(blob),
                     "tflite_runtime_2_14": {
                         "runs": runs_on_214,
@@ -397,6 +431,43 @@ def run(opts: StageOptions, progress: Progress = _no_progress) -> StageResult:
     written = publish(opts, report, blobs, evals, references, x_test, y_test)
     report["wall_seconds"] = round(time.perf_counter() - started, 2)
     return StageResult(report, written, gate_failures, incompatible)
+
+
+def has_dense_on_feature_map(model) -> bool:
+    """Whether :func:`convert.export.dense_as_conv` has a layer to rewrite in ``model`` (after
+    the BatchNorm folding and ReLU reordering ``convert`` does first)."""
+    from convert.export import dense_as_conv, fold_batchnorm, relu_before_pool
+
+    return dense_as_conv(relu_before_pool(fold_batchnorm(model)[0])[0])[1] > 0
+
+
+def choose_on_validation(
+    candidates: dict[str, bytes], keras_model, x_val: np.ndarray, folder: Path, name: str
+) -> tuple[bytes, dict]:
+    """The candidate file that agrees best with the Keras model on the validation images (the
+    last 5,000 training images; never the test set): fewest disagreements, then the lowest mean
+    Σ|Δp|, then the first listed. Returns its bytes and every candidate's figures."""
+    if len(candidates) == 1:
+        key, blob = next(iter(candidates.items()))
+        return blob, {"images": 0, "chosen": key, "candidates": {}}
+    reference = evaluate.keras_probs(keras_model, x_val)
+    figures: dict[str, dict] = {}
+    for key, blob in candidates.items():
+        path = folder / f"validation-{key}-{name}"
+        path.write_bytes(blob)
+        probs = evaluate.open_classifier(path, None).predict(x_val)
+        path.unlink()
+        figures[key] = {
+            "disagreements": len(metrics.disagreements(probs, reference)),
+            "agreement": metrics.agreement(probs, reference),
+            "mean_abs_dp": float(np.mean(np.abs(probs - reference).sum(axis=1))),
+        }
+    order = list(candidates)
+    chosen = min(
+        order,
+        key=lambda k: (figures[k]["disagreements"], figures[k]["mean_abs_dp"], order.index(k)),
+    )
+    return candidates[chosen], {"images": len(x_val), "chosen": chosen, "candidates": figures}
 
 
 def drift_gate(files: list[dict], max_drift: float | None) -> list[str]:

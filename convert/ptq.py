@@ -1,8 +1,14 @@
 """Post-training refinements of a full-integer TFLite file, measured against its float twin.
 
 The converter calibrates each activation tensor's range from its min and max over the
-representative images and rounds every weight to the nearest step. Two cheap corrections use the
-same images (training data; never the validation or test split):
+representative images and rounds every weight to the nearest step. Three cheap corrections use
+the same images (training data; never the validation or test split):
+
+- **Weight rounding by output error** (GPTQ, Frantar et al. 2022; in the spirit of AdaRound,
+  Nagel et al. 2020). Each ``CONV_2D`` / ``FULLY_CONNECTED``'s int8 weights are re-chosen on
+  their own grid (same scales, same range) so that the layer's output on the calibration inputs
+  (the int8 graph's own, after the layers before it are refined) stays close to float, instead
+  of each weight being rounded to its nearest step independently.
 
 - **Empirical bias correction** (Nagel et al. 2019, "Data-Free Quantization", section 4.2;
   Banner et al. 2019). Rounding weights and activations shifts each output channel's mean a
@@ -45,6 +51,7 @@ class Refinement:
     """What :func:`refine_int8` changed, for tests and the docs."""
 
     bias_steps: dict[int, np.ndarray] = field(default_factory=dict)  # op index -> per channel
+    rounded: dict[int, int] = field(default_factory=dict)  # op index -> weights not nearest
     logit_range: tuple[tuple[float, float], tuple[float, float]] | None = None  # before, after
     loss: tuple[float, float] | None = None  # mean sum |dp| on calibration, before/after range
     skipped: str = ""
@@ -97,6 +104,7 @@ def refine_int8(
     *,
     bias_correction: bool = True,
     logit_range: bool = True,
+    rounding: bool = True,
 ) -> tuple[bytes, Refinement]:
     """``blob`` (a full-integer file) with its biases corrected and its logit range chosen on
     ``images`` against ``float_blob`` (the float32 conversion of the same model). Returns the
@@ -121,11 +129,17 @@ def refine_int8(
 
     reference = run_tensors(float_blob, images, [int(op.outputs[0]) for op in fops])
     tensors = model.subgraphs[0].tensors
-    if bias_correction:
+    if bias_correction or rounding:
         for k, op in enumerate(ops):
             bias = _bias(model, op) if codes[k] in (CONV_2D, FULLY_CONNECTED) else None
             act = getattr(op.builtinOptions, "fusedActivationFunction", None)
             if bias is None or act not in (ACT_NONE, ACT_RELU):
+                continue
+            if rounding:
+                changed = _round_weights(model, fmodel, op, fops[k], codes[k], images)
+                if changed is not None:
+                    info.rounded[k] = changed
+            if not bias_correction:
                 continue
             out_t = int(op.outputs[0])
             ours = run_tensors(_bytes(model), images, [out_t])[out_t]
@@ -204,6 +218,76 @@ def _choose_logit_range(model, ops, codes, images, reference, fops, info: Refine
     lo, hi = (-128 - best[3]) * best[2], (127 - best[3]) * best[2]
     info.logit_range = ((lo0, hi0), (lo, hi))
     info.loss = (base[0], best[0])
+
+
+def _round_weights(model, fmodel, op, fop, code, images) -> int | None:
+    """Re-round one layer's int8 weights on their own grid (same scales, same [-127, 127]) to
+    minimise the error of the layer's output on the calibration inputs, GPTQ-style (Frantar et al.
+    2022, from Optimal Brain Quantization): weights are rounded one input at a time and each
+    rounding error is compensated on the inputs not yet rounded, through the inverse of the
+    inputs' second-moment matrix. Returns how many weights differ from nearest rounding, or None
+    when the layer is not one this handles (grouped or dilated convolution, per-tensor scale
+    mismatch, a single input)."""
+    tensors, ftensors = model.subgraphs[0].tensors, fmodel.subgraphs[0].tensors
+    t_w, f_w = tensors[int(op.inputs[1])], ftensors[int(fop.inputs[1])]
+    if f_w.type != 0 or tuple(t_w.shape) != tuple(f_w.shape):  # FLOAT32 twin weights
+        return None
+    q = model.buffers[t_w.buffer].data.view(np.int8).reshape(t_w.shape[0], -1)
+    w = fmodel.buffers[f_w.buffer].data.view(np.float32).reshape(q.shape).astype(np.float64)
+    if q.shape[1] < 2:
+        return None
+    x = run_tensors(_bytes(model), images, [int(op.inputs[0])])[int(op.inputs[0])]
+    if code == CONV_2D:
+        x = _patches(x, op, t_w.shape)
+        if x is None:
+            return None
+    else:
+        x = x.reshape(-1, q.shape[1])
+    scale = np.broadcast_to(np.asarray(t_w.quantization.scale, np.float64), (q.shape[0],))
+    new = _gptq(w, scale, x.astype(np.float64))
+    changed = int(np.sum(new != np.clip(np.round(w / scale[:, None]), -127, 127)))
+    q[:] = new.astype(np.int8)
+    return changed
+
+
+def _patches(x: np.ndarray, op, w_shape) -> np.ndarray | None:
+    """im2col of ``x`` (n, h, w, c) for a CONV_2D with weights (out, kh, kw, c): rows of
+    kh·kw·c values in the weights' order; None for dilation or groups."""
+    opt = op.builtinOptions
+    _, kh, kw, c = (int(d) for d in w_shape)
+    if x.shape[-1] != c or getattr(opt, "dilationHFactor", 1) != 1:
+        return None
+    if getattr(opt, "dilationWFactor", 1) != 1:
+        return None
+    sh, sw = int(opt.strideH), int(opt.strideW)
+    _, h, w_, _ = x.shape
+    if int(opt.padding) == 0:  # SAME: zeros (the int8 kernels pad with the zero point = 0.0)
+        oh, ow = -(-h // sh), -(-w_ // sw)
+        ph, pw = max((oh - 1) * sh + kh - h, 0), max((ow - 1) * sw + kw - w_, 0)
+        x = np.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
+    else:
+        oh, ow = (h - kh) // sh + 1, (w_ - kw) // sw + 1
+    cols = [
+        x[:, i : i + (oh - 1) * sh + 1 : sh, j : j + (ow - 1) * sw + 1 : sw, :]
+        for i in range(kh)
+        for j in range(kw)
+    ]
+    return np.stack(cols, axis=3).reshape(-1, kh * kw * c)
+
+
+def _gptq(w: np.ndarray, scale: np.ndarray, x: np.ndarray, damp: float = 0.01) -> np.ndarray:
+    """Integer weights (out, d) on the grid ``scale`` (per row) for float weights ``w`` that
+    keep ``x @ w.T`` (x: calibration inputs, n × d) close: GPTQ with a damped Hessian."""
+    hess = x.T @ x / len(x)
+    hess += damp * max(float(np.mean(np.diag(hess))), 1e-12) * np.eye(len(hess))
+    upper = np.linalg.cholesky(np.linalg.inv(hess)).T
+    w = w.copy()
+    out = np.empty(w.shape, np.int64)
+    for i in range(w.shape[1]):  # all rows at once, one input column at a time
+        out[:, i] = np.clip(np.round(w[:, i] / scale), -127, 127)
+        err = (w[:, i] - out[:, i] * scale) / upper[i, i]
+        w[:, i + 1 :] -= np.outer(err, upper[i, i + 1 :])
+    return out
 
 
 def _code(model, op) -> int:

@@ -99,6 +99,26 @@ def ops_text(f: dict) -> str:
     )
 
 
+def validation_lines(report: dict) -> list[str]:
+    """One line on how the int8 and dynamic files were chosen on the validation split."""
+    parts, images = [], 0
+    for f in report["files"]:
+        v = f.get("validation_choice")
+        if not v or not v["candidates"]:
+            continue
+        images = v["images"]
+        figs = ", ".join(
+            f"{k} {c['disagreements']}/{c['mean_abs_dp']:.4f}" for k, c in v["candidates"].items()
+        )
+        parts.append(f"{f['model']} {f['mode']}: {v['chosen']} ({figs})")
+    if not parts:
+        return []
+    return [
+        f"chosen on {images:,} validation images (disagreements with Keras / mean Σ|Δp|): "
+        + "; ".join(parts)
+    ]
+
+
 def header_lines(report: dict) -> list[str]:
     it = report["interpreter"]
     data = report["data"]
@@ -113,6 +133,7 @@ def header_lines(report: dict) -> list[str]:
         + f"); sha256 {sha}",
         f"int8 calibration: {rep['count']:,} training images, seed {rep['seed']}, "
         f"per class {rep['per_class']}",
+        *validation_lines(report),
         f"Machine: {report['machine']['cpus']} CPUs, load average "
         f"{report['machine']['loadavg_start'][0]} -> {report['machine']['loadavg_end'][0]}; "
         f"versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items() if v),

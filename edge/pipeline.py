@@ -36,8 +36,15 @@ class Reading:
     """
 
     __slots__ = (
-        "label", "probability", "top_k", "no_digit", "box",
-        "_timings", "_stamps", "_model_input", "_pixels",
+        "_model_input",
+        "_pixels",
+        "_stamps",
+        "_timings",
+        "box",
+        "label",
+        "no_digit",
+        "probability",
+        "top_k",
     )  # fmt: skip
 
     def __init__(

@@ -10,6 +10,7 @@ import json
 import os
 import statistics
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -30,19 +31,42 @@ def main(models: tuple[str, ...], data: Path | None, seeds: str, as_json: bool) 
     from rich.console import Console
     from rich.table import Table
 
-    from train.data import load_mnist, split
-    from train.fitting import fit
+    from edge.quiet import captured_fds, terminal_stream
 
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-        splits = split(load_mnist(data))
     except ValueError:
         raise click.BadParameter(f"{seeds!r} is not a comma-separated list of integers") from None
+    console = Console(file=terminal_stream(2), stderr=True)
+    try:
+        with captured_fds():  # TensorFlow's C++ log lines
+            results = _run(console, models or DEFAULT_MODELS, data, seed_list)
     except DigitEdgeError as exc:
         raise click.ClickException(str(exc)) from None
-    console = Console(stderr=True)
+    summary = {name: aggregate(rows) for name, rows in results.items()}
+    if as_json:
+        click.echo(json.dumps({"runs": results, "summary": summary}, indent=2))
+        return
+    table = Table(title=f"training bench, seeds {seed_list}")
+    for col in ("model", "median time", "test acc mean", "min", "max", "spread"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for name, s in summary.items():
+        table.add_row(
+            name, f"{s['median_seconds']:.0f} s", f"{s['mean']:.2f}%", f"{s['min']:.2f}%",
+            f"{s['max']:.2f}%", f"{s['spread_pp']:.2f} pp",
+        )  # fmt: skip
+    Console().print(table)
+
+
+def _run(
+    console: Any, names: tuple[str, ...], data: Path | None, seed_list: list[int]
+) -> dict[str, list[dict[str, float]]]:
+    from train.data import load_mnist, split
+    from train.fitting import fit
+
+    splits = split(load_mnist(data))
     results: dict[str, list[dict[str, float]]] = {}
-    for name in models or DEFAULT_MODELS:
+    for name in names:
         for seed in seed_list:
             with console.status(f"training {name}, seed {seed}"):
                 r = fit(MODELS[name], splits, seed=seed)
@@ -58,23 +82,7 @@ def main(models: tuple[str, ...], data: Path | None, seeds: str, as_json: bool) 
             console.print(
                 f"{name} seed {seed}: {100 * r.test_accuracy:.2f}% in {r.wall_seconds:.0f} s"
             )
-    summary = {name: aggregate(rows) for name, rows in results.items()}
-    if as_json:
-        click.echo(json.dumps({"runs": results, "summary": summary}, indent=2))
-        return
-    table = Table(title=f"training bench, seeds {seed_list}")
-    for col in ("model", "median time", "test acc mean", "min", "max", "spread"):
-        table.add_column(col, justify="left" if col == "model" else "right")
-    for name, s in summary.items():
-        table.add_row(
-            name,
-            f"{s['median_seconds']:.0f} s",
-            f"{s['mean']:.2f}%",
-            f"{s['min']:.2f}%",
-            f"{s['max']:.2f}%",
-            f"{s['spread_pp']:.2f} pp",
-        )
-    Console().print(table)
+    return results
 
 
 def aggregate(rows: list[dict[str, float]]) -> dict[str, float]:

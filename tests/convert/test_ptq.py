@@ -180,3 +180,34 @@ def test_refine_leaves_a_graph_it_does_not_recognise(lenet_pair, tiny_keras, cal
     ).convert()
     blob, info = refine_int8(plain, bytes(other), calib)
     assert blob == plain and "differ" in info.skipped
+
+
+def test_stage_keeps_the_candidate_that_agrees_best_on_validation(stage_run):
+    from convert.pipeline import VALIDATION_CANDIDATES
+
+    _, result = stage_run
+    seen = set()
+    for f in result.report["files"]:
+        choice = f["validation_choice"]
+        if f["mode"] not in VALIDATION_CANDIDATES:
+            assert choice is None
+            continue
+        seen.add(f["mode"])
+        figures = choice["candidates"]
+        if not figures:  # one distinct candidate: nothing to choose
+            continue
+        assert choice["images"] == 5000
+        assert set(figures) <= set(VALIDATION_CANDIDATES[f["mode"]])
+        order = list(figures)
+        best = min(order, key=lambda k: (figures[k]["disagreements"], figures[k]["mean_abs_dp"]))
+        assert choice["chosen"] == best
+        for c in figures.values():
+            assert c["agreement"] == pytest.approx(1 - c["disagreements"] / 5000)
+    assert seen == {"int8", "dynamic"}
+    assert any("validation images" in line for line in _header(result.report))
+
+
+def _header(report):
+    from convert.report import header_lines
+
+    return header_lines(report)

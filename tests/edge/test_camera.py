@@ -164,3 +164,39 @@ def test_a_stream_that_stops_is_retried_then_an_error(int8_model, monkeypatch):
         run(reader, options, out.append)
     assert len(out) == 5 and _FlakyCapture.opened == 4  # the first open + 3 retries
     assert time.monotonic() - start < 5
+
+
+def test_summary_splits_cpu_and_restores_opencv_threads(int8_model, video):
+    """The loop reports decoding vs the rest in CPU ms per frame, and leaves OpenCV as it was."""
+    import cv2
+
+    reader = DigitReader(open_model(int8_model))
+    before = cv2.getNumThreads()
+    summary = run(reader, CameraOptions(str(video), headless=True), lambda _: None)
+    assert cv2.getNumThreads() == before
+    decode, rest = summary.cpu_ms_per_frame()
+    assert summary.decoded == 60 and decode > 0 and rest > 0
+    cpu = summary.as_dict()["cpu_ms_per_frame"]
+    assert set(cpu) == {"decode", "rest"} and cpu["decode"] > 0
+
+
+def test_camera_readings_do_not_depend_on_opencv_threads(int8_model, video):
+    """One OpenCV thread in the loop: the same readings as normalising with the default threads."""
+    import cv2
+
+    from edge.normalize import normalize
+
+    reader = DigitReader(open_model(int8_model))
+    seen: list[tuple] = []
+    run(
+        reader,
+        CameraOptions(str(video), headless=True, max_frames=20),
+        lambda _: None,
+        on_reading=lambda n, frame, r: seen.append((frame, r.label, r.probability, r.box)),
+    )
+    assert len(seen) == 20
+    cv2.setNumThreads(max(2, cv2.getNumThreads()))
+    for frame, label, probability, box in seen:
+        again = reader.read(frame)
+        assert (again.label, again.probability, again.box) == (label, probability, box)
+        assert normalize(frame).box == box
