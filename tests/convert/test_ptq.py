@@ -211,3 +211,55 @@ def _header(report):
     from convert.report import header_lines
 
     return header_lines(report)
+
+
+def test_weight_rounding_lowers_the_output_error_of_a_known_layer():
+    from convert.ptq import _gptq
+
+    rng = np.random.default_rng(0)
+    mix = rng.normal(size=(40, 40))
+    x = rng.normal(size=(4000, 40)) @ mix  # strongly correlated inputs
+    w = rng.normal(size=(8, 40))
+    scale = np.abs(w).max(axis=1) / 7  # a coarse grid, so rounding matters
+    nearest = np.clip(np.round(w / scale[:, None]), -127, 127)
+    chosen = _gptq(w, scale, x)
+    assert chosen.dtype == np.int64 and np.abs(chosen).max() <= 127
+
+    def error(q):
+        return float(np.mean((x @ (w - q * scale[:, None]).T) ** 2))
+
+    assert error(chosen) < 0.5 * error(nearest)
+    # with uncorrelated inputs of equal power there is nothing to compensate: nearest rounding
+    white = np.linalg.qr(rng.normal(size=(4000, 40)))[0] * np.sqrt(4000)
+    np.testing.assert_array_equal(_gptq(w, scale, white, damp=0.0), nearest)
+
+
+@pytest.mark.parametrize("padding,stride", [("valid", 1), ("same", 1), ("same", 2), ("valid", 2)])
+def test_patches_reproduce_the_convolution(padding, stride):
+    import tensorflow as tf
+
+    from convert.ptq import _patches
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 9, 8, 4)).astype(np.float32)
+    w = rng.normal(size=(5, 3, 3, 4)).astype(np.float32)  # TFLite layout: out, kh, kw, in
+
+    class Opt:
+        strideH = strideW = stride
+        padding = 0 if padding == "same" else 1
+        dilationHFactor = dilationWFactor = 1
+
+    class Op:
+        builtinOptions = Opt()
+
+    cols = _patches(x, Op(), w.shape)
+    ours = (cols @ w.reshape(5, -1).T).reshape(3, -1, 5)
+    ref = tf.nn.conv2d(x, np.transpose(w, (1, 2, 3, 0)), stride, padding.upper()).numpy()
+    np.testing.assert_allclose(ours, ref.reshape(3, -1, 5), atol=1e-4)
+
+
+def test_refine_rerounds_conv2_and_the_logits_layer(lenet_pair, calib):
+    _, plain, twin = lenet_pair
+    _, info = refine_int8(plain, twin, calib, bias_correction=False, logit_range=False)
+    assert len(info.rounded) == 2  # conv1 has one weight per output channel: nothing to trade
+    assert all(n > 0 for n in info.rounded.values())
