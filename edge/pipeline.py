@@ -32,7 +32,8 @@ class Reading:
 
     A plain slotted class rather than a dataclass so that the 28x28 fast path builds it in a
     fraction of a microsecond: ``timings_ms`` and ``model_input`` are made on first access
-    from what the fast path kept (clock stamps, the uint8 image). Both can be assigned.
+    from what the fast path kept (clock stamps, and the caller's uint8 28x28 array itself, not
+    a copy: modify it in place only after reading ``model_input``). Both can be assigned.
     """
 
     __slots__ = (
@@ -132,9 +133,16 @@ class DigitReader:
         self._quantized_out = self._out.is_quantized
         self._labels = model.labels
         self._invoke_pixels = model.invoke_pixels
-        # The 28x28 hot path (read() with --preprocess none, read_pixels): see _hot_path.
-        self._direct = preprocess == "none"
-        self._hot = _hot_path(model, self._labels) if self.top_k == 1 else None
+        # The 28x28 hot path (see _hot_path): read_pixels, and read itself with --preprocess
+        # none, where the closure is bound as the instance's `read` (one call, no method layer).
+        # Chosen here from preprocess and top_k: make a new reader to change them.
+        self._hot_pixels = self._hot_read = None
+        if self.top_k == 1:
+            self._hot_pixels = _hot_path(model, self._labels, self._classify, False)
+            if preprocess == "none":
+                self._hot_read = _hot_path(model, self._labels, self._read_general, True)
+        if self._hot_read is not None:
+            self.read = self._hot_read  # type: ignore[method-assign]
 
     def prepare(self, image: np.ndarray) -> Normalized:
         """The model's input for ``image`` as float (28, 28) in [0, 1], or why there is none."""
@@ -149,29 +157,18 @@ class DigitReader:
 
     def read(self, image: np.ndarray) -> Reading:
         """Preprocess, classify and report one image of any size."""
+        if self._hot_read is not None:
+            return self._hot_read(image)
+        return self._read_general(image)
+
+    def _read_general(self, image: np.ndarray) -> Reading:
         t0 = _clock()
-        if (
-            self._direct
-            and type(image) is np.ndarray
-            and image.dtype == _UINT8
-            and image.shape == _MNIST_SHAPE
-        ):
-            # --preprocess none on a uint8 28x28 image: prepare() would make it float / 255
-            # and read() would round it back to the same uint8 (exact for all 256 values),
-            # so the pixels go to the model as they are; model_input is made if asked for.
-            if self._hot is not None:
-                return self._hot(image, t0)
-            t1 = _clock()
-            reading = self._classify(image)
-            reading._stamps += (t0, t1)
-            reading._pixels = image
-            return reading
         prepared = self.prepare(image)
         t1 = _clock()
         if prepared.image is None:
             return Reading(None, None, [], prepared.reason, None, {"preprocess": (t1 - t0) * 1e3})
         pixels = np.rint(prepared.image * np.float32(255.0)).astype(np.uint8)
-        reading = self.read_pixels(pixels)
+        reading = self._classify(pixels)
         reading._stamps += (t0, t1)
         reading.box = prepared.box
         reading.model_input = prepared.image
@@ -179,13 +176,8 @@ class DigitReader:
 
     def read_pixels(self, pixels: np.ndarray) -> Reading:
         """Classify one uint8 (28, 28) MNIST-style image (no preprocessing at all)."""
-        if (
-            self._hot is not None
-            and type(pixels) is np.ndarray
-            and pixels.dtype == _UINT8
-            and pixels.shape == _MNIST_SHAPE
-        ):
-            return self._hot(pixels)
+        if self._hot_pixels is not None:
+            return self._hot_pixels(pixels)
         return self._classify(pixels)
 
     def _classify(self, pixels: np.ndarray) -> Reading:
@@ -219,16 +211,21 @@ _clock = time.perf_counter
 
 
 def _hot_path(
-    model: DigitClassifier, labels: list[str]
-) -> Callable[[np.ndarray, float | None], Reading] | None:
-    """``read_pixels`` for a checked uint8 (28, 28) image and top-1, or None where not possible.
+    model: DigitClassifier,
+    labels: list[str],
+    fallback: Callable[[np.ndarray], Reading],
+    preprocessing: bool,
+) -> Callable[[np.ndarray], Reading] | None:
+    """Top-1 reading of a uint8 (28, 28) image, ``fallback(image)`` for any other image.
 
-    What ``model.invoke_pixels`` + ``_reading`` do, with every constant in a closure cell instead
-    of an attribute: the table lookup written straight into the buffer ``set_tensor`` takes
-    (bytes.translate for 8-bit input: 0.55 µs, cv2.LUT for float32: 0.75 µs), ``get_tensor``
-    (a copy, so it may be kept), argmax on the (1, 10) output (its flat index is the class) and
-    only the winning value dequantized. ~2.5 µs beside ``invoke()`` on tflite-runtime 2.14.
-    The same values as the general path: tests/edge/test_pipeline.py compares the two.
+    None where the model has no single-image buffer (a fixed batch, a 16-bit input table).
+    What ``model.invoke_pixels`` + ``_reading`` do, with every constant in a closure cell
+    instead of an attribute: the table lookup written straight into the buffer ``set_tensor``
+    takes (bytes.translate for 8-bit input: 0.55 µs, cv2.LUT for float32: 0.75 µs),
+    ``get_tensor`` (a copy, so it may be kept), argmax on the (1, 10) output (its flat index is
+    the class) and only the winning value dequantized. ``preprocessing``: this is ``read`` with
+    ``--preprocess none``, so the image check is timed as "preprocess" and the image is kept
+    for ``model_input``. The same values as the general path: tests/edge/test_pipeline.py.
     """
     buffer, view = model._pixel_buffer, model._pixel_view
     if buffer is None or view is None:
@@ -242,14 +239,17 @@ def _hot_path(
     in_index, out_index = model._input_index, model._output_index
     params = model.output_params
     quantized, zero_point, scale = params.is_quantized, params.zero_point, params.scale
-    clock = _clock
+    clock, ndarray, uint8, shape = _clock, np.ndarray, _UINT8, _MNIST_SHAPE
 
-    def hot(pixels: np.ndarray, pre0: float | None = None) -> Reading:
-        t0 = clock()  # with pre0 (read's start): preprocessing is read's check of the image
+    def hot(pixels: np.ndarray) -> Reading:
+        t0 = clock()
+        if type(pixels) is not ndarray or pixels.dtype != uint8 or pixels.shape != shape:
+            return fallback(pixels)
+        ti = clock() if preprocessing else t0
         if as_bytes is not None:
             as_bytes[:] = pixels.tobytes().translate(byte_table)
         else:
-            lut(pixels, table, view)  # in place: the caller checked uint8 (28, 28)
+            lut(pixels, table, view)  # in place: uint8 (28, 28) in, the buffer's dtype out
         set_tensor(in_index, buffer)
         invoke()
         raw = get_tensor(out_index)
@@ -260,11 +260,13 @@ def _hot_path(
             p = (p - zero_point) * scale
         label = labels[best]
         reading = Reading(label, p, [(label, p)])
-        if pre0 is None:
-            reading._stamps = (t0, t1, clock())
-        else:
-            reading._stamps = (t0, t1, clock(), pre0, t0)
+        if preprocessing:
+            # uint8 -> /255 (prepare) -> x255, rint (read) is the identity on all 256 values,
+            # so the pixels went in as they are; model_input is made from them when asked for
+            reading._stamps = (ti, t1, clock(), t0, ti)
             reading._pixels = pixels
+        else:
+            reading._stamps = (t0, t1, clock())
         return reading
 
     return hot

@@ -244,15 +244,16 @@ def test_patches_reproduce_the_convolution(padding, stride):
     x = rng.normal(size=(3, 9, 8, 4)).astype(np.float32)
     w = rng.normal(size=(5, 3, 3, 4)).astype(np.float32)  # TFLite layout: out, kh, kw, in
 
-    class Opt:
-        strideH = strideW = stride
-        padding = 0 if padding == "same" else 1
-        dilationHFactor = dilationWFactor = 1
+    from types import SimpleNamespace
 
-    class Op:
-        builtinOptions = Opt()
-
-    cols = _patches(x, Op(), w.shape)
+    opt = SimpleNamespace(
+        strideH=stride,
+        strideW=stride,
+        padding=0 if padding == "same" else 1,  # tflite Padding: SAME 0, VALID 1
+        dilationHFactor=1,
+        dilationWFactor=1,
+    )
+    cols = _patches(x, SimpleNamespace(builtinOptions=opt), w.shape)
     ours = (cols @ w.reshape(5, -1).T).reshape(3, -1, 5)
     ref = tf.nn.conv2d(x, np.transpose(w, (1, 2, 3, 0)), stride, padding.upper()).numpy()
     np.testing.assert_allclose(ours, ref.reshape(3, -1, 5), atol=1e-4)

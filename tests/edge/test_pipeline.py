@@ -70,7 +70,7 @@ def test_28x28_fast_path_is_the_straightforward_path(test_models, mnist_data, na
     model = open_model(test_models / model_zoo.file_name(name, variant))
     fast = DigitReader(model, preprocess="none")
     general = DigitReader(model, preprocess="none", top_k=2)  # top-k > 1 never takes the hot path
-    assert fast._hot is not None and general._hot is None
+    assert fast._hot_read is not None and general._hot_read is None
     readings = [fast.read(img) for img in mnist_data.x_test[:60]]  # kept across later invokes
     for img, reading in zip(mnist_data.x_test[:60], readings, strict=True):
         label, p = _straightforward(model, img)
