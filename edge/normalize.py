@@ -237,14 +237,7 @@ def select_digit(mask: np.ndarray, options: NormalizeOptions) -> DigitRegion | N
         i
         for i, (x, y, bw, bh) in enumerate(rects)
         if i == main
-        or (
-            x < x1
-            and x + bw > x0
-            and y < y1
-            and y + bh > y0
-            and not_frame[i]
-            and area[i] >= least
-        )
+        or (x < x1 and x + bw > x0 and y < y1 and y + bh > y0 and not_frame[i] and area[i] >= least)
     ]
     box = (
         min(rects[i][0] for i in near),
@@ -281,14 +274,17 @@ def crop_digit(
     radius = max(1, round(0.08 * size))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     ours = cv2.dilate(cv2.bitwise_and(ours, mask[y0:y1, x0:x1]), kernel)
-    crop = flat[y0:y1, x0:x1]
-    digit = np.where((ours > 0) & (crop > floor), crop, 0).astype(np.uint8)
-    strong = digit > edge
-    rows, cols = np.flatnonzero(strong.any(axis=1)), np.flatnonzero(strong.any(axis=0))
-    if rows.size == 0:
+    # OpenCV's uint8 thresholds compare with floor(t), i.e. exactly "pixel > t" for a float t,
+    # and `ours` is 0/255: the same as numpy's where/any at a third of the cost.
+    crop = cv2.threshold(flat[y0:y1, x0:x1], floor, 255, cv2.THRESH_TOZERO)[1]
+    digit = cv2.bitwise_and(crop, ours)
+    left, top, width, height = cv2.boundingRect(
+        cv2.threshold(digit, edge, 255, cv2.THRESH_BINARY)[1]
+    )  # the box of the pixels above `edge`
+    if width == 0:
         return None
-    corner = (int(y0 + rows[0]), int(x0 + cols[0]))
-    return digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], corner
+    corner = (int(y0 + top), int(x0 + left))
+    return digit[top : top + height, left : left + width], corner
 
 
 # -- 4. MNIST geometry ---------------------------------------------------------------------------

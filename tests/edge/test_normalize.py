@@ -162,3 +162,95 @@ def test_normalisation_is_fast_on_a_vga_photo():
 def test_naive_baseline_shape():
     out = N.naive(digit_on_paper(2))
     assert out.shape == (28, 28) and out.dtype == np.float32 and 0 <= out.min() <= out.max() <= 1
+
+
+def _select_digit_numpy(mask: np.ndarray, options: N.NormalizeOptions):
+    """select_digit as first written, with numpy arrays: the reference for the list version."""
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    h, w = mask.shape
+    rects = np.array([cv2.boundingRect(c) for c in contours], dtype=np.int64).reshape(-1, 4)
+    x, y, bw, bh = rects.T
+    area = np.array([cv2.contourArea(c) for c in contours]) + bw + bh
+    min_h = max(3.0, options.min_height * min(h, w))
+    not_frame = ~((bw >= 0.9 * w) & (bh >= 0.9 * h))
+    plausible = (np.maximum(bh, bw) >= min_h) & not_frame
+    if not plausible.any():
+        return None
+    main = int(np.argmax(np.where(plausible, area, -1)))
+    reach = options.join * max(bw[main], bh[main])
+    x0, y0 = x[main] - reach, y[main] - reach
+    x1, y1 = x[main] + bw[main] + reach, y[main] + bh[main] + reach
+    near = (x < x1) & (x + bw > x0) & (y < y1) & (y + bh > y0) & not_frame
+    near &= area >= options.min_part * area[main]
+    near[main] = True
+    box = (
+        int(x[near].min()),
+        int(y[near].min()),
+        int((x + bw)[near].max()),
+        int((y + bh)[near].max()),
+    )
+    return box, [int(i) for i in np.flatnonzero(near)]
+
+
+def _crop_numpy(flat, ours, box, floor, edge):
+    """crop_digit's masking and tight crop as first written (numpy where / any)."""
+    x0, y0, x1, y1 = box
+    crop = flat[y0:y1, x0:x1]
+    digit = np.where((ours > 0) & (crop > floor), crop, 0).astype(np.uint8)
+    strong = digit > edge
+    rows, cols = np.flatnonzero(strong.any(axis=1)), np.flatnonzero(strong.any(axis=0))
+    if rows.size == 0:
+        return None
+    return digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], (y0 + rows[0], x0 + cols[0])
+
+
+def test_select_and_crop_match_their_numpy_reference(mnist_data):
+    """The list-based select_digit and the cv2-threshold crop give numpy's results exactly."""
+    options = N.DEFAULT_OPTIONS
+    rng = np.random.default_rng(3)
+    samples = list(synth.photo_set(mnist_data.x_test, mnist_data.y_test, 60, seed=4))
+    samples += list(synth.font_set(30, seed=4))
+    checked = 0
+    for sample in samples:
+        work, _ = N.to_work_scale(N.to_gray(sample.image), options.work_size)
+        work = cv2.GaussianBlur(work, (0, 0), options.smooth)
+        background = N.estimate_background(work)
+        flat = N.flatten_illumination(work, background, N.is_dark_on_light(work, background))
+        mask, peak = N.stroke_mask(flat, options)
+        if mask is None:
+            continue
+        noisy = mask.copy()  # more blobs: specks, a frame-filling border, a near neighbour
+        noisy[rng.random(mask.shape) < 0.002] = 255
+        cv2.rectangle(noisy, (0, 0), (mask.shape[1] - 1, mask.shape[0] - 1), 255, 1)
+        for m in (mask, noisy):
+            region, ref = N.select_digit(m, options), _select_digit_numpy(m, options)
+            if ref is None:
+                assert region is None
+                continue
+            assert region.box == ref[0] and len(region.parts) == len(ref[1])
+            x0, y0, x1, y1 = region.box
+            for floor, edge in ((0.04 * peak, 0.2 * peak), (7.0, 30.0), (0.0, 254.5)):
+                a = N.crop_digit(flat, m, region, options, floor, edge)
+                # the reference with the same dilated mask crop_digit builds internally
+                pad = max(1, round(options.margin * max(x1 - x0, y1 - y0)))
+                h, w = flat.shape
+                bx0, by0 = max(0, x0 - pad), max(0, y0 - pad)
+                bx1, by1 = min(w, x1 + pad), min(h, y1 + pad)
+                grown = np.zeros((by1 - by0, bx1 - bx0), np.uint8)
+                cv2.drawContours(
+                    grown, list(region.parts), -1, 255, cv2.FILLED, offset=(-bx0, -by0)
+                )
+                radius = max(1, round(0.08 * max(x1 - x0, y1 - y0)))
+                kernel = cv2.getStructuringElement(
+                    cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)
+                )
+                grown = cv2.dilate(cv2.bitwise_and(grown, m[by0:by1, bx0:bx1]), kernel)
+                b = _crop_numpy(flat, grown, (bx0, by0, bx1, by1), floor, edge)
+                assert (a is None) == (b is None)
+                if a is not None:
+                    np.testing.assert_array_equal(a[0], b[0])
+                    assert a[1] == (int(b[1][0]), int(b[1][1]))
+                    checked += 1
+    assert checked > 100
