@@ -84,15 +84,7 @@ def fold_batchnorm(model):
         i += 1
     if not folded:
         return model, 0
-    clone = keras.Sequential(
-        [keras.Input(shape=tuple(model.inputs[0].shape[1:]), name=INPUT_NAME)]
-        + [layer for layer, _ in plan],
-        name=model.name,
-    )
-    for layer, weights in plan:
-        if weights:
-            layer.set_weights(weights)
-    return clone, folded
+    return _rebuild(model, plan), folded
 
 
 def relu_before_pool(model):
@@ -118,16 +110,10 @@ def relu_before_pool(model):
         i += 1
     if not swaps:
         return model, 0
-    plan = [(layer.__class__.from_config(layer.get_config()), layer) for layer in order]
-    clone = keras.Sequential(
-        [keras.Input(shape=tuple(model.inputs[0].shape[1:]), name=INPUT_NAME)]
-        + [new for new, _ in plan],
-        name=model.name,
-    )
-    for new, old in plan:
-        if old.get_weights():
-            new.set_weights(old.get_weights())
-    return clone, swaps
+    plan = [
+        (layer.__class__.from_config(layer.get_config()), layer.get_weights()) for layer in order
+    ]
+    return _rebuild(model, plan), swaps
 
 
 def dense_as_conv(model):
@@ -173,6 +159,13 @@ def dense_as_conv(model):
         i += 1
     if not replaced:
         return model, 0
+    return _rebuild(model, plan), replaced
+
+
+def _rebuild(model, plan: list) -> object:
+    """A Sequential copy of ``model`` from ``(new layer, weights or None)`` pairs, in order."""
+    import keras
+
     clone = keras.Sequential(
         [keras.Input(shape=tuple(model.inputs[0].shape[1:]), name=INPUT_NAME)]
         + [layer for layer, _ in plan],
@@ -181,7 +174,7 @@ def dense_as_conv(model):
     for layer, weights in plan:
         if weights:
             layer.set_weights(weights)
-    return clone, replaced
+    return clone
 
 
 def equalize(model, iterations: int = 3):
