@@ -83,7 +83,9 @@ def main(data, artifacts, models, reps, as_json) -> None:  # fmt: skip
     from edge.errors import DigitEdgeError
     from edge.quiet import captured_fds
 
-    console = Console(width=None if os.isatty(1) else 160)
+    console = Console(
+        width=None if os.isatty(1) else 220
+    )  # files and CI logs: wide enough for every column
     try:
         with captured_fds():
             opts = StageOptions(artifacts=artifacts, data=data, models=tuple(models.split(",")))
