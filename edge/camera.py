@@ -108,6 +108,21 @@ def is_stream(source: int | str) -> bool:
     return isinstance(source, str) and "://" in source
 
 
+def _opencv_log_level(level: int | None) -> int | None:
+    """Set OpenCV's log level (0 silences it); return the previous one. OpenCV builds expose it
+    as ``cv2.setLogLevel`` or ``cv2.utils.logging.setLogLevel``; with neither, a no-op."""
+    api = (
+        cv2
+        if hasattr(cv2, "getLogLevel")
+        else getattr(getattr(cv2, "utils", None), "logging", None)
+    )
+    if api is None or level is None or not hasattr(api, "getLogLevel"):
+        return None
+    previous = api.getLogLevel()
+    api.setLogLevel(level)
+    return previous
+
+
 def open_capture(source: int | str) -> cv2.VideoCapture:
     """Open ``source`` or raise CameraError saying why (checked before OpenCV is asked)."""
     if isinstance(source, str) and not is_stream(source):
@@ -122,12 +137,17 @@ def open_capture(source: int | str) -> cv2.VideoCapture:
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
             cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
         ]  # fmt: skip
+    # OpenCV logs its own backend-by-backend failures to stderr; the CameraError below says it
+    # in one line, so its logging is silenced while it tries (and restored after).
+    log_level = _opencv_log_level(0)
     try:
         cap = cv2.VideoCapture(source, cv2.CAP_ANY, params) if params else cv2.VideoCapture(source)
     except cv2.error as exc:
         raise CameraError(
             f"{source}: cannot be opened ({str(exc).strip().splitlines()[-1]})"
         ) from None
+    finally:
+        _opencv_log_level(log_level)
     if not cap.isOpened():
         cap.release()
         what = f"camera {source}" if isinstance(source, int) else str(source)

@@ -91,6 +91,19 @@ def test_camera_index_that_does_not_exist(int8_model):
     assert "Traceback" not in result.stderr and time.monotonic() - start < 20
 
 
+def test_missing_camera_is_one_line_even_from_opencv(int8_model):
+    args = ["camera", "--source", "57", "--model", str(int8_model), "--headless"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", *args], capture_output=True, text=True, timeout=60
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1
+    assert lines[-1] == "digit-edge: error: camera 57: cannot be opened (no such camera?)"
+    # OpenCV's own "[ WARN:0@0.07] global cap_v4l.cpp ..." lines are silenced; the only other
+    # line allowed is the interpreter's "INFO: Created TensorFlow Lite XNNPACK delegate".
+    assert all(line.startswith("INFO: ") for line in lines[:-1]), lines
+
+
 def test_window_mode_without_display_support_is_one_line(int8_model, video):
     import cv2
 
