@@ -55,6 +55,21 @@ def atomic_write_text(dest: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(dest, text.encode("utf-8"))
 
 
+def read_file(
+    path: str | os.PathLike[str], error: type[Exception], *, what: str = "file", name: str = ""
+) -> bytes:
+    """A whole file's bytes, or ``error`` with one line naming the file and what is wrong."""
+    name = name or str(path)
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise error(f"{name}: no such {what}") from None
+    except IsADirectoryError:
+        raise error(f"{name}: is a folder, expected a {what}") from None
+    except OSError as exc:
+        raise error(f"{name}: cannot read ({exc.strerror or exc})") from None
+
+
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in chunks so large files cost no memory."""
     digest = hashlib.sha256()

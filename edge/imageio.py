@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from edge.errors import InputError
+from edge.fileio import read_file
 
 #: What a folder is searched for (a file named on the command line is tried whatever its suffix).
 IMAGE_SUFFIXES = frozenset(
@@ -132,15 +133,7 @@ def read(path: Path, name: str | None = None) -> np.ndarray:
 def read_scaled(path: Path, name: str | None = None) -> tuple[np.ndarray, float]:
     """Read and decode one image file, and the decoded-to-original scale (``decode_scaled``)."""
     name = name or str(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{name}: is a folder") from None
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read ({exc.strerror or exc})") from None
-    return decode_scaled(data, name)
+    return decode_scaled(read_file(path, InputError, name=name), name)
 
 
 def _first_line(exc: BaseException) -> str:

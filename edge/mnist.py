@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import DataError
-from edge.fileio import sha256_file
+from edge.fileio import read_file, sha256_file
 
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
@@ -156,15 +156,14 @@ def _load_folder(folder: Path) -> Mnist:
 def read_idx(path: str | os.PathLike[str], *, ndim: int) -> np.ndarray:
     """Read one IDX file of unsigned bytes with ``ndim`` dimensions (gzip detected by magic)."""
     path = Path(path)
+    raw = read_file(path, DataError)
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
     except EOFError:
         raise DataError(f"{path}: truncated gzip stream (file is incomplete)") from None
     except (OSError, zlib.error) as exc:
-        raise DataError(f"{path}: cannot read ({exc})") from None
+        raise DataError(f"{path}: not a valid gzip file ({exc})") from None
     header_len = 4 + 4 * ndim
     if len(raw) < header_len:
         raise DataError(f"{path}: {len(raw)} bytes is too short for an IDX header")

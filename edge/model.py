@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from edge.errors import ModelError
+from edge.fileio import read_file
 from edge.manifest import MNIST_LABELS, Manifest, find_manifest
 from edge.quantization import QuantParams, dequantize, quantize
 from edge.runtime import Runtime, load_runtime
@@ -40,14 +41,7 @@ class ModelOptions:
 
 def check_tflite_file(path: Path) -> bytes:
     """Read a model file and make sure it is a TFLite flatbuffer before any interpreter sees it."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ModelError(f"{path}: no such model file") from None
-    except IsADirectoryError:
-        raise ModelError(f"{path}: is a folder, expected a .tflite file") from None
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot read ({exc.strerror})") from None
+    data = read_file(path, ModelError, what="model file")
     if len(data) < 8 or data[4:8] != TFLITE_IDENTIFIER:
         raise ModelError(f"{path}: not a TFLite model (no 'TFL3' flatbuffer identifier)")
     return data
