@@ -7,13 +7,12 @@ staging folder, then every ``.tflite``, manifest, plot and report is written ato
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -588,12 +587,6 @@ def publish(opts, report, blobs, evals, references, x_test, y_test) -> list[Path
         opts.report_dir, report, evals, references, x_test, y_test, plots=opts.plots
     )
     return written
-
-
-@contextlib.contextmanager
-def quiet_tensorflow() -> Iterator[None]:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    yield
 
 
 def gate_error(result: StageResult) -> DriftGateError | None:

@@ -35,7 +35,6 @@ FONT_FACES: tuple[int, ...] = (
     cv2.FONT_HERSHEY_COMPLEX | cv2.FONT_ITALIC,
     cv2.FONT_HERSHEY_TRIPLEX | cv2.FONT_ITALIC,
 )
-SETS = ("photos", "fonts")
 
 
 @dataclass(frozen=True)
