@@ -15,7 +15,7 @@ EDGE_BIN    := $(EDGE_VENV)/bin
 EDGE_BENCH_MODELS = $(foreach m,lenet_int8 lenet_float32 dense_int8 dense_float32,$(ARTIFACTS)/tflite/$(m).tflite)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup setup-host setup-edge train convert test test-host test-edge bench lint format clean
+.PHONY: setup setup-host setup-edge models train convert test test-host test-edge bench lint format clean
 
 setup: setup-host setup-edge ## create both virtual environments and install the project
 
@@ -48,7 +48,11 @@ test-host: setup-host setup-edge
 test-edge: setup-edge test-host
 	DIGIT_EDGE_DATA=$(DATA) $(EDGE_BIN)/pytest -q tests/edge
 
-bench: setup ## timings and accuracies (not part of the tests)
+# Converted models, made by `make train convert` only when they are missing.
+models: setup
+	@for f in $(EDGE_BENCH_MODELS); do test -f $$f || { $(MAKE) train convert; break; }; done
+
+bench: setup models ## timings and accuracies (not part of the tests)
 	$(BIN)/python -m train.bench $(DATA_ARG)
 	$(BIN)/python -m convert.bench $(DATA_ARG) --artifacts $(ARTIFACTS)
 	$(EDGE_BIN)/digit-edge bench $(EDGE_BENCH_MODELS)
@@ -69,16 +73,13 @@ PI_INT8     := $(ARTIFACTS)/tflite/lenet_int8.tflite
 PI_MODELS   ?= $(PI_INT8) $(PI_FLOAT)
 BUNDLE      := build/bundle/digit-edge-pi.tar.gz
 
-.PHONY: bundle pi-models pi-test
+.PHONY: bundle pi-test
 
 build/wheels/.done: deploy/pi-requirements.txt deploy/bundle.py | setup-host
 	$(BIN)/python deploy/bundle.py wheels --out build/wheels
 	@touch $@
 
-pi-models:
-	@test -f $(PI_FLOAT) -a -f $(PI_INT8) || $(MAKE) train convert
-
-bundle: setup-host pi-models build/wheels/.done ## the Raspberry Pi bundle: edge, models, install script, unit
+bundle: setup-host models build/wheels/.done ## the Raspberry Pi bundle: edge, models, install script, unit
 	$(BIN)/python deploy/bundle.py build $(addprefix --model ,$(PI_MODELS)) --wheels build/wheels --out $(BUNDLE)
 
 pi-test: bundle setup-edge ## install the bundle on an emulated Raspberry Pi (root, qemu) and compare
