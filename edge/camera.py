@@ -61,6 +61,9 @@ class Summary:
     cpu_first: float = 0.0  # process_time() at the first / last frame (all threads)
     cpu_last: float = 0.0
     decode_cpu_first: float = 0.0  # decode_cpu_s when the first frame arrived
+    decode_wall_s: float = 0.0  # wall time of the reading thread inside cap.read()/grab()
+    decoder_waited_s: float = 0.0  # the reading thread blocked on a full queue: waiting for us
+    loop_waited_s: float = 0.0  # the loop blocked on an empty queue: waiting for a frame
 
     def cpu_ms_per_frame(self) -> tuple[float, float]:
         """(decoding, everything else) in CPU ms per frame, first frame to last.
@@ -73,6 +76,23 @@ class Summary:
             return 0.0, 0.0
         rest = self.cpu_last - self.cpu_first - (self.decode_cpu_s - self.decode_cpu_first)
         return self.decode_cpu_s / self.decoded * 1e3, max(0.0, rest) / n * 1e3
+
+    def waited(self) -> tuple[float, float]:
+        """(decoder waiting for the loop, loop waiting for the decoder), fractions of the run.
+
+        Whichever side waits is not the bottleneck: a decoder that never finds the queue full
+        and a loop that often finds it empty mean the loop runs at the speed of decoding.
+        """
+        span = self.last_frame_at - self.first_frame_at
+        if self.frames <= 1 or span <= 0:
+            return 0.0, 0.0
+        return min(1.0, self.decoder_waited_s / span), min(1.0, self.loop_waited_s / span)
+
+    @property
+    def bound_by(self) -> str:
+        """ "decoding" when the decoder waited less for the loop than the loop for it."""
+        decoder, loop = self.waited()
+        return "decoding" if decoder <= loop else "the loop"
 
     @property
     def fps(self) -> float:
@@ -94,6 +114,15 @@ class Summary:
             "cpu_ms_per_frame": dict(
                 zip(("decode", "rest"), (round(v, 3) for v in self.cpu_ms_per_frame()), strict=True)
             ),
+            "decode_ms_per_frame": round(self.decode_wall_s / max(self.decoded, 1) * 1e3, 3),
+            "waited": dict(
+                zip(
+                    ("decoder_for_loop", "loop_for_decoder"),
+                    (round(v, 4) for v in self.waited()),
+                    strict=True,
+                )
+            ),
+            "bound_by": self.bound_by,
             "ended_by": self.ended_by,
             "labels": dict(sorted(self.counts.items())),
         }
@@ -196,18 +225,19 @@ def read_frames(
     """
     cap = open_capture(source)
     live = isinstance(source, int) or is_stream(source)
-    thread_time = time.thread_time
+    thread_time, clock = time.thread_time, time.perf_counter
     failures = count = 0
     try:
         while not stop:
             if options.max_frames is not None and count >= options.max_frames:
                 summary.ended_by = f"--max-frames {options.max_frames}"
                 return
-            c0 = thread_time()
+            c0, w0 = thread_time(), clock()
             if count % options.every == 0:
                 ok, frame = cap.read()
             else:
                 ok, frame = cap.grab(), None
+            summary.decode_wall_s += clock() - w0
             summary.decode_cpu_s += thread_time() - c0
             if not ok:
                 if not live:
@@ -252,13 +282,22 @@ def frames(
     failure: list[BaseException] = []
 
     def put(item: object) -> bool:
-        while not done.is_set():
-            try:
-                ahead.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
+        try:
+            ahead.put_nowait(item)
+            return True
+        except queue.Full:
+            pass
+        t0 = time.perf_counter()
+        try:
+            while not done.is_set():
+                try:
+                    ahead.put(item, timeout=0.05)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+        finally:
+            summary.decoder_waited_s += time.perf_counter() - t0
 
     def produce() -> None:
         try:
@@ -275,9 +314,16 @@ def frames(
     try:
         while not stop:
             try:
-                item = ahead.get(timeout=0.05)
+                item = ahead.get_nowait()
             except queue.Empty:
-                continue
+                t0 = time.perf_counter()
+                try:
+                    item = ahead.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                finally:
+                    if summary.frames:  # waiting for the source to open is not the loop's pace
+                        summary.loop_waited_s += time.perf_counter() - t0
             if item is _END:
                 break
             summary.frames += 1

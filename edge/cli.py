@@ -407,7 +407,8 @@ def camera(
     s = summary.as_dict()
     click.echo(
         f"digit-edge: {s['source']}: {s['frames']} frames, {s['classified']} classified, "
-        f"{s['digits']} digits, {s['fps']} FPS; ended by {s['ended_by']}",
+        f"{s['digits']} digits, {s['fps']} FPS (bound by {s['bound_by']}); "
+        f"ended by {s['ended_by']}",
         err=True,
     )
 
@@ -523,9 +524,9 @@ def _format_eval(report: dict[str, Any], names: list[str]) -> str:
 @click.option(
     "--runs",
     type=click.IntRange(10),
-    default=2000,
+    default=10000,
     show_default=True,
-    help="Timed invocations per model (after warm-up).",
+    help="Timed invocations per model (after warm-up), in 10 blocks for the ratio.",
 )
 @click.option("--warmup", type=click.IntRange(0), default=50, show_default=True)
 @click.option(

@@ -19,6 +19,7 @@ from edge.fileio import read_file
 from edge.manifest import MNIST_LABELS, Manifest, find_manifest
 from edge.quantization import QuantParams, dequantize, quantize
 from edge.runtime import Runtime, load_runtime
+from edge.tensor_memory import TensorMemory, tensor_memory
 
 TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8 of every .tflite
 _ACCEPTED_INPUTS = ((28, 28), (28, 28, 1), (784,))  # per-image shapes a digit model may take
@@ -88,15 +89,20 @@ class DigitClassifier:
         self._lut = self.pixel_table.dtype in (np.uint8, np.int8, np.float32)
         self._input_index = self.input_details["index"]
         self._output_index = self.output_details["index"]
-        # The single-image path's own input tensor, filled in place by cv2.LUT and handed over
-        # with one set_tensor (0.35 µs). Not a view from interpreter.tensor(): fetching one costs
-        # more (0.5 µs with the reshape), and no view of the interpreter's memory may be alive
-        # during invoke(), so nothing here can be left holding one.
-        self._pixel_buffer: np.ndarray | None = None
-        self._pixel_view: np.ndarray | None = None
+        #: The single-image path's zero-copy buffers: the table lookup is written straight into
+        #: the interpreter's input memory and the output read where the model wrote it (see
+        #: edge/tensor_memory.py). None for a fixed batch, 16-bit tables or an interpreter where
+        #: the arrays do not check out; those take set_tensor/get_tensor.
+        self.memory: TensorMemory | None = None
+        self._pixel_view: np.ndarray | None = None  # memory.input as (28, 28)
         if self._lut and self.input_shape[0] == 1:
-            self._pixel_buffer = np.zeros(self.input_shape, self.input_params.dtype)
-            self._pixel_view = self._pixel_buffer.reshape(28, 28)
+            self.memory = tensor_memory(self.interpreter, self._input_index, self._output_index)
+            view = None if self.memory is None else self.memory.input.reshape(28, 28)
+            blank = np.zeros((28, 28), np.uint8)
+            if view is not None and cv2.LUT(blank, self.pixel_table, dst=view) is view:
+                self._pixel_view = view  # OpenCV writes into it (it would not into a copy)
+            else:
+                self.memory = None
 
     def _make_interpreter(self, batch: int | None = None):
         try:
@@ -144,15 +150,13 @@ class DigitClassifier:
     def invoke_pixels(self, pixels: np.ndarray) -> np.ndarray:
         """Raw output row for one uint8 (28, 28) image: the device's single-image fast path.
 
-        Quantization is a 256-entry table lookup (``pixel_table``) written straight into a
-        buffer kept for it, so preparing a frame costs about 1.5 µs beside ``invoke``.
+        Quantization is a 256-entry table lookup (``pixel_table``) written straight into the
+        interpreter's input memory, so preparing a frame costs about 1 µs beside ``invoke``.
         """
-        view = self._pixel_view
-        if view is not None and cv2.LUT(pixels, self.pixel_table, dst=view) is view:
-            interp = self.interpreter  # the lookup filled the buffer in place: (28, 28) uint8
-            interp.set_tensor(self._input_index, self._pixel_buffer)
-            interp.invoke()
-            return interp.get_tensor(self._output_index)[0]
+        view, memory = self._pixel_view, self.memory
+        if memory is not None and cv2.LUT(pixels, self.pixel_table, dst=view) is view:
+            memory.invoke()  # the lookup filled the input in place
+            return memory.output.copy()  # the next invoke overwrites it
         return self._invoke_pixels_copy(pixels)
 
     def _invoke_pixels_copy(self, pixels: np.ndarray) -> np.ndarray:

@@ -193,6 +193,24 @@ def test_summary_splits_cpu_and_restores_opencv_threads(int8_model, video):
     assert set(cpu) == {"decode", "rest"} and cpu["decode"] > 0
 
 
+def test_summary_says_who_waited_for_whom(int8_model, tmp_path):
+    """The waits name the bottleneck: a loop that sleeps 5 ms a frame holds the decoder up;
+    one that only checks the frame's shape (--preprocess none on 640x480) waits for it."""
+    big = write_video(tmp_path / "big.avi", frames=90, size=(640, 480))
+    model = open_model(int8_model)
+    options = CameraOptions(str(big), headless=True)
+    slow = run(DigitReader(model), options, lambda _: time.sleep(0.005))
+    decoder, loop = slow.waited()
+    assert slow.bound_by == "the loop" and decoder > 0.5 and decoder > loop
+    fast = run(DigitReader(model, preprocess="none"), options, lambda _: None)
+    decoder, loop = fast.waited()
+    assert fast.bound_by == "decoding" and loop > decoder
+    summary = fast.as_dict()
+    assert summary["bound_by"] == "decoding" and summary["decode_ms_per_frame"] > 0
+    assert set(summary["waited"]) == {"decoder_for_loop", "loop_for_decoder"}
+    assert all(0.0 <= v <= 1.0 for v in summary["waited"].values())
+
+
 def test_camera_readings_do_not_depend_on_opencv_threads(int8_model, video):
     """One OpenCV thread in the loop: the same readings as normalising with the default threads."""
     import cv2
