@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -205,7 +205,9 @@ def bench_camera(
 #: Runs ``digit-edge ARGS`` in this interpreter and prints the process's own peak RSS last.
 #: Why not ``wait4``'s ru_maxrss: Linux carries the parent's high-water mark across fork/exec
 #: into the child's, so a child of a 250 MB test runner "peaks" at 250 MB. VmHWM belongs to
-#: the address space the exec made, so it is the edge process's own.
+#: the address space the exec made, so it is the edge process's own. RssAnon and RssFile at
+#: exit split it: memory the process made, and library code mapped from disk (shared, and
+#: reclaimable; how much of a library a page fault maps is the kernel's choice).
 _PEAK_RSS_WRAPPER = """
 import runpy, sys
 sys.argv = ["digit-edge", *sys.argv[1:]]
@@ -213,23 +215,34 @@ try:
     runpy.run_module("edge", run_name="__main__", alter_sys=True)
 finally:
     with open("/proc/self/status") as fh:
-        hwm = [line.split()[1] for line in fh if line.startswith("VmHWM:")]
-    print("VmHWM_KB", hwm[0] if hwm else -1, file=sys.stderr)
+        keys = ("VmHWM:", "RssAnon:", "RssFile:")
+        kb = dict(ln.split()[:2] for ln in fh if ln.startswith(keys))
+    print("MEMORY_KB", *(kb.get(k, -1) for k in keys), file=sys.stderr)
 """
 
 
-def run_measured(
-    args: list[str], env: dict[str, str] | None = None
-) -> tuple[int, str, float, float]:
-    """Run ``digit-edge ARGS`` fresh: (exit code, stdout, wall seconds, peak RSS in MB)."""
+class Measured(NamedTuple):
+    """One fresh ``digit-edge`` process: exit code, stdout, wall seconds and its memory (MB)."""
+
+    code: int
+    stdout: str
+    wall_s: float
+    peak_rss_mb: float
+    anon_mb: float  # RssAnon at exit
+    file_mb: float  # RssFile at exit
+
+
+def run_measured(args: list[str], env: dict[str, str] | None = None) -> Measured:
+    """Run ``digit-edge ARGS`` fresh and measure it (see :data:`_PEAK_RSS_WRAPPER`)."""
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", _PEAK_RSS_WRAPPER, *args],
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     wall = time.perf_counter() - t0
-    kb = [line.split()[1] for line in proc.stderr.splitlines() if line.startswith("VmHWM_KB")]
-    return proc.returncode, proc.stdout, wall, (float(kb[-1]) / 1024 if kb else float("nan"))
+    lines = [ln.split()[1:] for ln in proc.stderr.splitlines() if ln.startswith("MEMORY_KB")]
+    mb = [float(v) / 1024 for v in lines[-1]] if lines else [float("nan")] * 3
+    return Measured(proc.returncode, proc.stdout, wall, *mb)
 
 
 def bench_startup(
@@ -239,15 +252,22 @@ def bench_startup(
     args = ["classify", str(image), "--model", str(model), "--json"]
     if runtime:
         args += ["--runtime", runtime]
-    walls, rss = [], []
+    runs = []
     for _ in range(repeats):
-        code, out, wall, peak = run_measured(args)
-        if code != 0 or not out:
-            raise RuntimeError(f"start-up probe failed (exit {code}): digit-edge {' '.join(args)}")
-        json.loads(out.splitlines()[0])
-        walls.append(wall)
-        rss.append(peak)
-    return {"startup_s_median": float(np.median(walls)), "peak_rss_mb": float(max(rss))}
+        m = run_measured(args)
+        if m.code != 0 or not m.stdout:
+            raise RuntimeError(
+                f"start-up probe failed (exit {m.code}): digit-edge {' '.join(args)}"
+            )
+        json.loads(m.stdout.splitlines()[0])
+        runs.append(m)
+    peak = max(runs, key=lambda m: m.peak_rss_mb)
+    return {
+        "startup_s_median": float(np.median([m.wall_s for m in runs])),
+        "peak_rss_mb": peak.peak_rss_mb,
+        "anon_mb": peak.anon_mb,
+        "file_mb": peak.file_mb,
+    }
 
 
 def run(
@@ -356,7 +376,8 @@ def format_report(report: dict[str, Any]) -> str:
         s = report["startup"]
         lines.append(
             f"start-up to first prediction: {s['startup_s_median']:.3f} s (median of 3), "
-            f"peak RSS {s['peak_rss_mb']:.1f} MB"
+            f"peak RSS {s['peak_rss_mb']:.1f} MB (at exit {s['anon_mb']:.1f} MB anonymous, "
+            f"{s['file_mb']:.1f} MB library code mapped from disk)"
         )
     lines.append(f"peak RSS of this bench process: {report['this_process_peak_rss_mb']:.1f} MB")
     return "\n".join(lines)

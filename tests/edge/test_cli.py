@@ -263,10 +263,10 @@ def test_huge_image_costs_little_memory(int8_model, tmp_path):
     path = tmp_path / "huge.jpg"
     path.write_bytes(data.tobytes())
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    code, stdout, _, peak_mb = run_measured(
-        ["classify", str(path), "--model", str(int8_model), "--json"], env=env
-    )
-    assert code == 0
-    record = json.loads(stdout)
+    measured = run_measured(["classify", str(path), "--model", str(int8_model), "--json"], env=env)
+    assert measured.code == 0
+    peak_mb = measured.peak_rss_mb
+    assert 0 < measured.anon_mb < peak_mb and 0 < measured.file_mb < peak_mb
+    record = json.loads(measured.stdout)
     assert record["label"] is not None and record["box"][2] > 1000  # found, in full-size pixels
     assert peak_mb < 150, f"peak RSS {peak_mb:.0f} MB"
