@@ -198,7 +198,41 @@ def check_arrays(
                 f"{differ} predictions differ, max |dp| {worst:.2g}",
             )
         )
+        rows.append(check_fast_path(checks, model, host, pi, truth, exact, atol))
     return rows
+
+
+def check_fast_path(
+    checks: Checks,
+    model: str,
+    host: dict[str, Any],
+    pi: dict[str, Any],
+    truth: list[str],
+    exact: bool,
+    atol: float,
+) -> Row:
+    """The 28x28 fast path: zero-copy on both sides, and the same top-1 readings on both."""
+    sides = []
+    for name, doc in (("host", host), ("Pi", pi)):
+        fast = doc["models"][model].get("fast_path", {})
+        checks.check(bool(fast.get("zero_copy")), f"{model}: no zero-copy fast path on the {name}")
+        sides.append(
+            [
+                Prediction(str(i), str(label), (float(p),))
+                for i, (label, p) in enumerate(
+                    zip(fast.get("labels", []), fast.get("probabilities", []), strict=True)
+                )
+            ]
+        )
+    differ, worst = compare_predictions(checks, f"fast path {model}", *sides, exact, atol)
+    zero_copy = ["zero-copy" if doc["models"][model].get("fast_path", {}).get("zero_copy")
+                 else "NO zero-copy" for doc in (host, pi)]  # fmt: skip
+    return (
+        f"{model}: 28x28 fast path",
+        f"{right(sides[0], truth)} correct, {zero_copy[0]}",
+        f"{right(sides[1], truth)} correct, {zero_copy[1]}",
+        f"{differ} readings differ, max |dp| {worst:.2g}",
+    )
 
 
 def check_eval(

@@ -18,6 +18,7 @@ import numpy as np
 
 from edge import mnist
 from edge.model import DigitClassifier, ModelOptions
+from edge.pipeline import DigitReader
 
 
 @click.command()
@@ -25,7 +26,11 @@ from edge.model import DigitClassifier, ModelOptions
 @click.option("--data", type=click.Path(exists=True, path_type=Path), required=True)
 @click.option("--limit", type=click.IntRange(1), default=1000, show_default=True)
 def main(models: tuple[Path, ...], data: Path, limit: int) -> None:
-    """Print {model file: {"labels": [...], "probabilities": [[...], ...]}} for MNIST test[:N]."""
+    """Print {model file: {"labels": [...], "probabilities": [[...], ...]}} for MNIST test[:N].
+
+    Also each image through the single-image fast path (``classify --preprocess none``: the
+    interpreter's own memory, no copies) with whether that path was available on this runtime.
+    """
     test = mnist.load(data)
     images = test.x_test[:limit].astype(np.float32) / 255.0
     out = {"count": len(images), "truth": test.y_test[:limit].tolist(), "models": {}}
@@ -37,6 +42,13 @@ def main(models: tuple[Path, ...], data: Path, limit: int) -> None:
             "labels": probs.argmax(axis=1).tolist(),
             # float32 -> Python float is exact, so equal arrays give equal JSON numbers.
             "probabilities": probs.astype(float).tolist(),
+        }
+        reader = DigitReader(model, preprocess="none")
+        readings = [reader.read(img) for img in test.x_test[:limit]]
+        out["models"][path.name]["fast_path"] = {
+            "zero_copy": model.memory is not None,
+            "labels": [int(r.label) for r in readings],
+            "probabilities": [r.probability for r in readings],
         }
     click.echo(json.dumps(out))
 
