@@ -128,20 +128,45 @@ def to_work_scale(gray: np.ndarray, work_size: int) -> tuple[np.ndarray, float]:
 # -- 2. paper and ink ---------------------------------------------------------------------------
 
 
-def estimate_background(gray: np.ndarray) -> np.ndarray:
+def estimate_background(gray: np.ndarray, dark_on_light: bool | None = None) -> np.ndarray:
     """The paper (or the black background) without the digit, lighting gradients and shadows kept.
 
-    A 7x7 median at 1/8 scale (56 px at work scale): wider than any stroke, so the strokes
-    vanish whatever their polarity, while the median keeps shadow edges sharp. Images under
-    64 px (crops, MNIST) have no room for lighting: their median pixel is the background.
+    Worked out at 1/8 scale (lighting is smooth) and resized back. Without a polarity: a 7x7
+    median (56 px at work scale), which keeps shadow edges sharp and needs no polarity, so it
+    is what decides the polarity; but a bold stroke more than half that window wide outvotes
+    the paper, and the "background" under it turns to ink (a marker-drawn 1 then reads as a
+    hook). So for dark ink on light paper (``dark_on_light``, once the polarity is known) the
+    ink is removed first: a closing with a 5x5 ellipse, i.e. dark strokes up to 40 px wide at
+    work scale, then the same median. On 6,000 synthetic photos: 98.2% -> 98.5% read right by
+    the int8 CNN, the errors fixed being big bold digits (docs/edge.md). White-on-black input
+    keeps the median alone (screens, scans already inverted, the training's font digits).
+    Images under 64 px (crops, MNIST) have no room for lighting: their median pixel is the
+    background.
     """
     h, w = gray.shape
     if min(h, w) < 64:
         return np.full_like(gray, int(np.median(gray)))
-    tiny = cv2.resize(
+    return background_from_eighth(eighth(gray), (h, w), dark_on_light)
+
+
+def eighth(gray: np.ndarray) -> np.ndarray:
+    """``gray`` at 1/8 scale by area average (what :func:`estimate_background` works on)."""
+    h, w = gray.shape
+    return cv2.resize(
         gray[: h - h % 8, : w - w % 8], (w // 8, h // 8), interpolation=cv2.INTER_AREA
     )
-    return cv2.resize(cv2.medianBlur(tiny, 7), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def background_from_eighth(
+    tiny: np.ndarray, shape: tuple[int, int], dark_on_light: bool | None = None
+) -> np.ndarray:
+    """:func:`estimate_background` from an :func:`eighth` already made (it is made once)."""
+    if dark_on_light:
+        tiny = cv2.morphologyEx(tiny, cv2.MORPH_CLOSE, _ELLIPSE5, borderType=cv2.BORDER_REPLICATE)
+    return cv2.resize(cv2.medianBlur(tiny, 7), shape[::-1], interpolation=cv2.INTER_LINEAR)
+
+
+_ELLIPSE5 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
 
 def is_dark_on_light(gray: np.ndarray, background: np.ndarray) -> bool:
@@ -380,8 +405,15 @@ def normalize(image: np.ndarray, options: NormalizeOptions = DEFAULT_OPTIONS) ->
     work, scale = to_work_scale(gray, options.work_size)
     if options.smooth > 0 and min(work.shape) >= 64:
         work = cv2.GaussianBlur(work, (0, 0), options.smooth)
-    background = estimate_background(work)
-    inverted = is_dark_on_light(work, background)
+    if min(work.shape) < 64:
+        background = estimate_background(work)
+        inverted = is_dark_on_light(work, background)
+    else:  # one 1/8 image for both backgrounds: before and after the polarity is known
+        tiny = eighth(work)
+        background = background_from_eighth(tiny, work.shape)
+        inverted = is_dark_on_light(work, background)
+        if inverted:
+            background = background_from_eighth(tiny, work.shape, dark_on_light=True)
     flat = flatten_illumination(work, background, inverted)
     mask, peak = stroke_mask(flat, options)
     if mask is None:

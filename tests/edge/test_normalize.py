@@ -147,6 +147,37 @@ def test_photos_read_far_better_than_the_naive_resize(mnist_data, test_models):
     assert photos.no_digit <= 2 and fonts.no_digit <= 2
 
 
+def _bold_one(width: int = 32) -> np.ndarray:
+    """A marker-drawn 1 filling a 320x240 frame: a stroke wider than half the median's window."""
+    frame = np.full((240, 320), 215, np.uint8)
+    cv2.line(frame, (175, 30), (150, 210), 40, width)
+    frame = (frame * np.linspace(0.75, 1.0, 320, dtype=np.float32)[None]).astype(np.uint8)
+    return cv2.GaussianBlur(frame, (0, 0), 2.0)
+
+
+def test_a_bold_stroke_is_not_taken_for_background():
+    """The median alone sees the bold stroke as paper and hollows it out; the paper estimate
+    that removes dark strokes first keeps the stroke solid, so a bold 1 stays a bar."""
+    frame = _bold_one()
+    work, _ = N.to_work_scale(frame, N.DEFAULT_OPTIONS.work_size)
+    assert N.is_dark_on_light(work, N.estimate_background(work))
+    centre = (work.shape[0] // 2, round(162 * work.shape[1] / 320))  # on the stroke's axis
+    paper = N.estimate_background(work, dark_on_light=True)
+    median = N.estimate_background(work)
+    near_paper = work[centre[0], min(work.shape[1] - 1, centre[1] + 40)]
+    assert paper[centre] >= 0.9 * near_paper  # the paper under the ink, as around it
+    assert median[centre] < 0.8 * near_paper  # what the median alone makes of it
+    flat = N.flatten_illumination(work, paper, True)
+    row = flat[centre[0], centre[1] - 8 : centre[1] + 9]  # across the stroke's core
+    assert row.min() >= 0.8 * flat.max()  # solid ink, not a hollow outline
+    result = N.normalize(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    assert result.found
+    ink = (result.image > 0.5).astype(np.uint8)
+    rows = ink.any(axis=1).sum()
+    assert cv2.connectedComponents(ink)[0] == 2  # background + one bar
+    assert rows >= 18 and ink.sum() / rows <= 5  # the whole height, a stroke's width
+
+
 def test_normalisation_is_fast_on_a_vga_photo():
     """The bench measures p50 <= 1 ms; here only a loose bound against gross regressions."""
     frames = [digit_on_paper(d, (640, 480)) for d in range(5)]
