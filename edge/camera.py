@@ -23,6 +23,7 @@ import numpy as np
 
 from edge.errors import CameraError
 from edge.pipeline import DigitReader, Reading
+from edge.quiet import captured_fds
 
 #: Stream timeouts (ms) handed to OpenCV's FFmpeg backend, so a dead URL fails instead of hanging.
 STREAM_TIMEOUT_MS = 5000
@@ -89,8 +90,11 @@ class Summary:
         return min(1.0, self.decoder_waited_s / span), min(1.0, self.loop_waited_s / span)
 
     @property
-    def bound_by(self) -> str:
-        """ "decoding" when the decoder waited less for the loop than the loop for it."""
+    def bound_by(self) -> str | None:
+        """Which side set the pace: "decoding" when the decoder waited less for the loop than
+        the loop for it, else "the loop"; None under two frames (nothing to tell)."""
+        if self.frames <= 1 or self.last_frame_at <= self.first_frame_at:
+            return None
         decoder, loop = self.waited()
         return "decoding" if decoder <= loop else "the loop"
 
@@ -137,21 +141,6 @@ def is_stream(source: int | str) -> bool:
     return isinstance(source, str) and "://" in source
 
 
-def _opencv_log_level(level: int | None) -> int | None:
-    """Set OpenCV's log level (0 silences it); return the previous one. OpenCV builds expose it
-    as ``cv2.setLogLevel`` or ``cv2.utils.logging.setLogLevel``; with neither, a no-op."""
-    api = (
-        cv2
-        if hasattr(cv2, "getLogLevel")
-        else getattr(getattr(cv2, "utils", None), "logging", None)
-    )
-    if api is None or level is None or not hasattr(api, "getLogLevel"):
-        return None
-    previous = api.getLogLevel()
-    api.setLogLevel(level)
-    return previous
-
-
 def open_capture(source: int | str) -> cv2.VideoCapture:
     """Open ``source`` or raise CameraError saying why (checked before OpenCV is asked)."""
     if isinstance(source, str) and not is_stream(source):
@@ -166,17 +155,19 @@ def open_capture(source: int | str) -> cv2.VideoCapture:
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
             cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
         ]  # fmt: skip
-    # OpenCV logs its own backend-by-backend failures to stderr; the CameraError below says it
-    # in one line, so its logging is silenced while it tries (and restored after).
-    log_level = _opencv_log_level(0)
+    # OpenCV (backend by backend) and FFmpeg write their own failures to fd 2; the CameraError
+    # below says it in one line, so what they write while opening is captured and dropped.
     try:
-        cap = cv2.VideoCapture(source, cv2.CAP_ANY, params) if params else cv2.VideoCapture(source)
+        with captured_fds((2,)):
+            cap = (
+                cv2.VideoCapture(source, cv2.CAP_ANY, params)
+                if params
+                else cv2.VideoCapture(source)
+            )
     except cv2.error as exc:
         raise CameraError(
             f"{source}: cannot be opened ({str(exc).strip().splitlines()[-1]})"
         ) from None
-    finally:
-        _opencv_log_level(log_level)
     if not cap.isOpened():
         cap.release()
         what = f"camera {source}" if isinstance(source, int) else str(source)
@@ -233,14 +224,20 @@ def read_frames(
                 summary.ended_by = f"--max-frames {options.max_frames}"
                 return
             c0, w0 = thread_time(), clock()
-            if count % options.every == 0:
-                ok, frame = cap.read()
-            else:
-                ok, frame = cap.grab(), None
+            # A file's first frame: FFmpeg writes its own complaints about a file that is not
+            # a video straight to fd 2; the CameraError below says it in one line instead.
+            muted = captured_fds((2,)) if count == 0 and not live else contextlib.nullcontext()
+            with muted:
+                if count % options.every == 0:
+                    ok, frame = cap.read()
+                else:
+                    ok, frame = cap.grab(), None
             summary.decode_wall_s += clock() - w0
             summary.decode_cpu_s += thread_time() - c0
             if not ok:
                 if not live:
+                    if count == 0:  # a file OpenCV "opened" (an image, a text file) but no video
+                        raise CameraError(f"{source}: no frames (not a video OpenCV can read?)")
                     summary.ended_by = "end of video"
                     return
                 failures += 1

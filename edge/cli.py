@@ -407,8 +407,9 @@ def camera(
     s = summary.as_dict()
     click.echo(
         f"digit-edge: {s['source']}: {s['frames']} frames, {s['classified']} classified, "
-        f"{s['digits']} digits, {s['fps']} FPS (bound by {s['bound_by']}); "
-        f"ended by {s['ended_by']}",
+        f"{s['digits']} digits, {s['fps']} FPS"
+        + (f" (bound by {s['bound_by']})" if s["bound_by"] else "")
+        + f"; ended by {s['ended_by']}",
         err=True,
     )
 

@@ -82,6 +82,28 @@ def test_not_a_video(int8_model, tmp_path):
     assert result.exit_code == 1 and "cannot be opened" in result.stderr
 
 
+def test_a_file_opencv_opens_but_holds_no_frames_is_one_line(int8_model, tmp_path):
+    """A .png path opens as an image sequence; a text file under that name gives no frame:
+    an error, not an empty "end of video", and FFmpeg's own complaints are not shown."""
+    fake = tmp_path / "fake.png"
+    fake.write_text("not an image")
+    args = ["camera", "--source", str(fake), "--model", str(int8_model), "--headless"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", *args], capture_output=True, text=True, timeout=60
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert lines[-1] == f"digit-edge: error: {fake}: no frames (not a video OpenCV can read?)"
+    assert all(line.startswith("INFO: ") for line in lines[:-1]), lines
+
+
+def test_one_frame_names_no_bottleneck(int8_model, video):
+    reader = DigitReader(open_model(int8_model))
+    summary = run(reader, CameraOptions(str(video), headless=True, max_frames=1), lambda _: None)
+    assert summary.frames == 1 and summary.bound_by is None
+    assert summary.as_dict()["bound_by"] is None
+
+
 def test_camera_index_that_does_not_exist(int8_model):
     start = time.monotonic()
     result = CliRunner().invoke(cli, ["camera", "--source", "57", "--model", str(int8_model),
