@@ -35,7 +35,7 @@ $(EDGE_VENV)/.installed: pyproject.toml requirements/edge-pi.txt
 	@touch $@
 
 train: setup-host ## fit the default models (lenet, dense) into $(ARTIFACTS)/
-	$(BIN)/digit-train $(DATA_ARG) --out $(ARTIFACTS)
+	$(BIN)/digit-train $(DATA_ARG) --artifacts $(ARTIFACTS)
 
 convert: setup-host setup-edge ## quantize every trained model to TFLite and write the report
 	$(BIN)/digit-convert $(DATA_ARG) --artifacts $(ARTIFACTS)

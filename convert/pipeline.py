@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,6 +160,8 @@ def load_keras(name: str, path: Path) -> TrainedModel:
     """Load a ``.keras`` file and its metrics JSON; a corrupt model is a one-line error."""
     import keras
 
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found" of it
+        raise ConvertError(f"{path}: not a readable Keras model (not a .keras zip archive)")
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # zip errors, bad JSON config, missing weights...

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,8 @@ def validate(data: Mnist, *, canonical_sizes: bool = True) -> None:
 
 
 def _load_npz(path: Path) -> Mnist:
+    if not zipfile.is_zipfile(path):  # else NumPy tries it as a pickle and says so
+        raise DataError(f"{path}: not a readable .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = {"x_train", "y_train", "x_test", "y_test"} - set(npz.files)

@@ -37,7 +37,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     "Default: ../shared/data/mnist beside the checkout, else Keras's download.",
 )
 @click.option(
+    "--artifacts",
     "--out",
+    "out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("artifacts"),
     show_default=True,
@@ -61,8 +63,9 @@ def main(
     """Train the seed's models on MNIST, reproducibly, and save them for conversion.
 
     Each model is trained with its registered recipe (warm-up + cosine Adam, light affine
-    augmentation); the epoch kept is the one with the best accuracy on the last 5,000
-    training images. The 10,000 test images give the final number only.
+    augmentation; the CNN also sees printed digits); the epoch kept is the latest within one
+    standard error of the best accuracy on the last 5,000 training images. The 10,000 test
+    images give the final number only.
     """
     if list_models:
         for spec in MODELS.values():
@@ -88,10 +91,12 @@ def main(
             except Exception:
                 console.print(captured.tail(), style="dim", markup=False, highlight=False)
                 raise
-    except DigitEdgeError as exc:
-        raise click.ClickException(str(exc)) from None
+    except DigitEdgeError as exc:  # one line, named like digit-convert's and digit-edge's
+        click.echo(f"digit-train: error: {exc}", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
-        raise click.ClickException("interrupted: nothing half-written was left behind") from None
+        click.echo("digit-train: interrupted: nothing half-written was left behind", err=True)
+        sys.exit(130)
     total = time.perf_counter() - start
     if as_json:
         doc = {"seed": seed, "total_seconds": round(total, 1), "models": summary}

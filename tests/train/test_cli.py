@@ -15,7 +15,9 @@ from train.cli import main
 def test_missing_data_path_is_one_line_and_non_zero(tmp_path):
     result = CliRunner().invoke(main, ["--data", str(tmp_path / "missing.npz")])
     assert result.exit_code == 1
-    assert result.output.strip() == f"Error: {tmp_path / 'missing.npz'}: no such file or directory"
+    assert result.output.strip() == (
+        f"digit-train: error: {tmp_path / 'missing.npz'}: no such file or directory"
+    )
 
 
 def test_unknown_model_is_refused():
