@@ -22,13 +22,14 @@ import re
 import subprocess
 import sys
 import tarfile
-import tempfile
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import click
+
+from edge.fileio import atomic_path
 
 DEPLOY = Path(__file__).resolve().parent
 REPO = DEPLOY.parent
@@ -162,28 +163,22 @@ def default_config(default_model: str) -> bytes:
 
 
 def write_bundle(out: Path, root: str, entries: list[Entry]) -> None:
-    """Write a reproducible .tar.gz atomically (temporary file beside ``out``, then rename)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=EPOCH)
-            with gz, tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                folders = sorted({str(Path(e.name).parent) for e in entries} - {"."})
-                for name in ["", *folders]:
-                    info = tarfile.TarInfo(f"{root}/{name}".rstrip("/"))
-                    info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, EPOCH
-                    tar.addfile(info)
-                for entry in sorted(entries, key=lambda e: e.name):
-                    info = tarfile.TarInfo(f"{root}/{entry.name}")
-                    info.size, info.mode, info.mtime = len(entry.data), entry.mode, EPOCH
-                    tar.addfile(info, io.BytesIO(entry.data))
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write a reproducible .tar.gz atomically (edge.fileio.atomic_path: temporary file beside
+    ``out``, fsynced, then renamed, with ordinary permissions)."""
+    with atomic_path(out) as tmp, open(tmp, "wb") as raw:
+        gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=EPOCH)
+        with gz, tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            folders = sorted({str(Path(e.name).parent) for e in entries} - {"."})
+            for name in ["", *folders]:
+                info = tarfile.TarInfo(f"{root}/{name}".rstrip("/"))
+                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, EPOCH
+                tar.addfile(info)
+            for entry in sorted(entries, key=lambda e: e.name):
+                info = tarfile.TarInfo(f"{root}/{entry.name}")
+                info.size, info.mode, info.mtime = len(entry.data), entry.mode, EPOCH
+                tar.addfile(info, io.BytesIO(entry.data))
+        raw.flush()
+        os.fsync(raw.fileno())
 
 
 def sha256sums(entries: list[Entry]) -> bytes:

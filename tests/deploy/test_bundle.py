@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
+import os
+import stat
 import subprocess
 import sys
 import tarfile
@@ -107,6 +109,9 @@ def test_bundle_is_reproducible(fake_models, fake_wheels, tmp_path):
     build(fake_models, fake_wheels, a)
     build(fake_models, fake_wheels, b)
     assert a.read_bytes() == b.read_bytes()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(a.stat().st_mode) == 0o666 & ~umask  # not mkstemp's 0600
 
 
 def test_missing_model_is_one_clear_error(fake_wheels, tmp_path):
