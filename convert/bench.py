@@ -16,7 +16,8 @@
 - int8 as the converter writes it (row "int8, converter as is") vs bias-corrected with a chosen
   logit range (what ships unless validation prefers the former: row "int8").
 
-Not part of the tests. Reads ``<artifacts>/models/*.keras``; converts in memory; writes nothing.
+Not part of the tests. Reads ``<artifacts>/models/*.keras``; the files it converts live in a
+temporary folder removed at the end; writes nothing else.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import json
 import os
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
@@ -79,6 +81,7 @@ def main(data, artifacts, models, reps, as_json) -> None:  # fmt: skip
 
     from convert import compat, evaluate, flatbuf, metrics
     from convert.export import balanced_sample, convert
+    from convert.modes import MODE_NAMES
     from convert.pipeline import StageOptions, find_models, load_data, load_keras
     from edge.errors import DigitEdgeError
     from edge.quiet import captured_fds
@@ -87,19 +90,17 @@ def main(data, artifacts, models, reps, as_json) -> None:  # fmt: skip
         width=None if os.isatty(1) else 220
     )  # files and CI logs: wide enough for every column
     try:
-        with captured_fds():
+        with ExitStack() as stack:
+            stack.enter_context(captured_fds())
             opts = StageOptions(artifacts=artifacts, data=data, models=tuple(models.split(",")))
             trained = [load_keras(n, p) for n, p in find_models(opts)]
-            mnist, val = load_data(data)
-            x_test = mnist.x_test.astype(np.float32) / 255.0
-            y_test = mnist.y_test
-            cut = len(mnist.x_train) - val
-            idx = balanced_sample(mnist.x_train[:cut], mnist.y_train[:cut], 1000, 0)
-            rep_images = mnist.x_train[idx].astype(np.float32) / 255.0
-            tmp = Path(tempfile.mkdtemp(prefix="digit-convert-bench-"))
+            _, splits = load_data(data)
+            x_test, y_test = splits.x_test, splits.y_test
+            rep_images = splits.x_train[balanced_sample(splits.y_train, 1000, 0)]
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="digit-convert-")))
             variants: list[tuple[str, str, str, dict]] = []  # (model, label, mode, kwargs)
             for m in trained:
-                for mode in ("float32", "dynamic", "float16", "int8"):
+                for mode in MODE_NAMES:
                     variants.append((m.name, mode, mode, {}))
                 for mode in ("float32", "int8"):
                     tut = {"batch": None, "fold": False, "strip": False, "refine": False}

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import click
 
-from convert.errors import DriftGateError
 from convert.modes import IO_DTYPES, MODE_NAMES, MODES
 from edge.errors import DigitEdgeError
+from edge.runtime import RUNTIME_NAMES
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -96,7 +96,7 @@ MODES_HELP = "; ".join(f"{m.name}: {m.description}" for m in MODES.values())
 )
 @click.option(
     "--runtime",
-    type=click.Choice(["tflite-runtime", "ai-edge-litert", "tensorflow"]),
+    type=click.Choice(RUNTIME_NAMES),
     help="host interpreter for evaluation [default: the edge runtime's own choice]",
 )
 @click.option(
@@ -194,6 +194,3 @@ def _progress(stack: ExitStack, console, *, enabled: bool) -> Callable:
         return lambda: bars.advance(task)
 
     return start
-
-
-assert issubclass(DriftGateError, DigitEdgeError)

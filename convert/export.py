@@ -1,6 +1,6 @@
 """Keras model -> TFLite flatbuffer bytes, for one quantization mode, shaped for the device.
 
-Three things differ from the tutorials' ``TFLiteConverter.from_keras_model(model)``:
+What differs from the tutorials' ``TFLiteConverter.from_keras_model(model)``:
 
 - **Static batch of 1.** Keras 3 models have a dynamic batch dimension, so the CNN's Flatten
   becomes SHAPE/STRIDED_SLICE/PACK/RESHAPE; XNNPACK cannot take shape arithmetic and splits the
@@ -369,9 +369,9 @@ def strip_names(blob: bytes) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def balanced_sample(x: np.ndarray, y: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
-    """``count`` images drawn evenly across the classes present (the remainder spread over the
-    first classes), without replacement, reproducibly for a given ``seed``; returns indices."""
+def balanced_sample(y: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
+    """Indices of ``count`` images with labels ``y``, drawn evenly across the classes present
+    (the remainder spread over the first classes), without replacement, reproducibly."""
     if count <= 0:
         raise ConvertError(f"representative set size must be positive, got {count}")
     classes = np.unique(y)

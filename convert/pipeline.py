@@ -23,9 +23,10 @@ from convert import compat, evaluate, flatbuf, metrics
 from convert.errors import ConvertError, DriftGateError
 from convert.export import balanced_sample, convert
 from convert.modes import IO_DTYPES, MODE_NAMES, MODES
-from edge.errors import DigitEdgeError
 from edge.fileio import atomic_write_bytes, sha256_file
 from edge.manifest import MNIST_LABELS, MNIST_PREPROCESSING, Manifest, manifest_path
+from edge.mnist import Mnist
+from train.data import Splits, load_mnist, split
 
 REPORT_FORMAT = "digit-edge-convert-report/1"
 
@@ -185,23 +186,18 @@ def read_metrics(path: Path) -> tuple[dict, str]:
     return (raw, "") if isinstance(raw, dict) else ({}, f"{path.name} is not a JSON object")
 
 
-def load_data(option: str | None):
-    try:
-        from train.data import VALIDATION_SIZE, load_mnist
-    except ImportError:  # pragma: no cover - train/ always ships with convert/
-        from edge import mnist
-
-        path = option or os.environ.get("DIGIT_EDGE_DATA") or "../shared/data/mnist"
-        return mnist.load(path), 5_000
-    return load_mnist(option), VALIDATION_SIZE
+def load_data(option: str | None) -> tuple[Mnist, Splits]:
+    """MNIST and the split training made of it (train.data): validation, calibration pool, test."""
+    data = load_mnist(option)
+    return data, split(data)
 
 
 # -- the stage ------------------------------------------------------------------------------
 
 
 def run(opts: StageOptions, progress: Progress = _no_progress) -> StageResult:
-    """Convert, evaluate, check and publish. Raises ConvertError (nothing written) on bad input,
-    DriftGateError (everything written) when the drift gate fails."""
+    """Convert, evaluate, check and publish. Raises ConvertError (nothing written) on bad input;
+    a failed drift gate is in the result (everything written): see :func:`gate_error`."""
     import keras
     import tensorflow as tf
 
@@ -210,18 +206,13 @@ def run(opts: StageOptions, progress: Progress = _no_progress) -> StageResult:
     check_options(opts)
     device_python = compat.device_python(opts.device_python) if opts.device_check else None
     trained = [load_keras(name, path) for name, path in find_models(opts)]
-    data, validation_size = load_data(opts.data)
-    x_test = data.x_test.astype(np.float32) / 255.0
-    y_test = data.y_test
+    data, splits = load_data(opts.data)
+    x_test, y_test, x_val = splits.x_test, splits.y_test, splits.x_val
 
     rep_idx = np.empty(0, dtype=np.int64)
-    if "int8" in opts.modes:
-        train_part = len(data.x_train) - validation_size
-        rep_idx = balanced_sample(
-            data.x_train[:train_part], data.y_train[:train_part], opts.representative, opts.seed
-        )
-    rep_images = data.x_train[rep_idx].astype(np.float32) / 255.0
-    x_val = data.x_train[len(data.x_train) - validation_size :].astype(np.float32) / 255.0
+    if "int8" in opts.modes:  # indices into the training part (validation never calibrates)
+        rep_idx = balanced_sample(splits.y_train, opts.representative, opts.seed)
+    rep_images = splits.x_train[rep_idx]
 
     jobs = [(m, mode) for m in trained for mode in opts.modes]
     files: list[dict] = []
@@ -407,9 +398,9 @@ def run(opts: StageOptions, progress: Progress = _no_progress) -> StageResult:
         "representative": {
             "count": len(rep_idx),
             "seed": opts.seed,
-            "drawn_from": f"training images 0..{len(data.x_train) - validation_size - 1} "
+            "drawn_from": f"training images 0..{len(splits.x_train) - 1} "
             "(validation split excluded), balanced across classes",
-            "per_class": np.bincount(data.y_train[rep_idx], minlength=10).tolist(),
+            "per_class": np.bincount(splits.y_train[rep_idx], minlength=10).tolist(),
         },
         "settings": {
             "modes": list(opts.modes),
@@ -604,4 +595,4 @@ def gate_error(result: StageResult) -> DriftGateError | None:
     return DriftGateError("; ".join(problems)) if problems else None
 
 
-__all__ = ["DigitEdgeError", "StageOptions", "StageResult", "gate_error", "run"]
+__all__ = ["StageOptions", "StageResult", "gate_error", "run"]

@@ -26,10 +26,10 @@ the same images (training data; never the validation or test split):
   layer's int8 inputs, weights and bias, the 1/256 softmax output grid simulated), never worse
   than min/max on that loss nor on agreement with the float graph.
 
-Both only rewrite numbers the file already has (int32 bias values, one tensor's scale and zero
-point): same operators and versions, same size. Anything this module does not recognise (an
-operator sequence that differs from the float twin's, a fused activation other than none/ReLU)
-is left as the converter wrote it.
+All three only rewrite numbers the file already has (int8 weight values, int32 bias values, one
+tensor's scale and zero point): same operators and versions, same size. Anything this module does
+not recognise (an operator sequence that differs from the float twin's, a fused activation other
+than none/ReLU) is left as the converter wrote it.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from edge.quantization import QuantParams, quantize
 
 #: Builtin operator codes (tflite schema ``BuiltinOperator``).
 CONV_2D, DEQUANTIZE, FULLY_CONNECTED, SOFTMAX, QUANTIZE = 3, 6, 9, 25, 114
@@ -75,14 +77,13 @@ def _interpreter(blob: bytes):
 
 def run_tensors(blob: bytes, images: np.ndarray, tensors: list[int]) -> dict[int, np.ndarray]:
     """Run ``blob`` one image at a time and return each listed tensor for every image,
-    dequantized to float (the input quantized from float images as the device does)."""
+    dequantized to float (the input quantized from float images by the device's own rule)."""
     it = _interpreter(blob)
     inp = it.get_input_details()[0]
-    x = np.asarray(images, np.float32).reshape((-1, *inp["shape"][1:]))
-    scale, zero = inp["quantization"]
-    if scale:
-        info = np.iinfo(inp["dtype"])
-        x = np.clip(np.round(x / scale) + zero, info.min, info.max).astype(inp["dtype"])
+    x = quantize(
+        np.asarray(images, np.float32).reshape((-1, *inp["shape"][1:])),
+        QuantParams.from_details(inp),
+    )
     details = {d["index"]: d for d in it.get_tensor_details()}
     out = {t: np.empty((len(x), *details[t]["shape"][1:]), np.float32) for t in tensors}
     for n in range(len(x)):
