@@ -39,8 +39,14 @@ def captured_fds(fds: tuple[int, ...] = (1, 2)) -> Iterator[Captured]:
         try:
             for fd in fds:
                 os.dup2(sink.fileno(), fd)
-            # Python-level writers too (TensorFlow prints some of its chatter with print()).
-            with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
+            # Python-level writers of the same streams too (TensorFlow prints some of its
+            # chatter with print()); only those asked for: another thread may be printing to
+            # the others (the camera loop's JSON lines while its reader reopens a stream).
+            with contextlib.ExitStack() as python_level:
+                if 1 in fds:
+                    python_level.enter_context(contextlib.redirect_stdout(text))
+                if 2 in fds:
+                    python_level.enter_context(contextlib.redirect_stderr(text))
                 yield captured
         finally:
             text.flush()

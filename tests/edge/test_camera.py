@@ -253,3 +253,17 @@ def test_camera_readings_do_not_depend_on_opencv_threads(int8_model, video):
         again = reader.read(frame)
         assert (again.label, again.probability, again.box) == (label, probability, box)
         assert normalize(frame).box == box
+
+
+def test_capturing_fd2_leaves_stdout_alone(capfd):
+    """The camera mutes OpenCV/FFmpeg on fd 2 from its reading thread; what the main thread
+    prints on stdout meanwhile (JSON lines) must still come out, and fd 2 is captured."""
+    import os
+
+    from edge.quiet import captured_fds
+
+    with captured_fds((2,)) as captured:
+        print("a JSON line", flush=True)
+        os.write(2, b"[png @ 0x1] Invalid PNG signature\n")
+    out, err = capfd.readouterr()
+    assert out == "a JSON line\n" and "PNG" not in err and "PNG" in captured.text
