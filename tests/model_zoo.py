@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edge import mnist
-from edge.fileio import atomic_write_bytes, atomic_write_text
+from edge.fileio import atomic_path, atomic_write_bytes, atomic_write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("tests/model_zoo.py", "train/models.py", "convert/export.py", "convert/modes.py")
@@ -45,6 +45,9 @@ REFERENCE_KERNELS = {
 
 #: A valid TFLite file whose input is not a digit image (32x32x3): the edge must refuse it.
 WRONG_SHAPE_FILE = "wrong_shape.tflite"
+#: A valid digit model with a fixed batch of FIXED_BATCH that cannot be resized.
+FIXED_BATCH_FILE = "fixed_batch.tflite"
+FIXED_BATCH = 4
 
 
 def golden_key(model: str, variant: str, kernels: str = "default") -> str:
@@ -105,9 +108,15 @@ def build(out: Path, data: mnist.Mnist) -> None:
     atomic_write_bytes(
         out / WRONG_SHAPE_FILE, tf.lite.TFLiteConverter.from_keras_model(wrong).convert()
     )
-    with open(out / ".golden.tmp.npz", "wb") as fh:
-        np.savez(fh, **golden)
-    (out / ".golden.tmp.npz").replace(out / "golden.npz")
+    # A digit model whose batch of 4 is baked into its reshape, so it cannot be resized.
+    inputs = keras.Input((28, 28, 1), batch_size=FIXED_BATCH)
+    hidden = keras.layers.Flatten()(keras.layers.Conv2D(2, 3)(inputs))
+    fixed = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(hidden))
+    atomic_write_bytes(
+        out / FIXED_BATCH_FILE, tf.lite.TFLiteConverter.from_keras_model(fixed).convert()
+    )
+    with atomic_path(out / "golden.npz") as tmp:
+        np.savez(tmp, **golden)
     atomic_write_text(out / "stamp.json", json.dumps({"fingerprint": _fingerprint()}))
 
 

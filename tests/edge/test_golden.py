@@ -92,6 +92,28 @@ def test_float_file_agrees_with_keras(test_models, golden, name):
     np.testing.assert_allclose(probs, golden[f"{name}_keras"], atol=1e-4)
 
 
+def test_a_fixed_batch_model_predicts_any_count(test_models, golden):
+    """A graph whose batch cannot be resized runs a batch at a time; a short last batch is
+    padded (6 images through a batch of 4), and each image reads as it does alone."""
+    model = open_model(test_models / model_zoo.FIXED_BATCH_FILE)
+    assert model.input_shape[0] == model_zoo.FIXED_BATCH
+    x = golden["x"][:6]
+    alone = np.stack([model.invoke_pixels(np.rint(img * 255).astype(np.uint8)) for img in x])
+    for got in (model.predict(x), model.predict_one_by_one(x), model.predict(x[:3])):
+        assert got.shape == (len(got), 10)
+        np.testing.assert_allclose(got, alone[: len(got)], atol=1e-6)
+    assert model._batched is False  # tried once, not rebuilt per call
+
+
+def test_predict_builds_its_batched_interpreter_once(test_models, golden):
+    model = open_model(test_models / model_zoo.file_name("dense", "float32"))
+    x = golden["x"][:300]  # a full batch of 256 and a short one of 44
+    first = model.predict(x)
+    batched = model._batched
+    np.testing.assert_allclose(model.predict(x), first)
+    assert batched is not None and batched is not False and model._batched is batched
+
+
 @pytest.mark.parametrize("variant", ["float32", "int8", "int8-uint8", "dynamic"])
 def test_batched_predict_equals_one_by_one(test_models, golden, variant):
     model = open_model(test_models / model_zoo.file_name("lenet", variant))
