@@ -128,41 +128,54 @@ def to_work_scale(gray: np.ndarray, work_size: int) -> tuple[np.ndarray, float]:
 # -- 2. paper and ink ---------------------------------------------------------------------------
 
 
-def estimate_background(gray: np.ndarray, dark_on_light: bool | None = None) -> np.ndarray:
-    """The paper (or the black background) without the digit, lighting gradients and shadows kept.
+#: Images smaller than this (crops, MNIST itself) have no room for lighting to vary.
+MIN_LIGHTING_SIZE = 64
 
-    Worked out at 1/8 scale (lighting is smooth) and resized back. Without a polarity: a 7x7
-    median (56 px at work scale), which keeps shadow edges sharp and needs no polarity, so it
-    is what decides the polarity; but a bold stroke more than half that window wide outvotes
-    the paper, and the "background" under it turns to ink (a marker-drawn 1 then reads as a
-    hook). So for dark ink on light paper (``dark_on_light``, once the polarity is known) the
-    ink is removed first: a closing with a 5x5 ellipse, i.e. dark strokes up to 40 px wide at
-    work scale, then the same median. On 6,000 synthetic photos: 98.2% -> 98.5% read right by
-    the int8 CNN, the errors fixed being big bold digits (docs/edge.md). White-on-black input
-    keeps the median alone (screens, scans already inverted, the training's font digits).
-    Images under 64 px (crops, MNIST) have no room for lighting: their median pixel is the
-    background.
+
+def estimate_background(gray: np.ndarray) -> np.ndarray:
+    """The paper (or the black background) without the digit, whatever the ink's polarity.
+
+    A 7x7 median at 1/8 scale (56 px at work scale; lighting is smooth), resized back: it keeps
+    shadow edges sharp and needs no polarity, so it is what decides the polarity. Images under
+    :data:`MIN_LIGHTING_SIZE` have no room for lighting: their median pixel is the background.
     """
     h, w = gray.shape
-    if min(h, w) < 64:
+    if min(h, w) < MIN_LIGHTING_SIZE:
         return np.full_like(gray, int(np.median(gray)))
-    return background_from_eighth(eighth(gray), (h, w), dark_on_light)
+    return _median_background(_eighth(gray), gray.shape)
 
 
-def eighth(gray: np.ndarray) -> np.ndarray:
-    """``gray`` at 1/8 scale by area average (what :func:`estimate_background` works on)."""
+def paper_and_polarity(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The background to flatten against, and whether the ink is dark on light paper.
+
+    The median of :func:`estimate_background` decides the polarity; but a bold stroke more than
+    half its window wide outvotes the paper, and the "background" under it turns to ink (a
+    marker-drawn 1 then reads as a hook). So for dark ink the paper is estimated again with the
+    ink removed first: a closing with a 5x5 ellipse at 1/8 scale (dark strokes up to 40 px wide
+    at work scale), then the same median. On 6,000 synthetic photos: 98.2% -> 98.5% read right
+    by the int8 CNN, the errors fixed being big bold digits (docs/edge.md). White-on-black input
+    keeps the median (screens, scans already inverted, the training's font digits).
+    """
+    if min(gray.shape) < MIN_LIGHTING_SIZE:
+        background = estimate_background(gray)
+        return background, is_dark_on_light(gray, background)
+    tiny = _eighth(gray)  # made once for both estimates
+    background = _median_background(tiny, gray.shape)
+    dark_on_light = is_dark_on_light(gray, background)
+    if dark_on_light:
+        closed = cv2.morphologyEx(tiny, cv2.MORPH_CLOSE, _ELLIPSE5, borderType=cv2.BORDER_REPLICATE)
+        background = _median_background(closed, gray.shape)
+    return background, dark_on_light
+
+
+def _eighth(gray: np.ndarray) -> np.ndarray:
     h, w = gray.shape
     return cv2.resize(
         gray[: h - h % 8, : w - w % 8], (w // 8, h // 8), interpolation=cv2.INTER_AREA
     )
 
 
-def background_from_eighth(
-    tiny: np.ndarray, shape: tuple[int, int], dark_on_light: bool | None = None
-) -> np.ndarray:
-    """:func:`estimate_background` from an :func:`eighth` already made (it is made once)."""
-    if dark_on_light:
-        tiny = cv2.morphologyEx(tiny, cv2.MORPH_CLOSE, _ELLIPSE5, borderType=cv2.BORDER_REPLICATE)
+def _median_background(tiny: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return cv2.resize(cv2.medianBlur(tiny, 7), shape[::-1], interpolation=cv2.INTER_LINEAR)
 
 
@@ -197,9 +210,6 @@ def flatten_illumination(
         return cv2.subtract(gray, background)
     flat = cv2.subtract(background, gray)
     return cv2.divide(flat, cv2.max(background, 16), scale=255.0)
-
-
-_KERNEL3 = np.ones((3, 3), np.uint8)
 
 
 # -- 3. where is the digit ----------------------------------------------------------------------
@@ -403,17 +413,9 @@ def normalize(image: np.ndarray, options: NormalizeOptions = DEFAULT_OPTIONS) ->
     """Any image -> MNIST-style float32 (28, 28) in [0, 1], or "no digit" with the reason."""
     gray = to_gray(image)
     work, scale = to_work_scale(gray, options.work_size)
-    if options.smooth > 0 and min(work.shape) >= 64:
+    if options.smooth > 0 and min(work.shape) >= MIN_LIGHTING_SIZE:
         work = cv2.GaussianBlur(work, (0, 0), options.smooth)
-    if min(work.shape) < 64:
-        background = estimate_background(work)
-        inverted = is_dark_on_light(work, background)
-    else:  # one 1/8 image for both backgrounds: before and after the polarity is known
-        tiny = eighth(work)
-        background = background_from_eighth(tiny, work.shape)
-        inverted = is_dark_on_light(work, background)
-        if inverted:
-            background = background_from_eighth(tiny, work.shape, dark_on_light=True)
+    background, inverted = paper_and_polarity(work)
     flat = flatten_illumination(work, background, inverted)
     mask, peak = stroke_mask(flat, options)
     if mask is None:
@@ -450,7 +452,7 @@ def normalize(image: np.ndarray, options: NormalizeOptions = DEFAULT_OPTIONS) ->
 def naive(image: np.ndarray) -> np.ndarray:
     """The tutorials' preprocessing, as a baseline: gray, invert, resize the frame to 28x28."""
     gray = to_gray(image)
-    if is_dark_on_light(gray, estimate_background(gray)):
+    if is_dark_on_light(gray, estimate_background(gray)):  # the polarity alone
         gray = cv2.bitwise_not(gray)
     small = cv2.resize(gray, (MNIST_SIZE, MNIST_SIZE), interpolation=cv2.INTER_AREA)
     return small.astype(np.float32) / np.float32(255.0)

@@ -160,9 +160,9 @@ def test_a_bold_stroke_is_not_taken_for_background():
     that removes dark strokes first keeps the stroke solid, so a bold 1 stays a bar."""
     frame = _bold_one()
     work, _ = N.to_work_scale(frame, N.DEFAULT_OPTIONS.work_size)
-    assert N.is_dark_on_light(work, N.estimate_background(work))
+    paper, dark_on_light = N.paper_and_polarity(work)
+    assert dark_on_light
     centre = (work.shape[0] // 2, round(162 * work.shape[1] / 320))  # on the stroke's axis
-    paper = N.estimate_background(work, dark_on_light=True)
     median = N.estimate_background(work)
     near_paper = work[centre[0], min(work.shape[1] - 1, centre[1] + 40)]
     assert paper[centre] >= 0.9 * near_paper  # the paper under the ink, as around it
