@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from edge import synth
-from edge.camera import CameraOptions
+from edge.camera import CameraOptions, pace_setter
 from edge.camera import run as run_camera
 from edge.model import DigitClassifier, ModelOptions
 from edge.normalize import normalize
@@ -68,8 +68,8 @@ def bench_model(
     model = DigitClassifier(options, runtime=loaded)
     init_us = (time.perf_counter() - t0) * 1e6
     # What `classify --preprocess none` does with a decoded 28x28 image: DigitReader.read, so
-    # the check of the image, the table lookup, set_tensor, invoke, get_tensor, the top class
-    # and the Reading are all inside the timed call.
+    # the check of the image, the table lookup into the input tensor, invoke, the top class
+    # read off the output tensor and the Reading are all inside the timed call.
     reader = DigitReader(model, preprocess="none")
     pixels = np.zeros((28, 28), np.uint8)
     cv2.putText(pixels, "7", (7, 23), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2)
@@ -178,7 +178,7 @@ def bench_camera(
         waits = summary.waited()
         decoder_waited.append(waits[0])
         loop_waited.append(waits[1])
-        loop_decode_ms.append(summary.decode_wall_s / max(summary.decoded, 1) * 1e3)
+        loop_decode_ms.append(summary.decode_ms_per_frame)
     decode_fps, camera_fps = float(np.median(decode)), float(np.median(camera))
     return {
         "frames": frames,
@@ -360,15 +360,11 @@ def format_report(report: dict[str, Any]) -> str:
             f"camera loop CPU per frame: decoding {c['loop_decode_cpu_ms']:.3f} ms, "
             f"the rest (normalise, invoke, loop) {c['loop_rest_cpu_ms']:.3f} ms"
         )
-        bound = (
-            "bound by decoding"
-            if c["decoder_waited_for_loop"] <= c["loop_waited_for_decoder"]
-            else "bound by the loop"
-        )
+        bound = pace_setter(c["decoder_waited_for_loop"], c["loop_waited_for_decoder"])
         lines.append(
             "camera loop waits: the decoder waited for the loop "
             f"{c['decoder_waited_for_loop']:.1%} of the run, the loop for frames "
-            f"{c['loop_waited_for_decoder']:.1%}: {bound}; "
+            f"{c['loop_waited_for_decoder']:.1%}: bound by {bound}; "
             f"decoding {c['loop_decode_ms_per_frame']:.3f} ms/frame in the loop vs "
             f"{c['decode_ms_per_frame']:.3f} alone"
         )

@@ -95,8 +95,12 @@ class Summary:
         the loop for it, else "the loop"; None under two frames (nothing to tell)."""
         if self.frames <= 1 or self.last_frame_at <= self.first_frame_at:
             return None
-        decoder, loop = self.waited()
-        return "decoding" if decoder <= loop else "the loop"
+        return pace_setter(*self.waited())
+
+    @property
+    def decode_ms_per_frame(self) -> float:
+        """Wall ms the reading thread spent in cap.read()/grab() per frame it delivered."""
+        return self.decode_wall_s / max(self.decoded, 1) * 1e3
 
     @property
     def fps(self) -> float:
@@ -118,7 +122,7 @@ class Summary:
             "cpu_ms_per_frame": dict(
                 zip(("decode", "rest"), (round(v, 3) for v in self.cpu_ms_per_frame()), strict=True)
             ),
-            "decode_ms_per_frame": round(self.decode_wall_s / max(self.decoded, 1) * 1e3, 3),
+            "decode_ms_per_frame": round(self.decode_ms_per_frame, 3),
             "waited": dict(
                 zip(
                     ("decoder_for_loop", "loop_for_decoder"),
@@ -130,6 +134,12 @@ class Summary:
             "ended_by": self.ended_by,
             "labels": dict(sorted(self.counts.items())),
         }
+
+
+def pace_setter(decoder_waited: float, loop_waited: float) -> str:
+    """Which side set the pace, from how long each waited for the other: the one that waited
+    less ("decoding" on a tie: the decoder never waiting is the decode-bound case)."""
+    return "decoding" if decoder_waited <= loop_waited else "the loop"
 
 
 def parse_source(source: str) -> int | str:

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,6 +25,9 @@ from edge.errors import DigitEdgeError
 from edge.model import DigitClassifier, ModelOptions
 from edge.pipeline import PREPROCESSING_NAMES, DigitReader
 from edge.runtime import KERNEL_NAMES, RUNTIME_NAMES
+
+if TYPE_CHECKING:  # imported where used: eval's module is not loaded for classify
+    from edge.evaluate import Dataset
 
 DEFAULT_MODEL = Path("artifacts/tflite/lenet_int8.tflite")
 
@@ -464,20 +467,22 @@ def eval_(
         dataset = evaluate.load(data, reader, limit, tick)
     report = evaluate.evaluate(loaded, dataset)
     if photos:
-        report["photos"] = _photo_accuracy(loaded, data, photos)
+        report["photos"] = _photo_accuracy(loaded, dataset, photos)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo(_format_eval(report, [m.path.name for m in loaded]))
 
 
-def _photo_accuracy(models: list[DigitClassifier], data: Path, count: int) -> list[dict[str, Any]]:
-    from edge import evaluate, mnist, synth
+def _photo_accuracy(
+    models: list[DigitClassifier], dataset: Dataset, count: int
+) -> list[dict[str, Any]]:
+    from edge import synth
     from edge.errors import DataError
 
-    if not evaluate.is_mnist(Path(data)):
-        raise DataError(f"{data}: --photos needs MNIST (.npz or IDX) for the test digits")
-    test = mnist.load(data, canonical_sizes=False)
+    test = dataset.mnist_data  # the MNIST eval already loaded: its test digits go on paper
+    if test is None:
+        raise DataError(f"{dataset.name}: --photos needs MNIST (.npz or IDX) for the test digits")
     results = []
     with _progress(2 * count, "synthetic photos", threshold=1) as tick:
         for name, samples in (
@@ -527,7 +532,8 @@ def _format_eval(report: dict[str, Any], names: list[str]) -> str:
     type=click.IntRange(10),
     default=10000,
     show_default=True,
-    help="Timed invocations per model (after warm-up), in 10 blocks for the ratio.",
+    help="Timed invocations per model (after warm-up); the ratio is the median over up to 10 "
+    "blocks of at least 100.",
 )
 @click.option("--warmup", type=click.IntRange(0), default=50, show_default=True)
 @click.option(

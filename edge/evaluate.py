@@ -30,6 +30,7 @@ class Dataset:
     labels: np.ndarray
     no_digit: np.ndarray  # bool per image: preprocessing found no digit (counted as wrong)
     skipped: list[str]  # files that could not be read
+    mnist_data: mnist.Mnist | None = None  # the whole MNIST it came from, if it did (--photos)
 
 
 def is_mnist(path: Path) -> bool:
@@ -54,7 +55,7 @@ def load(
         x, y = data.x_test[:limit], data.y_test[:limit]
         return Dataset(
             f"{path} (test split)", x.astype(np.float32) / 255.0, y.astype(np.int64),
-            np.zeros(len(y), bool), [],
+            np.zeros(len(y), bool), [], data,
         )  # fmt: skip
     labels = reader.model.labels
     folders = sorted(p for p in path.iterdir() if p.is_dir())

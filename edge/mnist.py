@@ -109,9 +109,7 @@ def _load_npz(path: Path) -> Mnist:
             arrays = {k: np.asarray(npz[k]) for k in ("x_train", "y_train", "x_test", "y_test")}
     except DataError:
         raise
-    except (OSError, ValueError, EOFError, zlib.error) as exc:  # zip errors subclass these
-        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
-    except Exception as exc:  # zipfile.BadZipFile and friends
+    except Exception as exc:  # OSError, ValueError, zlib.error, zipfile.BadZipFile and friends
         raise DataError(f"{path}: not a readable .npz file ({exc})") from None
     arrays["y_train"] = _as_labels(arrays["y_train"], path)
     arrays["y_test"] = _as_labels(arrays["y_test"], path)

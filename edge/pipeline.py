@@ -156,9 +156,8 @@ class DigitReader:
         return Normalized(gray.astype(np.float32) / np.float32(255.0))
 
     def read(self, image: np.ndarray) -> Reading:
-        """Preprocess, classify and report one image of any size."""
-        if self._hot_read is not None:
-            return self._hot_read(image)
+        """Preprocess, classify and report one image of any size (replaced on the instance by
+        the 28x28 hot path where that applies: see __init__)."""
         return self._read_general(image)
 
     def _read_general(self, image: np.ndarray) -> Reading:
