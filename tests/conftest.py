@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edge import mnist
+from train.data import OFFLINE_COPY, resolve_data_path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "mnist"
 TEST_MODELS = ROOT / "build" / "test-models"
 HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
 
 
 def data_path() -> Path:
-    return Path(os.environ.get("DIGIT_EDGE_DATA") or DEFAULT_DATA)
+    """MNIST as the stages find it ($DIGIT_EDGE_DATA, then the offline copy): train.data's rule."""
+    return resolve_data_path() or OFFLINE_COPY
 
 
 @pytest.fixture(scope="session")
