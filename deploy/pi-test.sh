@@ -29,9 +29,8 @@ main() {
     [ -d "$mnist_dir" ] || die "no MNIST folder $mnist_dir (set DATA=...)"
     [ -x "$edge_python" ] || die "no host edge runtime $edge_python (make setup-edge)"
 
-    "$here/pi-host.sh"
     local rootfs
-    rootfs=$("$here/pi-rootfs.sh")
+    rootfs=$("$here/pi-rootfs.sh")  # which first makes the host able to run arm64 (pi-host.sh)
 
     # One run per work folder at a time.
     mkdir -p "$(dirname "$work")"
