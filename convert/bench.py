@@ -84,6 +84,7 @@ def main(data, artifacts, models, reps, as_json) -> None:  # fmt: skip
     from convert.modes import MODE_NAMES
     from convert.pipeline import StageOptions, find_models, load_data, load_keras
     from edge.errors import DigitEdgeError
+    from edge.model import open_model
     from edge.quiet import captured_fds
 
     console = Console(
@@ -133,7 +134,7 @@ def main(data, artifacts, models, reps, as_json) -> None:  # fmt: skip
             rows = []
             for (name, label, _, kwargs), path, times in zip(variants, paths, lat, strict=True):
                 ev = evaluate.evaluate_file(path, x_test, check_images=0)
-                clf = evaluate.open_classifier(path, None)
+                clf = open_model(path)
                 predict_times, loop_times, preds = [], [], None
                 for _ in range(3):  # alternated, best of three: the machine is shared
                     predict_times.append(_timed(clf.predict, x_test))

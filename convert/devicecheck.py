@@ -26,11 +26,11 @@ def delegate_partitions(interpreter) -> int | None:
 
 def check(path: str, images: np.ndarray, runtime: str, reps: int, probs_out: Path) -> dict:
     from edge.errors import DigitEdgeError
-    from edge.model import DigitClassifier, ModelOptions
+    from edge.model import open_model
 
     result: dict = {"file": path}
     try:
-        clf = DigitClassifier(ModelOptions(Path(path), runtime=runtime, threads=1))
+        clf = open_model(path, runtime=runtime)
         result["runtime"] = clf.runtime.describe()
         result["partitions"] = delegate_partitions(clf.interpreter)
         probs = clf.predict(images)

@@ -14,7 +14,7 @@ import numpy as np
 
 from convert.devicecheck import delegate_partitions
 from convert.errors import ConvertError
-from edge.model import DigitClassifier, ModelOptions
+from edge.model import open_model
 
 #: Batched and one-at-a-time outputs of one file come from the same kernels; only the order of
 #: float sums can differ. Labels must agree exactly, probabilities this closely.
@@ -51,15 +51,11 @@ def tensor_info(details: dict) -> dict:
     }
 
 
-def open_classifier(path: Path, runtime: str | None, threads: int = 1) -> DigitClassifier:
-    return DigitClassifier(ModelOptions(Path(path), runtime=runtime, threads=threads))
-
-
 def evaluate_file(
     path: Path, x_test: np.ndarray, *, runtime: str | None = None, check_images: int = 10_000
 ) -> FileEval:
     """Predict every test image in batches, then check the first ``check_images`` one at a time."""
-    clf = open_classifier(path, runtime)
+    clf = open_model(path, runtime=runtime)
     clf.predict(x_test[:8])  # build the batched interpreter outside the timed pass
     t0 = time.perf_counter()
     probs = clf.predict(x_test)
@@ -92,7 +88,7 @@ def interleaved_latency(
 ) -> list[np.ndarray]:
     """Single-image ``invoke`` latency (ns) of every file, one thread, measured round-robin so
     each file sees the same machine load; warm-up runs are excluded."""
-    classifiers = [open_classifier(p, runtime) for p in paths]
+    classifiers = [open_model(p, runtime=runtime) for p in paths]
     tensors = [c.to_input(image[None]) for c in classifiers]
     warmup = warmup or max(50, reps // 10)
     for _ in range(warmup):

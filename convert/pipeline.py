@@ -26,6 +26,7 @@ from convert.modes import IO_DTYPES, MODE_NAMES, MODES
 from edge.fileio import atomic_write_bytes, sha256_file
 from edge.manifest import MNIST_LABELS, MNIST_PREPROCESSING, Manifest, manifest_path
 from edge.mnist import Mnist
+from edge.model import open_model
 from train.data import Splits, load_mnist, split
 
 REPORT_FORMAT = "digit-edge-convert-report/1"
@@ -448,7 +449,7 @@ def choose_on_validation(
     for key, blob in candidates.items():
         path = folder / f"validation-{key}-{name}"
         path.write_bytes(blob)
-        probs = evaluate.open_classifier(path, None).predict(x_val)
+        probs = open_model(path).predict(x_val)
         path.unlink()
         figures[key] = {
             "disagreements": len(metrics.disagreements(probs, reference)),

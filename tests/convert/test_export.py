@@ -8,8 +8,9 @@ import pytest
 
 from convert import compat, flatbuf
 from convert.errors import ConvertError
-from convert.evaluate import evaluate_file, open_classifier
+from convert.evaluate import evaluate_file
 from convert.export import balanced_sample, convert, fold_batchnorm
+from edge.model import open_model
 from tests import model_zoo
 from tests.convert.conftest import EDGE_PYTHON
 
@@ -22,7 +23,7 @@ def names(ops):
 
 @pytest.mark.parametrize(("model", "variant"), ALL_FILES)
 def test_every_mode_loads_and_predicts_in_the_edge_interpreter(test_models, golden, model, variant):
-    clf = open_classifier(test_models / model_zoo.file_name(model, variant), runtime=None)
+    clf = open_model(test_models / model_zoo.file_name(model, variant))
     assert clf.input_shape[0] == 1  # static batch for the device
     probs = clf.predict(golden["x"][:200])
     assert probs.shape == (200, 10)
@@ -45,7 +46,7 @@ def test_graph_is_delegated_whole_and_fits_tflite_runtime_2_14(test_models, mode
 )
 def test_int8_io_is_integer_with_sane_quantization(test_models, variant, dtype, zero_point):
     for model in model_zoo.MODEL_NAMES:
-        clf = open_classifier(test_models / model_zoo.file_name(model, variant), runtime=None)
+        clf = open_model(test_models / model_zoo.file_name(model, variant))
         inp, out = clf.input_params, clf.output_params
         assert (inp.dtype.name, out.dtype.name) == (dtype, dtype)
         # pixels in [0, 1] use the whole integer range: scale 1/255, zero point at black
@@ -72,7 +73,7 @@ def test_every_file_loads_and_runs_in_tflite_runtime_2_14(test_models, golden):
     for path in files:
         result = report.results[str(path)]
         assert result["loads"], result.get("error")
-        host = open_classifier(path, runtime=None).predict(golden["x"][:100])
+        host = open_model(path).predict(golden["x"][:100])
         assert np.mean(result["probs"].argmax(1) == host.argmax(1)) >= 0.98
 
 
