@@ -54,14 +54,16 @@ def tensor_info(details: dict) -> dict:
 def evaluate_file(
     path: Path, x_test: np.ndarray, *, runtime: str | None = None, check_images: int = 10_000
 ) -> FileEval:
-    """Predict every test image in batches, then check the first ``check_images`` one at a time."""
+    """Predict every test image in batches, then check the first ``check_images`` one at a time
+    through the device's single-image path (``predict_pixels``)."""
     clf = open_model(path, runtime=runtime)
     clf.predict(x_test[:8])  # build the batched interpreter outside the timed pass
     t0 = time.perf_counter()
     probs = clf.predict(x_test)
     seconds = time.perf_counter() - t0
     n = min(check_images, len(x_test))
-    single = clf.predict_one_by_one(x_test[:n]) if n else np.empty((0, probs.shape[1]))
+    pixels = np.rint(np.asarray(x_test[:n], np.float32) * np.float32(255.0)).astype(np.uint8)
+    single = np.stack([clf.predict_pixels(p) for p in pixels]) if n else probs[:0]
     same = np.argmax(single, axis=1) == np.argmax(probs[:n], axis=1)
     delta = float(np.max(np.abs(single - probs[:n]))) if n else 0.0
     check = {"images": n, "label_mismatches": int(np.sum(~same)), "max_abs_prob_delta": delta}

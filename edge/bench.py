@@ -2,9 +2,10 @@
 
 Per model, in one run and side by side: init time, first inference, warm-up mean, steady-state
 mean/std/p50/p90/p99 of a bare ``invoke()`` (µs), and the edge pipeline on a 28x28 input
-(``DigitReader.read`` as ``classify --preprocess none`` calls it: image check, pixel table lookup,
-invoke, top class, the reading) timed interleaved with the bare invoke, so their ratio is not
-skewed by the machine's load drifting between two separate loops.
+(``DigitReader.read`` as ``classify --preprocess none`` calls it: the image check, the pixel
+table lookup, ``set_tensor``/``invoke``/``get_tensor``, the top class, the reading) timed
+interleaved with the bare invoke, so their ratio is not skewed by the machine's load drifting
+between two separate loops.
 
 System figures: normalisation of 640x480 photos (p50), the headless camera loop on a 640x480
 video file against decoding alone, process start-up to first prediction, and peak RSS of that
@@ -68,8 +69,8 @@ def bench_model(
     model = DigitClassifier(options, runtime=loaded)
     init_us = (time.perf_counter() - t0) * 1e6
     # What `classify --preprocess none` does with a decoded 28x28 image: DigitReader.read, so
-    # the check of the image, the table lookup into the input tensor, invoke, the top class
-    # read off the output tensor and the Reading are all inside the timed call.
+    # the check of the image, the table lookup, the tensor copies in and out, invoke, the top
+    # class and the Reading are all inside the timed call.
     reader = DigitReader(model, preprocess="none")
     pixels = np.zeros((28, 28), np.uint8)
     cv2.putText(pixels, "7", (7, 23), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2)

@@ -11,6 +11,7 @@ import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -20,7 +21,6 @@ from edge.fileio import read_file
 from edge.manifest import MNIST_LABELS, Manifest, find_manifest
 from edge.quantization import QuantParams, dequantize, quantize
 from edge.runtime import Runtime, load_runtime
-from edge.tensor_memory import TensorMemory, tensor_memory
 
 TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8 of every .tflite
 _ACCEPTED_INPUTS = ((28, 28), (28, 28, 1), (784,))  # per-image shapes a digit model may take
@@ -50,7 +50,10 @@ def check_tflite_file(path: Path) -> bytes:
 
 
 class DigitClassifier:
-    """A TFLite digit model behind one call: ``predict(images) -> probabilities``."""
+    """A TFLite digit model: ``predict(images)`` for many images, ``predict_pixels`` for one.
+
+    Both go through the interpreter's public API (``set_tensor``, ``invoke``, ``get_tensor``).
+    """
 
     def __init__(self, options: ModelOptions, runtime: Runtime | None = None) -> None:
         self.options = options
@@ -59,7 +62,7 @@ class DigitClassifier:
         self.runtime = runtime or load_runtime(options.runtime)
         self.manifest: Manifest | None = find_manifest(self.path)
         self.labels: list[str] = list(self.manifest.labels if self.manifest else MNIST_LABELS)
-        self.interpreter = self._make_interpreter()
+        self.interpreter = self._load(batch=None)
         inputs, outputs = (
             self.interpreter.get_input_details(),
             self.interpreter.get_output_details(),
@@ -83,30 +86,13 @@ class DigitClassifier:
         self.output_params = QuantParams.from_details(self.output_details)
         #: A second interpreter resized to batch_size for predict(): None until first needed,
         #: False where the graph cannot be resized.
-        self._batched: object | None = None
-        #: Input value for each uint8 pixel 0..255: pixel / 255, quantized as the model expects.
+        self._batched: Any = None
+        #: Input value for each uint8 pixel 0..255 (pixel / 255, quantized as the model expects):
+        #: one image is quantized by a lookup in it.
         self.pixel_table = quantize(np.arange(256, dtype=np.float32) / 255.0, self.input_params)
-        # cv2.LUT maps 784 pixels in ~1 µs, 3x faster than numpy's fancy indexing; 8-bit and
-        # float32 tables only.
-        self._lut = self.pixel_table.dtype in (np.uint8, np.int8, np.float32)
-        self._input_index = self.input_details["index"]
-        self._output_index = self.output_details["index"]
-        #: The single-image path's zero-copy buffers: the table lookup is written straight into
-        #: the interpreter's input memory and the output read where the model wrote it (see
-        #: edge/tensor_memory.py). None for a fixed batch, 16-bit tables or an interpreter where
-        #: the arrays do not check out; those take set_tensor/get_tensor.
-        self.memory: TensorMemory | None = None
-        self._pixel_view: np.ndarray | None = None  # memory.input as (28, 28)
-        if self._lut and self.input_shape[0] == 1:
-            self.memory = tensor_memory(self.interpreter, self._input_index, self._output_index)
-            view = None if self.memory is None else self.memory.input.reshape(28, 28)
-            blank = np.zeros((28, 28), np.uint8)
-            if view is not None and cv2.LUT(blank, self.pixel_table, dst=view) is view:
-                self._pixel_view = view  # OpenCV writes into it (it would not into a copy)
-            else:
-                self.memory = None
 
-    def _make_interpreter(self, batch: int | None = None):
+    def _load(self, batch: int | None) -> Any:
+        """A new allocated interpreter for the model, its batch resized to ``batch`` if given."""
         try:
             interp = self.runtime.interpreter_class(
                 model_content=self.model_bytes,
@@ -125,47 +111,25 @@ class DigitClassifier:
             ) from None
         return interp
 
-    # -- input / output conversion: pure, shared by every path -------------------------------
-
     def to_input(self, images: np.ndarray) -> np.ndarray:
         """Float images (N, 28, 28) in [0, 1] -> the model's input tensor layout and dtype."""
         images = np.asarray(images, dtype=np.float32)
         batch = images.reshape((images.shape[0], *self.input_shape[1:]))
         return quantize(batch, self.input_params)
 
-    def from_output(self, raw: np.ndarray) -> np.ndarray:
-        """The model's output tensor -> float32 probabilities (N, 10)."""
-        return dequantize(raw, self.output_params).reshape(raw.shape[0], -1)
-
-    # -- inference ------------------------------------------------------------------------------
-
     def invoke(self, tensor: np.ndarray) -> np.ndarray:
-        """Run the interpreter on one already-converted input tensor; return the raw output."""
+        """Run the model on one input tensor (its own shape and dtype); return the raw output."""
         self.interpreter.set_tensor(self.input_details["index"], tensor)
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output_details["index"])
 
-    def invoke_pixels(self, pixels: np.ndarray) -> np.ndarray:
-        """Raw output row for one uint8 (28, 28) image: the device's single-image fast path.
-
-        Quantization is a 256-entry table lookup (``pixel_table``) written straight into the
-        interpreter's input memory, so preparing a frame costs about 1 µs beside ``invoke``.
-        """
-        view, memory = self._pixel_view, self.memory
-        if memory is not None and cv2.LUT(pixels, self.pixel_table, dst=view) is view:
-            memory.invoke()  # the lookup filled the input in place
-            return memory.output.copy()  # the next invoke overwrites it
-        return self._invoke_pixels_copy(pixels)
-
-    def _invoke_pixels_copy(self, pixels: np.ndarray) -> np.ndarray:
-        """:meth:`invoke_pixels` for any other case: a fixed batch, 16-bit tables, odd inputs."""
-        tensor = cv2.LUT(pixels, self.pixel_table) if self._lut else self.pixel_table[pixels]
+    def predict_pixels(self, pixels: np.ndarray) -> np.ndarray:
+        """Probabilities (10,) for one uint8 (28, 28) image: the device's single-image path."""
+        tensor = cv2.LUT(pixels, self.pixel_table).reshape(1, -1)  # 2x numpy's table[pixels]
         if self.input_shape[0] != 1:  # a fixed batch: fill it with copies of the image
-            tensor = np.broadcast_to(tensor.reshape(1, -1), (self.input_shape[0], tensor.size))
-        interp = self.interpreter
-        interp.set_tensor(self._input_index, tensor.reshape(self.input_shape))
-        interp.invoke()
-        return interp.get_tensor(self._output_index)[0]
+            tensor = np.broadcast_to(tensor, (self.input_shape[0], tensor.shape[1]))
+        raw = self.invoke(tensor.reshape(self.input_shape))
+        return dequantize(raw[0], self.output_params).reshape(-1)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Probabilities (N, 10) for float images (N, 28, 28) in [0, 1], in chunks of batch_size."""
@@ -174,19 +138,13 @@ class DigitClassifier:
             images = images[None]
         step = max(self.options.batch_size, self.input_shape[0])
         batched = self._batched_interpreter(step) if len(images) > self.input_shape[0] else None
-        return self._run(images, batched)
+        return self._run(images, batched or self.interpreter)
 
-    def predict_one_by_one(self, images: np.ndarray) -> np.ndarray:
-        """Probabilities through the single-image interpreter only (the device's own path)."""
-        return self._run(np.asarray(images, dtype=np.float32).reshape(-1, 28, 28), None)
-
-    def _run(self, images: np.ndarray, batched) -> np.ndarray:
-        """Probabilities for float images, through ``batched`` (an interpreter resized to a
-        larger batch) or the model's own interpreter, a batch at a time; a short last batch is
-        padded with zeros and the padding's outputs dropped (rows are independent). Images are
-        converted batch_size at a time: one conversion of 10,000 images at once runs from
-        memory, not cache, and costs as much as the whole int8 dense evaluation."""
-        interp = batched or self.interpreter
+    def _run(self, images: np.ndarray, interp: Any) -> np.ndarray:
+        """Probabilities for float images through ``interp``, a batch at a time; a short last
+        batch is padded with zeros and the padding's outputs dropped (rows are independent).
+        Images are converted batch_size at a time: one conversion of 10,000 images at once runs
+        from memory, not cache, and costs as much as the whole int8 dense evaluation."""
         size = int(interp.get_input_details()[0]["shape"][0])
         in_index = interp.get_input_details()[0]["index"]
         out_index = interp.get_output_details()[0]["index"]
@@ -202,17 +160,17 @@ class DigitClassifier:
                     part = np.concatenate([part, pad])
                 interp.set_tensor(in_index, part)
                 interp.invoke()
-                rows = self.from_output(interp.get_tensor(out_index))[:n]
-                out[begin + start : begin + start + n] = rows
+                raw = interp.get_tensor(out_index)[:n].reshape(n, -1)
+                out[begin + start : begin + start + n] = dequantize(raw, self.output_params)
         return out
 
-    def _batched_interpreter(self, size: int):
+    def _batched_interpreter(self, size: int) -> Any:
         """A second interpreter resized to ``size``, made once; None where the graph has a fixed
         batch (the model's own interpreter then does the work, a batch at a time)."""
         if self._batched is None:
             self._batched = False
             with contextlib.suppress(ModelError, ValueError, RuntimeError):
-                interp = self._make_interpreter(batch=size)
+                interp = self._load(batch=size)
                 probe = np.zeros((size, *self.input_shape[1:]), dtype=self.input_params.dtype)
                 interp.set_tensor(interp.get_input_details()[0]["index"], probe)
                 interp.invoke()

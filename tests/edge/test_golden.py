@@ -38,6 +38,11 @@ def _raw_outputs(model, x: np.ndarray) -> np.ndarray:
     return np.stack([model.invoke(tensors[i : i + 1])[0].copy() for i in range(len(x))])
 
 
+def _one_at_a_time(model, x: np.ndarray) -> np.ndarray:
+    """Probabilities through the single-image path, as the device reads a 28x28 image."""
+    return np.stack([model.predict_pixels(np.rint(img * 255).astype(np.uint8)) for img in x])
+
+
 @pytest.mark.parametrize(("name", "variant"), FILES, ids=[f"{m}_{v}" for m, v in FILES])
 def test_default_kernels_match_the_reference_with_the_same_kernels(
     test_models, golden, name, variant
@@ -60,6 +65,11 @@ def test_default_kernels_match_the_reference_with_the_same_kernels(
         )
 
 
+def _one_at_a_time(model, x: np.ndarray) -> np.ndarray:
+    """Probabilities through the single-image path, as the device reads a 28x28 image."""
+    return np.stack([model.predict_pixels(np.rint(img * 255).astype(np.uint8)) for img in x])
+
+
 @pytest.mark.parametrize(("name", "variant"), FILES, ids=[f"{m}_{v}" for m, v in FILES])
 def test_builtin_kernels_match_tensorflow_builtin_kernels(test_models, golden, name, variant):
     model = open_model(test_models / model_zoo.file_name(name, variant), kernels="builtin")
@@ -69,6 +79,11 @@ def test_builtin_kernels_match_tensorflow_builtin_kernels(test_models, golden, n
         np.testing.assert_array_equal(got, expected)
     else:
         np.testing.assert_allclose(got, expected, atol=FLOAT_ATOL[variant], rtol=0)
+
+
+def _one_at_a_time(model, x: np.ndarray) -> np.ndarray:
+    """Probabilities through the single-image path, as the device reads a 28x28 image."""
+    return np.stack([model.predict_pixels(np.rint(img * 255).astype(np.uint8)) for img in x])
 
 
 @pytest.mark.parametrize(("name", "variant"), FILES, ids=[f"{m}_{v}" for m, v in FILES])
@@ -98,8 +113,8 @@ def test_a_fixed_batch_model_predicts_any_count(test_models, golden):
     model = open_model(test_models / model_zoo.FIXED_BATCH_FILE)
     assert model.input_shape[0] == model_zoo.FIXED_BATCH
     x = golden["x"][:6]
-    alone = np.stack([model.invoke_pixels(np.rint(img * 255).astype(np.uint8)) for img in x])
-    for got in (model.predict(x), model.predict_one_by_one(x), model.predict(x[:3])):
+    alone = _one_at_a_time(model, x)
+    for got in (model.predict(x), model.predict(x[:3])):
         assert got.shape == (len(got), 10)
         np.testing.assert_allclose(got, alone[: len(got)], atol=1e-6)
     assert model._batched is False  # tried once, not rebuilt per call
@@ -118,7 +133,7 @@ def test_predict_builds_its_batched_interpreter_once(test_models, golden):
 def test_batched_predict_equals_one_by_one(test_models, golden, variant):
     model = open_model(test_models / model_zoo.file_name("lenet", variant))
     x = golden["x"][:300]
-    batched, single = model.predict(x), model.predict_one_by_one(x)
+    batched, single = model.predict(x), _one_at_a_time(model, x)
     if variant.startswith("int8"):
         # a resized batch may pick other kernels (XNNPACK) than batch 1: one step at most
         step = model.output_params.scale
