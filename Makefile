@@ -16,6 +16,7 @@ EDGE_BENCH_MODELS = $(foreach m,lenet_int8 lenet_float32 dense_int8 dense_float3
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup setup-host setup-edge models train convert test test-host test-edge bench lint format clean
+.PHONY: apt-deps setup-debian test-debian
 
 setup: setup-host setup-edge ## create both virtual environments and install the project
 
@@ -40,13 +41,40 @@ train: setup-host ## fit the default models (lenet, dense) into $(ARTIFACTS)/
 convert: setup-host setup-edge ## quantize every trained model to TFLite and write the report
 	$(BIN)/digit-convert $(DATA_ARG) --artifacts $(ARTIFACTS)
 
-test: test-host test-edge ## all tests: host environment, then the device-like one
+test: test-host test-edge test-debian ## all tests: host, device-like, then Debian's OpenCV/GStreamer
 
 test-host: setup-host setup-edge
 	DIGIT_EDGE_DATA=$(DATA) $(BIN)/pytest -q tests
 
 test-edge: setup-edge test-host
 	DIGIT_EDGE_DATA=$(DATA) $(EDGE_BIN)/pytest -q tests/edge
+
+# The Pi's own stack from Debian (bookworm = Raspberry Pi OS bookworm): /usr/bin/python3 3.11,
+# python3-opencv 4.6 with GStreamer (PyPI's wheels have none), NumPy 1.24, aiohttp 3.8, seen
+# through --system-site-packages; only tflite-runtime, click and the test tools come from PyPI.
+# `make apt-deps` (root) installs the Debian packages every environment's tests use.
+DEBIAN_VENV := .venv-debian
+DEBIAN_DEBS := python3-venv python3-opencv python3-aiohttp gstreamer1.0-tools \
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good chromium chromium-driver
+
+apt-deps: ## the Debian packages the tests need (GStreamer, Debian's OpenCV, Chromium); root
+	apt-get -o DPkg::Lock::Timeout=600 update -q
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q \
+		--no-install-recommends $(DEBIAN_DEBS)
+
+setup-debian: $(DEBIAN_VENV)/.installed
+
+$(DEBIAN_VENV)/.installed: pyproject.toml requirements/edge-pi.txt
+	/usr/bin/python3 -m venv --system-site-packages $(DEBIAN_VENV)
+	$(DEBIAN_VENV)/bin/pip install --quiet 'tflite-runtime==2.14.0' click pytest hypothesis
+	$(DEBIAN_VENV)/bin/pip install --quiet --no-deps -e .
+	$(DEBIAN_VENV)/bin/python -c 'import cv2, sys; sys.exit(0 if cv2.videoio_registry.hasBackend(cv2.CAP_GSTREAMER) else "Debian OpenCV without GStreamer?")'
+	@touch $@
+
+# The sources and the web app on Debian's OpenCV (GStreamer must run here, not skip) and aiohttp.
+test-debian: setup-debian test-host
+	DIGIT_EDGE_DATA=$(DATA) DIGIT_EDGE_REQUIRE_GSTREAMER=1 $(DEBIAN_VENV)/bin/pytest -q \
+		tests/edge/test_sources.py
 
 # Converted models, made by `make train convert` only when they are missing.
 models: setup

@@ -3,44 +3,52 @@
 The loop never hangs and never dies with a traceback: a source that cannot be opened is a
 one-line error, a file that ends is a normal end with a summary, and a camera or stream that
 stops delivering frames is reopened a bounded number of times before it is an error.
+
+Where frames come from is :mod:`edge.sources`; where readings go is a list of consumers, each a
+callable taking a :class:`FrameReading` (the JSON lines on stdout, the window, the web server's
+hub, ...), so a new output is one more consumer, not a branch in the loop.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import functools
+import json
 import queue
 import signal
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import cv2
 import numpy as np
 
+from edge import overlay
 from edge.errors import CameraError
 from edge.pipeline import DigitReader, Reading
 from edge.quiet import captured_fds
+from edge.sources import STREAM_TIMEOUT_MS, FrameSource, SourceSpec, open_source, parse_source
 
-#: Stream timeouts (ms) handed to OpenCV's FFmpeg backend, so a dead URL fails instead of hanging.
-STREAM_TIMEOUT_MS = 5000
 FPS_WINDOW = 30  # frames the displayed FPS is averaged over
+#: A video file's frame rate when it names none (or an implausible one), for ``realtime``.
+DEFAULT_FILE_FPS = 30.0
 
 
 @dataclass(frozen=True)
 class CameraOptions:
     """How to run the loop."""
 
-    source: str = "0"  # a camera index, a video file or a stream URL
-    headless: bool = False
+    source: str = "0"  # what --source takes: see edge.sources.SOURCE_KINDS
     max_frames: int | None = None  # stop after reading this many frames
     every: int = 1  # classify every Nth frame (the others are grabbed, not decoded)
-    changes_only: bool = False  # headless: print a line only when the reading changes
     retries: int = 3  # reopen a camera or stream this many times when frames stop
     retry_delay: float = 0.5  # seconds before the first retry, doubled each time
+    loop: bool = False  # a video file starts again at its end instead of ending the loop
+    realtime: bool = False  # a video file plays at its own frame rate (as a camera would)
 
 
 @dataclass
@@ -65,6 +73,10 @@ class Summary:
     decode_wall_s: float = 0.0  # wall time of the reading thread inside cap.read()/grab()
     decoder_waited_s: float = 0.0  # the reading thread blocked on a full queue: waiting for us
     loop_waited_s: float = 0.0  # the loop blocked on an empty queue: waiting for a frame
+    skipped: int = 0  # frames the source received but could not decode (a truncated JPEG)
+    # What the frame side is called when it sets the pace: decoding a file as fast as it goes,
+    # a camera's (or stream's) frame rate, or a video file played at its own frame rate.
+    source_pace: str = "decoding"
 
     def cpu_ms_per_frame(self) -> tuple[float, float]:
         """(decoding, everything else) in CPU ms per frame, first frame to last.
@@ -91,11 +103,13 @@ class Summary:
 
     @property
     def bound_by(self) -> str | None:
-        """Which side set the pace: "decoding" when the decoder waited less for the loop than
-        the loop for it, else "the loop"; None under two frames (nothing to tell)."""
+        """Which side set the pace: the source (``source_pace``: "decoding" for a file) when
+        the decoder waited less for the loop than the loop for it, else "the loop"; None under
+        two frames (nothing to tell)."""
         if self.frames <= 1 or self.last_frame_at <= self.first_frame_at:
             return None
-        return pace_setter(*self.waited())
+        side = pace_setter(*self.waited())
+        return self.source_pace if side == "decoding" else side
 
     @property
     def decode_ms_per_frame(self) -> float:
@@ -131,6 +145,7 @@ class Summary:
                 )
             ),
             "bound_by": self.bound_by,
+            "skipped": self.skipped,
             "ended_by": self.ended_by,
             "labels": dict(sorted(self.counts.items())),
         }
@@ -140,55 +155,6 @@ def pace_setter(decoder_waited: float, loop_waited: float) -> str:
     """Which side set the pace, from how long each waited for the other: the one that waited
     less ("decoding" on a tie: the decoder never waiting is the decode-bound case)."""
     return "decoding" if decoder_waited <= loop_waited else "the loop"
-
-
-def parse_source(source: str) -> int | str:
-    """A camera index ("0") as an int, anything else (file, URL) as given."""
-    return int(source) if source.strip().isdigit() else source
-
-
-def is_stream(source: int | str) -> bool:
-    return isinstance(source, str) and "://" in source
-
-
-def open_capture(source: int | str) -> cv2.VideoCapture:
-    """Open ``source`` or raise CameraError saying why (checked before OpenCV is asked)."""
-    if isinstance(source, str) and not is_stream(source):
-        path = Path(source).expanduser()
-        if not path.exists():
-            raise CameraError(f"{source}: no such video file (or use a camera index like 0)")
-        if path.is_dir():
-            raise CameraError(f"{source}: is a folder, expected a video file")
-    params = []
-    if is_stream(source):
-        params = [
-            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
-            cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
-        ]  # fmt: skip
-    # OpenCV (backend by backend) and FFmpeg write their own failures to fd 2; the CameraError
-    # below says it in one line, so what they write while opening is captured and dropped.
-    try:
-        with captured_fds((2,)):
-            cap = (
-                cv2.VideoCapture(source, cv2.CAP_ANY, params)
-                if params
-                else cv2.VideoCapture(source)
-            )
-    except cv2.error as exc:
-        raise CameraError(
-            f"{source}: cannot be opened ({str(exc).strip().splitlines()[-1]})"
-        ) from None
-    if not cap.isOpened():
-        cap.release()
-        what = f"camera {source}" if isinstance(source, int) else str(source)
-        if isinstance(source, int):
-            hint = " (no such camera?)"
-        elif is_stream(source):
-            hint = " (unreachable, or not a stream OpenCV can read)"
-        else:
-            hint = " (not a video OpenCV can read?)"
-        raise CameraError(f"{what}: cannot be opened{hint}")
-    return cap
 
 
 class StopFlag:
@@ -217,15 +183,19 @@ class StopFlag:
 
 
 def read_frames(
-    source: int | str, options: CameraOptions, stop: StopFlag, summary: Summary
+    spec: SourceSpec, options: CameraOptions, stop: StopFlag, summary: Summary
 ) -> Iterator[tuple[int, np.ndarray | None]]:
     """(frame number, decoded frame or None when skipped by ``every``) until the source ends.
 
     Skipped frames are only grabbed, not decoded, so ``--every`` saves the decoding too.
     A camera or stream that fails is reopened ``retries`` times with doubling pauses.
     """
-    cap = open_capture(source)
-    live = isinstance(source, int) or is_stream(source)
+    cap = open_source(spec)
+    live = spec.live
+    summary.source_pace = "the camera" if live else "decoding"
+    pace = _FilePace(cap) if options.realtime and spec.kind == "file" and not live else None
+    if pace is not None:
+        summary.source_pace = "the video's frame rate"
     thread_time, clock = time.thread_time, time.perf_counter
     failures = count = 0
     try:
@@ -233,6 +203,8 @@ def read_frames(
             if options.max_frames is not None and count >= options.max_frames:
                 summary.ended_by = f"--max-frames {options.max_frames}"
                 return
+            if pace is not None:
+                pace.wait()
             c0, w0 = thread_time(), clock()
             # A file's first frame: FFmpeg writes its own complaints about a file that is not
             # a video straight to fd 2; the CameraError below says it in one line instead.
@@ -244,26 +216,24 @@ def read_frames(
                     ok, frame = cap.grab(), None
             summary.decode_wall_s += clock() - w0
             summary.decode_cpu_s += thread_time() - c0
+            summary.skipped = getattr(cap, "skipped", 0)
             if not ok:
                 if not live:
                     if count == 0:  # a file OpenCV "opened" (an image, a text file) but no video
-                        raise CameraError(f"{source}: no frames (not a video OpenCV can read?)")
-                    summary.ended_by = "end of video"
+                        raise CameraError(f"{spec.text}: no frames ({_no_frames_hint(spec)})")
+                    if options.loop and spec.kind == "file":
+                        cap.release()
+                        cap = open_source(spec)
+                        continue
+                    summary.ended_by = spec.end_text
                     return
                 failures += 1
                 if failures > options.retries:
                     raise CameraError(
-                        f"{source}: stopped delivering frames "
+                        f"{spec.text}: stopped delivering frames "
                         f"(gave up after {options.retries} reopen attempts)"
                     )
-                cap.release()
-                time.sleep(options.retry_delay * 2 ** (failures - 1))
-                if stop:
-                    break
-                try:
-                    cap = open_capture(source)
-                except CameraError:
-                    cap = cv2.VideoCapture()  # not open: the next read fails and counts
+                cap = _reopen(cap, spec, options.retry_delay * 2 ** (failures - 1), stop)
                 continue
             failures = 0
             count += 1
@@ -273,11 +243,49 @@ def read_frames(
         cap.release()
 
 
+def _no_frames_hint(spec: SourceSpec) -> str:
+    if spec.kind == "stdin":
+        return "no complete JPEG on standard input; expected an MJPEG stream"
+    if spec.kind == "gstreamer":
+        return "the pipeline delivered nothing"
+    return "not a video OpenCV can read?"
+
+
+def _reopen(cap: FrameSource, spec: SourceSpec, pause: float, stop: StopFlag) -> FrameSource:
+    """Release, wait ``pause`` seconds, open again; a source that still fails is left closed
+    (``cv2.VideoCapture()``: its next read fails and counts as the next failure)."""
+    cap.release()
+    time.sleep(pause)
+    if stop:
+        return cv2.VideoCapture()
+    try:
+        return open_source(spec)
+    except CameraError:
+        return cv2.VideoCapture()
+
+
+class _FilePace:
+    """Hands out a video file's frames at the file's own frame rate, as a camera would."""
+
+    def __init__(self, cap: FrameSource) -> None:
+        fps = float(cap.get(cv2.CAP_PROP_FPS)) if hasattr(cap, "get") else 0.0
+        self.period = 1.0 / (fps if 0 < fps <= 240 else DEFAULT_FILE_FPS)
+        self.due: float | None = None
+
+    def wait(self) -> None:
+        now = time.perf_counter()
+        if self.due is None or now - self.due > 1.0:  # first frame, or far behind: no catch-up
+            self.due = now
+        elif self.due > now:
+            time.sleep(self.due - now)
+        self.due += self.period
+
+
 _END = object()
 
 
 def frames(
-    source: int | str, options: CameraOptions, stop: StopFlag, summary: Summary
+    spec: SourceSpec, options: CameraOptions, stop: StopFlag, summary: Summary
 ) -> Iterator[tuple[int, np.ndarray | None]]:
     """:func:`read_frames` on a background thread, a few frames ahead of the caller.
 
@@ -308,7 +316,7 @@ def frames(
 
     def produce() -> None:
         try:
-            for item in read_frames(source, options, stop, summary):
+            for item in read_frames(spec, options, stop, summary):
                 if not put(item):
                     return
         except BaseException as exc:  # handed to the caller's thread, raised there
@@ -344,23 +352,52 @@ def frames(
         summary.ended_by = stop.reason or "signal"
 
 
+class StopLoop(Exception):
+    """Raised by a consumer to end the loop normally (the window's q); the message says why."""
+
+
+@dataclass
+class FrameReading:
+    """One classified frame, as every consumer of the loop receives it."""
+
+    number: int  # 1-based frame number, skipped frames included
+    frame: np.ndarray  # as the source delivered it (BGR, or grey from picamera2)
+    reading: Reading
+    fps: float  # frames per second over the last FPS_WINDOW frames
+    summary: Summary  # the run so far (live: the loop keeps updating it)
+    runtime: str = ""  # the interpreter, as the JSON lines name it
+
+    @functools.cached_property
+    def record(self) -> dict[str, Any]:
+        """The JSON line ``camera --json`` prints for this frame (made once, shared)."""
+        return {
+            "event": "frame",
+            "frame": self.number,
+            "fps": round(self.fps, 2),
+            **self.reading.as_dict(),
+            "runtime": self.runtime,
+        }
+
+
+Consumer = Callable[[FrameReading], None]
+
+
 def run(
     reader: DigitReader,
     options: CameraOptions,
-    emit: Callable[[dict[str, Any]], None],
-    on_reading: Callable[[int, np.ndarray, Reading], None] | None = None,
+    consumers: Sequence[Consumer] = (),
+    stop: StopFlag | None = None,
 ) -> Summary:
-    """The loop: classify frames, ``emit`` a JSON-able dict per reading, return the summary.
+    """The loop: classify frames, hand each reading to every consumer, return the summary.
 
-    With a display (not ``headless``) every frame is shown with the region read, the reading
-    and the FPS; ``q`` or Esc quits.
+    A consumer raising :class:`StopLoop` ends the loop normally; ``stop`` (set from another
+    thread, or by SIGINT/SIGTERM when this is the main thread) ends it too.
     """
-    source = parse_source(options.source)
+    spec = parse_source(options.source)
     summary = Summary(str(options.source))
-    stop = StopFlag()
+    stop = stop if stop is not None else StopFlag()
     recent: collections.deque[float] = collections.deque(maxlen=FPS_WINDOW)
-    window = None if options.headless else _Window()
-    last_label: object = object()
+    runtime = reader.model.runtime.describe()
     start = time.perf_counter()
     # One OpenCV thread while the loop runs: the decoding thread has the other core, and
     # OpenCV's workers split the normalisation's small images only to wait for (and spin on)
@@ -370,7 +407,7 @@ def run(
     cv2.setNumThreads(1)
     with stop.installed():
         try:
-            for number, frame in frames(source, options, stop, summary):
+            for number, frame in frames(spec, options, stop, summary):
                 now = time.perf_counter()
                 recent.append(now)
                 if number == 1:
@@ -381,55 +418,57 @@ def run(
                 if frame is None:
                     continue
                 reading = reader.read(frame)
-                summary.classified += 1
-                summary.classify_ms.append(sum(reading.timings_ms.values()))
-                if reading.label is not None:
-                    summary.digits += 1
-                    summary.counts[reading.label] = summary.counts.get(reading.label, 0) + 1
+                _count(summary, reading)
                 fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
-                if not options.changes_only or reading.label != last_label:
-                    emit(
-                        {
-                            "event": "frame",
-                            "frame": number,
-                            "fps": round(fps, 2),
-                            **reading.as_dict(),
-                        }
-                    )
-                last_label = reading.label
-                if on_reading is not None:
-                    on_reading(number, frame, reading)
-                if window is not None and window.show(frame, reading, fps):
-                    summary.ended_by = "key"
-                    break
+                event = FrameReading(number, frame, reading, fps, summary, runtime)
+                for consumer in consumers:
+                    consumer(event)
+        except StopLoop as exc:
+            summary.ended_by = str(exc)
         finally:
             summary.seconds = time.perf_counter() - start
             summary.cpu_last = time.process_time()
             cv2.setNumThreads(cv_threads)
-            if window is not None:
-                window.close()
+            for consumer in consumers:
+                close = getattr(consumer, "close", None)
+                if close is not None:
+                    close()
     return summary
 
 
-class _Window:
-    """The live view: the frame, the digit's box, the reading and the FPS."""
+def _count(summary: Summary, reading: Reading) -> None:
+    summary.classified += 1
+    summary.classify_ms.append(sum(reading.timings_ms.values()))
+    if reading.label is not None:
+        summary.digits += 1
+        summary.counts[reading.label] = summary.counts.get(reading.label, 0) + 1
+
+
+class JsonLines:
+    """Prints each reading as one JSON line (``camera --json``), or only when it changes."""
+
+    def __init__(self, out: TextIO | None = None, changes_only: bool = False) -> None:
+        self.out = out
+        self.changes_only = changes_only
+        self.last_label: object = object()
+
+    def __call__(self, event: FrameReading) -> None:
+        label = event.reading.label
+        if not self.changes_only or label != self.last_label:
+            out = self.out or sys.stdout
+            out.write(json.dumps(event.record) + "\n")
+            out.flush()
+        self.last_label = label
+
+
+class Window:
+    """The live view on a display: the frame, the digit's box, the reading and the FPS."""
 
     NAME = "digit-edge"
 
-    def show(self, frame: np.ndarray, reading: Reading, fps: float) -> bool:
-        """Draw and show; True when the user pressed q or Esc."""
-        view = frame if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-        view = view.copy()
-        if reading.box is not None:
-            x, y, w, h = reading.box
-            cv2.rectangle(view, (x, y), (x + w, y + h), (0, 200, 0), 2)
-        text = (
-            f"{reading.label}  {reading.probability:.0%}"
-            if reading.label is not None
-            else "no digit"
-        )
-        cv2.putText(view, text, (10, 32), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 255), 2)
-        cv2.putText(view, f"{fps:.1f} FPS", (10, 62), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 0, 0), 2)
+    def __call__(self, event: FrameReading) -> None:
+        """Draw and show; q or Esc ends the loop."""
+        view = overlay.draw(event.frame, event.reading, event.fps)
         try:
             cv2.imshow(self.NAME, view)
             key = cv2.waitKey(1) & 0xFF
@@ -437,7 +476,8 @@ class _Window:
             raise CameraError(
                 "this OpenCV has no display support (opencv-python-headless): use --headless"
             ) from None
-        return key in (ord("q"), 27)
+        if key in (ord("q"), 27):
+            raise StopLoop("key")
 
     def close(self) -> None:
         with contextlib.suppress(cv2.error):

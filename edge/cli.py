@@ -320,39 +320,59 @@ class _progress:
 # -- camera ----------------------------------------------------------------------------------------
 
 
+def source_help() -> str:
+    from edge.sources import SOURCE_KINDS
+
+    return "Where frames come from: " + "; ".join(SOURCE_KINDS.values()) + "."
+
+
+def source_option(default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--source", default=default, show_default=True, help=source_help())
+
+
+def loop_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The camera loop's options that `camera` and `serve` share."""
+    options = [
+        click.option(
+            "--every",
+            type=click.IntRange(1),
+            default=1,
+            show_default=True,
+            help="Classify every Nth frame (the rest are skipped undecoded).",
+        ),
+        click.option(
+            "--retries",
+            type=click.IntRange(0, 100),
+            default=3,
+            show_default=True,
+            help="Reopen a camera or stream this many times if it stops delivering frames.",
+        ),
+        click.option(
+            "--preprocess",
+            type=click.Choice(PREPROCESSING_NAMES),
+            default="mnist",
+            show_default=True,
+        ),
+        click.option("--top-k", type=click.IntRange(1, 10), default=1, show_default=True),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
 @cli.command()
-@click.option(
-    "--source",
-    default="0",
-    show_default=True,
-    help="Camera index, video file or stream URL (anything cv2.VideoCapture opens).",
-)
+@source_option("0")
 @model_options()
 @click.option(
     "--headless", is_flag=True, help="No window: JSON lines on stdout (a Pi without a screen)."
 )
+@click.option("--json", "as_json", is_flag=True, help="The same as --headless.")
 @click.option(
     "--max-frames", type=click.IntRange(1), default=None, help="Stop after this many frames."
 )
-@click.option(
-    "--every",
-    type=click.IntRange(1),
-    default=1,
-    show_default=True,
-    help="Classify every Nth frame (the rest are skipped undecoded).",
-)
+@loop_options
 @click.option("--changes-only", is_flag=True, help="Headless: print only when the reading changes.")
-@click.option(
-    "--retries",
-    type=click.IntRange(0, 100),
-    default=3,
-    show_default=True,
-    help="Reopen a camera or stream this many times if it stops delivering frames.",
-)
-@click.option(
-    "--preprocess", type=click.Choice(PREPROCESSING_NAMES), default="mnist", show_default=True
-)
-@click.option("--top-k", type=click.IntRange(1, 10), default=1, show_default=True)
+@click.option("--loop", "loop", is_flag=True, help="Play a video file again at its end.")
 @click.option(
     "--save-preprocessed",
     type=click.Path(file_okay=False, path_type=Path),
@@ -367,53 +387,53 @@ def camera(
     kernels: str,
     verbose: bool,
     headless: bool,
+    as_json: bool,
     max_frames: int | None,
     every: int,
-    changes_only: bool,
     retries: int,
     preprocess: str,
     top_k: int,
+    changes_only: bool,
+    loop: bool,
     save_preprocessed: Path | None,
 ) -> None:
     """Read digits live from a camera, a video file or a stream.
 
     Ends with a summary on end of video, q/Esc (window), Ctrl-C or SIGTERM.
     """
-    from edge.camera import CameraOptions, run
+    from edge.camera import CameraOptions, JsonLines, Window, run
+    from edge.sources import parse_source
 
+    headless = headless or as_json
+    parse_source(source)  # a malformed --source fails before the model loads
     model = open_model(model_path, runtime, threads, kernels, verbose)
     reader = DigitReader(model, preprocess=preprocess, top_k=top_k)
     options = CameraOptions(
-        source=source,
-        headless=headless,
-        max_frames=max_frames,
-        every=every,
-        changes_only=changes_only,
-        retries=retries,
+        source=source, max_frames=max_frames, every=every, retries=retries, loop=loop
     )
-    on_reading = None
+    consumers: list[Any] = [JsonLines(changes_only=changes_only) if headless else Window()]
     if save_preprocessed is not None:
 
-        def on_reading(number: int, _frame: Any, reading: Any) -> None:
-            if reading.model_input is not None:
-                _save_preprocessed(save_preprocessed, f"frame_{number:06d}", reading.model_input)
+        def save(event: Any) -> None:
+            if event.reading.model_input is not None:
+                name = f"frame_{event.number:06d}"
+                _save_preprocessed(save_preprocessed, name, event.reading.model_input)
 
-    def emit(record: dict[str, Any]) -> None:
-        if headless:
-            record["runtime"] = model.runtime.describe()
-            click.echo(json.dumps(record))
-            sys.stdout.flush()
-
-    summary = run(reader, options, emit, on_reading)
+        consumers.append(save)
+    summary = run(reader, options, consumers)
     if headless:
         click.echo(json.dumps({**summary.as_dict(), "runtime": model.runtime.describe()}))
-    s = summary.as_dict()
-    click.echo(
-        f"digit-edge: {s['source']}: {s['frames']} frames, {s['classified']} classified, "
-        f"{s['digits']} digits, {s['fps']} FPS"
+    click.echo(f"digit-edge: {summary_line(summary.as_dict())}", err=True)
+
+
+def summary_line(s: dict[str, Any]) -> str:
+    """The camera summary in one line (stderr of `camera`, the log of `serve`)."""
+    skipped = f", {s['skipped']} skipped (undecodable)" if s.get("skipped") else ""
+    return (
+        f"{s['source']}: {s['frames']} frames, {s['classified']} classified, "
+        f"{s['digits']} digits{skipped}, {s['fps']} FPS"
         + (f" (bound by {s['bound_by']})" if s["bound_by"] else "")
-        + f"; ended by {s['ended_by']}",
-        err=True,
+        + f"; ended by {s['ended_by']}"
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 import os
 import signal
@@ -12,7 +14,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from edge.camera import CameraOptions, run
+from edge.camera import CameraOptions, JsonLines, run
 from edge.cli import cli
 from edge.model import open_model
 from edge.pipeline import DigitReader
@@ -57,14 +59,15 @@ def test_headless_reads_a_video_to_its_end(int8_model, video):
 def test_every_max_frames_and_changes_only(int8_model, video):
     reader = DigitReader(open_model(int8_model))
     out: list[dict] = []
-    summary = run(
-        reader, CameraOptions(str(video), headless=True, every=3, max_frames=30), out.append
-    )
+    summary = run(reader, CameraOptions(str(video), every=3, max_frames=30), [out.append])
     assert summary.frames == 30 and summary.classified == 10 and len(out) == 10
+    assert [e.number for e in out] == list(range(1, 30, 3))
     assert summary.ended_by == "--max-frames 30"
-    out.clear()
-    summary = run(reader, CameraOptions(str(video), headless=True, changes_only=True), out.append)
-    assert summary.classified == 60 and len(out) < 20
+    lines = io.StringIO()
+    summary = run(reader, CameraOptions(str(video)), [JsonLines(lines, changes_only=True)])
+    printed = _lines(lines.getvalue())
+    assert summary.classified == 60 and 5 <= len(printed) < 20
+    assert all(a["label"] != b["label"] for a, b in itertools.pairwise(printed))
 
 
 def test_missing_video_file(int8_model, tmp_path):
@@ -99,7 +102,7 @@ def test_a_file_opencv_opens_but_holds_no_frames_is_one_line(int8_model, tmp_pat
 
 def test_one_frame_names_no_bottleneck(int8_model, video):
     reader = DigitReader(open_model(int8_model))
-    summary = run(reader, CameraOptions(str(video), headless=True, max_frames=1), lambda _: None)
+    summary = run(reader, CameraOptions(str(video), max_frames=1))
     assert summary.frames == 1 and summary.bound_by is None
     assert summary.as_dict()["bound_by"] is None
 
@@ -190,13 +193,13 @@ def test_a_stream_that_stops_is_retried_then_an_error(int8_model, monkeypatch):
 
     _FlakyCapture.opened = 0
     first = iter([5])
-    monkeypatch.setattr(camera, "open_capture", lambda source: _FlakyCapture(next(first, 0)))
+    monkeypatch.setattr(camera, "open_source", lambda spec: _FlakyCapture(next(first, 0)))
     reader = DigitReader(open_model(int8_model))
     out: list[dict] = []
-    options = CameraOptions("rtsp://127.0.0.1:9/stream", headless=True, retries=3, retry_delay=0.01)
+    options = CameraOptions("rtsp://127.0.0.1:9/stream", retries=3, retry_delay=0.01)
     start = time.monotonic()
     with pytest.raises(CameraError, match=r"stopped delivering frames \(gave up after 3 reopen"):
-        run(reader, options, out.append)
+        run(reader, options, [out.append])
     assert len(out) == 5 and _FlakyCapture.opened == 4  # the first open + 3 retries
     assert time.monotonic() - start < 5
 
@@ -207,7 +210,7 @@ def test_summary_splits_cpu_and_restores_opencv_threads(int8_model, video):
 
     reader = DigitReader(open_model(int8_model))
     before = cv2.getNumThreads()
-    summary = run(reader, CameraOptions(str(video), headless=True), lambda _: None)
+    summary = run(reader, CameraOptions(str(video)))
     assert cv2.getNumThreads() == before
     decode, rest = summary.cpu_ms_per_frame()
     assert summary.decoded == 60 and decode > 0 and rest > 0
@@ -220,11 +223,11 @@ def test_summary_says_who_waited_for_whom(int8_model, tmp_path):
     one that only checks the frame's shape (--preprocess none on 640x480) waits for it."""
     big = write_video(tmp_path / "big.avi", frames=90, size=(640, 480))
     model = open_model(int8_model)
-    options = CameraOptions(str(big), headless=True)
-    slow = run(DigitReader(model), options, lambda _: time.sleep(0.005))
+    options = CameraOptions(str(big))
+    slow = run(DigitReader(model), options, [lambda _: time.sleep(0.005)])
     decoder, loop = slow.waited()
     assert slow.bound_by == "the loop" and decoder > 0.5 and decoder > loop
-    fast = run(DigitReader(model, preprocess="none"), options, lambda _: None)
+    fast = run(DigitReader(model, preprocess="none"), options)
     decoder, loop = fast.waited()
     assert fast.bound_by == "decoding" and loop > decoder
     summary = fast.as_dict()
@@ -243,9 +246,8 @@ def test_camera_readings_do_not_depend_on_opencv_threads(int8_model, video):
     seen: list[tuple] = []
     run(
         reader,
-        CameraOptions(str(video), headless=True, max_frames=20),
-        lambda _: None,
-        on_reading=lambda n, frame, r: seen.append((frame, r.label, r.probability, r.box)),
+        CameraOptions(str(video), max_frames=20),
+        [lambda e: seen.append((e.frame, e.reading.label, e.reading.probability, e.reading.box))],
     )
     assert len(seen) == 20
     cv2.setNumThreads(max(2, cv2.getNumThreads()))
