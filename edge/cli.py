@@ -121,6 +121,14 @@ def cli() -> None:
     """Read handwritten digits on the device with a TFLite model (no TensorFlow needed)."""
 
 
+_NUMBER_OPTION = click.option(
+    "--number",
+    is_flag=True,
+    help="Read every digit: the number, lines top to bottom (a newline between), each digit's "
+    "label, probability and box, and the lowest probability.",
+)
+
+
 # -- classify --------------------------------------------------------------------------------------
 
 
@@ -149,6 +157,7 @@ def cli() -> None:
     default=None,
     help="Write the 28x28 image the model saw for each input into this folder.",
 )
+@_NUMBER_OPTION
 def classify(
     paths: tuple[str, ...],
     model_path: Path,
@@ -161,19 +170,22 @@ def classify(
     as_csv: bool,
     preprocess: str,
     save_preprocessed: Path | None,
+    number: bool,
 ) -> None:
     """Classify images: files, folders (searched recursively) and globs.
 
     One bad file never loses the others: each is reported, and the exit code is 1 if any failed.
+    With --number, every digit is read and the number reported (docs/edge.md).
     """
     from edge import imageio
 
     if as_json and as_csv:
         raise click.UsageError("--json and --csv are exclusive")
+    _check_number_options(number, preprocess, top_k)
     model = open_model(model_path, runtime, threads, kernels, verbose)
-    reader = DigitReader(model, preprocess=preprocess, top_k=top_k)
+    reader = _reader(model, preprocess, top_k, number)
     sources = list(imageio.expand(paths))
-    out = _Output(as_json, as_csv, top_k)
+    out = _Output(as_json, as_csv, top_k, number)
     failed = 0
     with _progress(len(sources), "classifying") as tick:
         for source in sources:
@@ -186,8 +198,8 @@ def classify(
                 image, factor = imageio.read_scaled(source.path, source.name)
                 read_ms = (time.perf_counter() - t0) * 1e3
                 reading = reader.read(image)
-                if reading.box is not None and factor != 1:  # report original pixels
-                    reading.box = tuple(round(v * factor) for v in reading.box)
+                if factor != 1:  # report the file's own pixels
+                    _scale_boxes(reading, factor)
             except DigitEdgeError as exc:
                 failed += 1
                 click.echo(f"digit-edge: error: {exc}", err=True)
@@ -202,14 +214,48 @@ def classify(
             reading.timings_ms = {"read": read_ms, **reading.timings_ms}
             reading.timings_ms["total"] = sum(reading.timings_ms.values())
             record.update(reading.as_dict())
-            if save_preprocessed is not None and reading.model_input is not None:
-                record["preprocessed"] = _save_preprocessed(
-                    save_preprocessed, source.name, reading.model_input
-                )
+            if save_preprocessed is not None:
+                _save_model_inputs(save_preprocessed, source.name, reading, record)
             out.reading(record, model)
     if failed:
         click.echo(f"digit-edge: {failed} of {len(sources)} input(s) failed", err=True)
         sys.exit(1)
+
+
+def _check_number_options(number: bool, preprocess: str, top_k: int) -> None:
+    if number and preprocess != "mnist":
+        raise click.UsageError("--number finds the digits itself: it needs --preprocess mnist")
+    if number and top_k > 1:
+        raise click.UsageError("--number reports the top class of each digit: no --top-k")
+
+
+def _reader(model: DigitClassifier, preprocess: str, top_k: int, number: bool) -> Any:
+    """A DigitReader, or with --number a NumberReader over one (the same model, same inputs)."""
+    reader = DigitReader(model, preprocess=preprocess, top_k=top_k)
+    if not number:
+        return reader
+    from edge.number import NumberReader
+
+    return NumberReader(reader)
+
+
+def _scale_boxes(reading: Any, factor: float) -> None:
+    if hasattr(reading, "scale_boxes"):  # a NumberReading: every digit's box
+        reading.scale_boxes(factor)
+    elif reading.box is not None:
+        reading.box = tuple(round(v * factor) for v in reading.box)
+
+
+def _save_model_inputs(folder: Path, name: str, reading: Any, record: dict[str, Any]) -> None:
+    """The 28x28 image(s) the model saw: one per input, or one per digit with --number."""
+    if hasattr(reading, "digits"):
+        record["preprocessed"] = [
+            _save_preprocessed(folder, f"{Path(name).with_suffix('')}_digit{i}", d.image)
+            for i, d in enumerate(reading.digits)
+            if d.image is not None
+        ]
+    elif reading.model_input is not None:
+        record["preprocessed"] = _save_preprocessed(folder, name, reading.model_input)
 
 
 def _save_preprocessed(folder: Path, name: str, image: Any) -> str:
@@ -238,12 +284,23 @@ class _Output:
         "runtime",
         "total_ms",
     )
+    NUMBER_CSV_FIELDS = (
+        "path",
+        "number",
+        "lowest_probability",
+        "digits",
+        "no_digit",
+        "error",
+        "runtime",
+        "total_ms",
+    )
 
-    def __init__(self, as_json: bool, as_csv: bool, top_k: int) -> None:
-        self.as_json, self.as_csv, self.top_k = as_json, as_csv, top_k
+    def __init__(self, as_json: bool, as_csv: bool, top_k: int, number: bool = False) -> None:
+        self.as_json, self.as_csv, self.top_k, self.number = as_json, as_csv, top_k, number
         self.csv = None
         if as_csv:
-            self.csv = csv.DictWriter(sys.stdout, fieldnames=self.CSV_FIELDS, lineterminator="\n")
+            fields = self.NUMBER_CSV_FIELDS if number else self.CSV_FIELDS
+            self.csv = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
             self.csv.writeheader()
 
     def reading(self, record: dict[str, Any], model: DigitClassifier) -> None:
@@ -251,6 +308,8 @@ class _Output:
         record["model"] = str(model.path)
         if self.as_json:
             click.echo(json.dumps({**record, "error": None}))
+        elif self.number:
+            self._number(record)
         elif self.csv is not None:
             self.csv.writerow(
                 {
@@ -280,6 +339,34 @@ class _Output:
                 )
             click.echo(f"{record['path']}: {record['label']} {record['probability']:.1%}{extra}")
         sys.stdout.flush()
+
+    def _number(self, record: dict[str, Any]) -> None:
+        """A number as a CSV row (lines joined by a newline inside the quoted field) or a line
+        for people (lines joined by " / ")."""
+        if self.csv is not None:
+            self.csv.writerow(
+                {
+                    "path": record["path"],
+                    "number": record["number"],
+                    "lowest_probability": record["lowest_probability"] or "",
+                    "digits": " ".join(
+                        f"{d['label']}:{d['probability']:.4f}" for d in record["digits"]
+                    ),
+                    "no_digit": record["no_digit"] or "",
+                    "error": "",
+                    "runtime": record["runtime"],
+                    "total_ms": record["timings_ms"]["total"],
+                }
+            )
+        elif not record["digits"]:
+            click.echo(f"{record['path']}: {record['no_digit']}")
+        else:
+            number = record["number"].replace("\n", " / ")
+            count = len(record["digits"])
+            click.echo(
+                f"{record['path']}: {number}  ({count} digit{'s' if count > 1 else ''}, "
+                f"lowest {record['lowest_probability']:.1%})"
+            )
 
     def error(self, path: str, message: str, model: DigitClassifier) -> None:
         if self.as_json:
@@ -379,6 +466,7 @@ def loop_options(f: Callable[..., Any]) -> Callable[..., Any]:
     default=None,
     help="Write the 28x28 image the model saw for each classified frame.",
 )
+@_NUMBER_OPTION
 def camera(
     source: str,
     model_path: Path,
@@ -396,18 +484,21 @@ def camera(
     changes_only: bool,
     loop: bool,
     save_preprocessed: Path | None,
+    number: bool,
 ) -> None:
     """Read digits live from a camera, a video file or a stream.
 
-    Ends with a summary on end of video, q/Esc (window), Ctrl-C or SIGTERM.
+    Ends with a summary on end of video, q/Esc (window), Ctrl-C or SIGTERM. With --number,
+    every digit of each frame is read (the window boxes each one and shows the number).
     """
     from edge.camera import CameraOptions, JsonLines, Window, run
     from edge.sources import parse_source
 
     headless = headless or as_json
     parse_source(source)  # a malformed --source fails before the model loads
+    _check_number_options(number, preprocess, top_k)
     model = open_model(model_path, runtime, threads, kernels, verbose)
-    reader = DigitReader(model, preprocess=preprocess, top_k=top_k)
+    reader = _reader(model, preprocess, top_k, number)
     options = CameraOptions(
         source=source, max_frames=max_frames, every=every, retries=retries, loop=loop
     )
@@ -415,9 +506,8 @@ def camera(
     if save_preprocessed is not None:
 
         def save(event: Any) -> None:
-            if event.reading.model_input is not None:
-                name = f"frame_{event.number:06d}"
-                _save_preprocessed(save_preprocessed, name, event.reading.model_input)
+            name = f"frame_{event.number:06d}"
+            _save_model_inputs(save_preprocessed, name, event.reading, {})
 
         consumers.append(save)
     summary = run(reader, options, consumers)

@@ -413,10 +413,7 @@ def normalize(image: np.ndarray, options: NormalizeOptions = DEFAULT_OPTIONS) ->
     """Any image -> MNIST-style float32 (28, 28) in [0, 1], or "no digit" with the reason."""
     gray = to_gray(image)
     work, scale = to_work_scale(gray, options.work_size)
-    if options.smooth > 0 and min(work.shape) >= MIN_LIGHTING_SIZE:
-        work = cv2.GaussianBlur(work, (0, 0), options.smooth)
-    background, inverted = paper_and_polarity(work)
-    flat = flatten_illumination(work, background, inverted)
+    flat, _, inverted = ink_image(work, options)
     mask, peak = stroke_mask(flat, options)
     if mask is None:
         return Normalized(
@@ -425,20 +422,10 @@ def normalize(image: np.ndarray, options: NormalizeOptions = DEFAULT_OPTIONS) ->
     found = select_digit(mask, options)
     if found is None:
         return Normalized(None, "no digit: no digit-sized ink in the image", None, inverted)
-    cropped = crop_digit(
-        flat, mask, found, options, floor=options.floor * peak, edge=options.edge * peak
-    )
-    if cropped is None:
-        return Normalized(None, "no digit: the ink vanished when cropped", None, inverted)
-    digit, corner = cropped
     mnist_sized = gray.shape == (MNIST_SIZE, MNIST_SIZE)  # already normalised: leave strokes be
-    if options.stroke > 0 and not mnist_sized:
-        digit = thin_strokes(digit, options.stroke)
-    fitted = fit_box(digit)
-    already = mnist_sized and fitted.shape == digit.shape
-    patch = place_by_mass(scale_unit(fitted), keep=corner if already else None)
-    if patch.max() <= 0.0:  # everything was below the noise floor once resized
-        return Normalized(None, "no digit: the ink vanished when resized", None, inverted)
+    patch, reason = digit_patch(flat, mask, found, peak, options, mnist_sized)
+    if patch is None:
+        return Normalized(None, reason, None, inverted)
     x0, y0, x1, y1 = found.box
     frame_box = (
         int(x0 / scale),
@@ -447,6 +434,49 @@ def normalize(image: np.ndarray, options: NormalizeOptions = DEFAULT_OPTIONS) ->
         max(1, round((y1 - y0) / scale)),
     )
     return Normalized(patch, "", frame_box, inverted)
+
+
+def ink_image(
+    work: np.ndarray, options: NormalizeOptions = DEFAULT_OPTIONS
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Steps 2-4 on a work-scale gray image: the ink (bright on black), the paper, the polarity.
+
+    Shared by :func:`normalize` and the number reader (:mod:`edge.number`), so a digit in a
+    number sees the same paper, polarity and lighting estimate as a digit alone.
+    """
+    if options.smooth > 0 and min(work.shape) >= MIN_LIGHTING_SIZE:
+        work = cv2.GaussianBlur(work, (0, 0), options.smooth)
+    background, inverted = paper_and_polarity(work)
+    return flatten_illumination(work, background, inverted), background, inverted
+
+
+def digit_patch(
+    flat: np.ndarray,
+    mask: np.ndarray,
+    region: DigitRegion,
+    peak: float,
+    options: NormalizeOptions = DEFAULT_OPTIONS,
+    mnist_sized: bool = False,
+) -> tuple[np.ndarray | None, str]:
+    """Steps 7-9: one digit's region of the ink image -> the MNIST 28x28, or None and why.
+
+    ``peak`` is the ink peak the floor and edge are fractions of; ``mnist_sized``: the input
+    already is a 28x28 MNIST digit, whose strokes and placement are left as they are.
+    """
+    cropped = crop_digit(
+        flat, mask, region, options, floor=options.floor * peak, edge=options.edge * peak
+    )
+    if cropped is None:
+        return None, "no digit: the ink vanished when cropped"
+    digit, corner = cropped
+    if options.stroke > 0 and not mnist_sized:
+        digit = thin_strokes(digit, options.stroke)
+    fitted = fit_box(digit)
+    already = mnist_sized and fitted.shape == digit.shape
+    patch = place_by_mass(scale_unit(fitted), keep=corner if already else None)
+    if patch.max() <= 0.0:  # everything was below the noise floor once resized
+        return None, "no digit: the ink vanished when resized"
+    return patch, ""
 
 
 def naive(image: np.ndarray) -> np.ndarray:

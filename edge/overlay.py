@@ -19,12 +19,14 @@ def draw(frame: np.ndarray, reading: Reading, fps: float) -> np.ndarray:
     """A BGR copy of ``frame`` (grey frames are converted) with the reading drawn on it."""
     view = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.ndim == 2 else frame.copy()
     scale = max(0.5, view.shape[0] / 480)  # text readable on small and large frames alike
-    if reading.box is not None:
-        x, y, w, h = reading.box
-        cv2.rectangle(view, (x, y), (x + w, y + h), BOX_COLOUR, max(1, round(2 * scale)))
-    text = (
-        f"{reading.label}  {reading.probability:.0%}" if reading.label is not None else "no digit"
-    )
+    # A box per digit of a number (--number: a NumberReading), else the digit's one.
+    boxes = [d.box for d in reading.digits] if hasattr(reading, "digits") else [reading.box]
+    for box in boxes:
+        if box is not None:
+            x, y, w, h = box
+            cv2.rectangle(view, (x, y), (x + w, y + h), BOX_COLOUR, max(1, round(2 * scale)))
+    label = None if reading.label is None else reading.label.replace("\n", " / ")  # lines
+    text = f"{label}  {reading.probability:.0%}" if label is not None else "no digit"
     thick = max(1, round(2 * scale))
     cv2.putText(view, text, (10, round(32 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale,
                 TEXT_COLOUR, thick)  # fmt: skip

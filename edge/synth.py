@@ -77,10 +77,18 @@ def font_ink(label: int, height: float, rng: np.random.Generator) -> np.ndarray:
 # -- the camera ----------------------------------------------------------------------------------
 
 
-def photograph(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Put ink on paper in a frame and take a (bad) photo of it: BGR uint8, a decoded JPEG."""
-    fw, fh = FRAME_SIZES[int(rng.integers(len(FRAME_SIZES)))]
-    ink = _rotate(ink, rng.uniform(-MAX_ROTATION, MAX_ROTATION))
+def photograph(
+    ink: np.ndarray,
+    rng: np.random.Generator,
+    frame: tuple[int, int] | None = None,
+    max_rotation: float = MAX_ROTATION,
+) -> np.ndarray:
+    """Put ink on paper in a frame and take a (bad) photo of it: BGR uint8, a decoded JPEG.
+
+    ``frame``: (width, height), else one of :data:`FRAME_SIZES` at random.
+    """
+    fw, fh = frame if frame is not None else FRAME_SIZES[int(rng.integers(len(FRAME_SIZES)))]
+    ink = rotate(ink, rng.uniform(-max_rotation, max_rotation))
     ih, iw = ink.shape
     if ih > fh or iw > fw:  # a large, rotated digit in a small frame: shrink it to fit
         f = min(fh / ih, fw / iw) * 0.98
@@ -91,12 +99,17 @@ def photograph(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     top, left = int(rng.integers(0, fh - ih + 1)), int(rng.integers(0, fw - iw + 1))
     alpha = np.zeros((fh, fw), np.float32)
     alpha[top : top + ih, left : left + iw] = ink * rng.uniform(0.8, 1.0)
+    return expose(alpha, rng)
 
+
+def expose(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Ink coverage (float, 0 paper .. 1 pen) -> a photo of it: lighting, blur, noise, JPEG."""
+    fh, fw = alpha.shape
     # Brightness in one channel, colour at the end: paper 175-250, pen 5-70, a tint per channel
     # (yellowish, bluish, greenish paper; black, blue-ish or brown-ish ink).
     paper, pen = rng.uniform(175, 250), rng.uniform(5, 70)
     frame = paper + (pen - paper) * alpha
-    frame *= _lighting(fw, fh, rng)
+    frame *= lighting(fw, fh, rng)
     sigma = rng.uniform(0.0, 1.5) * fw / 320
     if sigma > 0.3:
         frame = cv2.GaussianBlur(frame, (0, 0), sigma)
@@ -112,7 +125,7 @@ def photograph(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
 
 
-def _rotate(ink: np.ndarray, degrees: float) -> np.ndarray:
+def rotate(ink: np.ndarray, degrees: float) -> np.ndarray:
     h, w = ink.shape
     m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
     cos, sin = abs(m[0, 0]), abs(m[0, 1])
@@ -122,7 +135,7 @@ def _rotate(ink: np.ndarray, degrees: float) -> np.ndarray:
     return cv2.warpAffine(ink, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=0.0)
 
 
-def _lighting(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
+def lighting(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
     """Illumination factor per pixel, 0.45..1: a tilted gradient, a vignette, maybe a shadow.
 
     Computed on a 1/8 grid and resized: lighting is smooth, and this keeps a photo at ~5 ms.

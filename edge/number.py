@@ -1,0 +1,673 @@
+"""Read a whole number: every digit in the image, in lines, each read as a single digit would be.
+
+A page holds more than digits: specks and paper texture, ruled or grid lines, the page's edge,
+shadows; and digits come broken (the bar of a 5, the two strokes of a 4), touching, or of
+different sizes. The steps, all pure functions on arrays:
+
+    gray -> ink image at a scale where digits are about 40 px tall (edge.normalize's paper,
+         polarity and lighting) -> long straight lines erased -> connected parts
+         -> specks, lines and edges dropped -> pieces joined to their digit
+         -> lines (slope allowed) -> too-wide blobs split -> each digit through
+         edge.normalize's crop / fit / centre -> the model, as one digit
+
+The rules and their limits are in docs/edge.md ("Reading a number"). :class:`NumberReader`
+runs them and returns a :class:`NumberReading`, which the CLI and the camera loop print like a
+single-digit :class:`edge.pipeline.Reading`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edge.normalize import (
+    DEFAULT_OPTIONS,
+    DigitRegion,
+    NormalizeOptions,
+    digit_patch,
+    flatten_illumination,
+    ink_image,
+    to_gray,
+    to_work_scale,
+)
+from edge.pipeline import DigitReader
+
+#: Outer contours of the ink's blobs, as cv2.findContours returns them.
+Outlines = Sequence[np.ndarray]
+
+
+@dataclass(frozen=True)
+class NumberOptions:
+    """The rules of segmentation, as fractions of the digit height where they are sizes."""
+
+    first_size: int = 320  # the first look: the longer side shrunk to this
+    digit_height: float = 44.0  # then rescaled so digits are about this tall (px) ...
+    rescale_below: float = 36.0  # ... when they are shorter than this at the first look
+    max_size: int = 1600  # never more than this on the longer side (time and memory)
+    min_size: float = 0.025  # ink shorter than this fraction of the image's shorter side: speck
+    speck: float = 0.3  # parts smaller than this (longer side, x digit height): not digits
+    piece: float = 0.55  # parts shorter than this are pieces of a digit (the bar of a 5)
+    overlap: float = 0.4  # a piece joins the digit it overlaps by this fraction of its width
+    stack: float = 0.6  # two tall parts overlapping this much of the narrower: one digit
+    local_floor: float = 0.4  # the local ink peak is at least this fraction of the image's
+    window: float = 0.15  # first look: the local peak is the strongest ink this near (x side)
+    small_digit: float = 0.45  # a lone piece this tall (x digit height) is a small digit
+    max_width: float = 1.25  # a blob wider than this x its height is touching digits
+    cut_pull: float = 1.0  # a cut a fifth of a digit off the even split costs this x the most ink
+    line_length: float = 0.3  # straight ink this long (x the longer side): a ruled line
+    line_width: float = 0.12  # ... and thinner than this (x digit height)
+    normalize: NormalizeOptions = DEFAULT_OPTIONS
+
+
+DEFAULT_NUMBER_OPTIONS = NumberOptions()
+
+
+@dataclass(frozen=True)
+class Part:
+    """One blob of ink (or a group of them read as one digit): its box and outlines."""
+
+    x0: int
+    y0: int
+    x1: int  # exclusive
+    y1: int
+    area: int
+    blobs: tuple[int, ...]  # its blobs' indices in the outline list; only ink within the box
+
+    @property
+    def w(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def h(self) -> int:
+        return self.y1 - self.y0
+
+    @property
+    def cy(self) -> float:
+        return (self.y0 + self.y1) / 2.0
+
+
+def join(a: Part, b: Part) -> Part:
+    """One part made of two (a broken stroke)."""
+    return Part(
+        min(a.x0, b.x0), min(a.y0, b.y0), max(a.x1, b.x1), max(a.y1, b.y1),
+        a.area + b.area, a.blobs + b.blobs,
+    )  # fmt: skip
+
+
+def x_overlap(a: Part, b: Part) -> float:
+    """Columns shared by the two, as a fraction of the narrower one's width."""
+    return max(0, min(a.x1, b.x1) - max(a.x0, b.x0)) / max(1, min(a.w, b.w))
+
+
+def y_overlap(a: Part, b: Part) -> float:
+    """Rows shared by the two, as a fraction of the shorter one's height."""
+    return max(0, min(a.y1, b.y1) - max(a.y0, b.y0)) / max(1, min(a.h, b.h))
+
+
+# -- 1. the ink -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ink:
+    """Ink of (a region of) the image: bright on black, its mask, and where it lies."""
+
+    flat: np.ndarray
+    mask: np.ndarray | None  # None: blank (no ink stronger than the noise)
+    peak: float
+    scale: float  # ink pixels per input pixel
+    origin: tuple[int, int] = (0, 0)  # the input pixel (x, y) at the ink's top-left corner
+
+    def to_input(self, part: Part) -> tuple[int, int, int, int]:
+        """The part's box as x, y, w, h in the input image's pixels."""
+        s, (ox, oy) = self.scale, self.origin
+        return (
+            ox + int(part.x0 / s), oy + int(part.y0 / s),
+            max(1, round(part.w / s)), max(1, round(part.h / s)),
+        )  # fmt: skip
+
+
+def ink_mask(
+    flat: np.ndarray, window: float, options: NumberOptions
+) -> tuple[np.ndarray | None, float]:
+    """The stroke mask, thresholded like edge.normalize's but against the *local* ink peak.
+
+    A single digit's threshold is 40% of its own peak; in a number, one faint digit beside
+    bold ones would lose its strokes to 40% of the bold ones' peak. So each pixel's peak is the
+    strongest ink within ``window`` px (a max filter), but never under
+    ``local_floor`` of the image's peak, so paper noise far from any digit is no ink.
+    """
+    norm = options.normalize
+    smooth = cv2.blur(flat, (3, 3)) if min(flat.shape) >= 3 else flat
+    peak = float(smooth.max())
+    if peak < norm.min_contrast * 255.0:
+        return None, peak
+    k = max(1, round(window)) | 1
+    local = cv2.dilate(smooth, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    local = cv2.max(local, options.local_floor * peak)
+    return cv2.compare(smooth, cv2.multiply(local, norm.threshold), cv2.CMP_GT), peak
+
+
+def first_look(gray: np.ndarray, options: NumberOptions) -> tuple[Ink, np.ndarray, bool]:
+    """The whole image at ``first_size``: its ink, paper and polarity, as edge.normalize sees
+    them (the same function, at a similar scale)."""
+    work, scale = to_work_scale(gray, options.first_size)
+    flat, paper, inverted = ink_image(work, options.normalize)
+    mask, peak = ink_mask(flat, options.window * min(flat.shape), options)
+    return Ink(flat, mask, peak, scale), paper, inverted
+
+
+def closer_look(
+    gray: np.ndarray,
+    box: tuple[int, int, int, int],
+    scale: float,
+    first: Ink,
+    paper: np.ndarray,
+    inverted: bool,
+    height: float,
+    options: NumberOptions,
+) -> Ink:
+    """The region ``box`` (x0, y0, x1, y1 in input pixels) at ``scale``, flattened against the
+    first look's paper (resized): only where the digits are, so small digits in a large
+    image cost what the region costs."""
+    x0, y0, x1, y1 = box
+    size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+    shrink = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+    region = cv2.resize(gray[y0:y1, x0:x1], size, interpolation=shrink)
+    if options.normalize.smooth > 0:
+        region = cv2.GaussianBlur(region, (0, 0), options.normalize.smooth)
+    s = first.scale
+    under = paper[int(y0 * s) : max(int(y0 * s) + 1, round(y1 * s)),
+                  int(x0 * s) : max(int(x0 * s) + 1, round(x1 * s))]  # fmt: skip
+    under = cv2.resize(under, size, interpolation=cv2.INTER_LINEAR)
+    flat = flatten_illumination(region, under, inverted)
+    mask, peak = ink_mask(flat, height, options)
+    return Ink(flat, mask, peak, scale, (x0, y0))
+
+
+def closer_scale(first: Ink, height: float, options: NumberOptions) -> float | None:
+    """The scale for a closer look, or None when the first look's digits are tall enough.
+
+    Digits shorter than ``rescale_below`` px lose the gaps between them (half a stroke is a
+    pixel at 25 px): look again with them about ``digit_height`` tall, never above the
+    input's own pixels.
+    """
+    if height <= 0 or height >= options.rescale_below:
+        return None
+    scale = min(1.0, first.scale * options.digit_height / height)
+    return scale if scale > 1.2 * first.scale else None
+
+
+def digits_region(
+    parts: list[Part],
+    first: Ink,
+    height: float,
+    shape: tuple[int, ...],
+    scale: float,
+    options: NumberOptions,
+) -> tuple[tuple[int, int, int, int], float]:
+    """The input-pixel box around ``parts`` with half a digit height to spare, and the scale
+    to look at it (lowered so the region's longer side stays within ``max_size``)."""
+    pad = 0.5 * height
+    s = first.scale
+    x0 = max(0, int((min(p.x0 for p in parts) - pad) / s))
+    y0 = max(0, int((min(p.y0 for p in parts) - pad) / s))
+    x1 = min(shape[1], int((max(p.x1 for p in parts) + pad) / s) + 1)
+    y1 = min(shape[0], int((max(p.y1 for p in parts) + pad) / s) + 1)
+    scale = min(scale, options.max_size / max(x1 - x0, y1 - y0))
+    return (x0, y0, x1, y1), scale
+
+
+# -- 2. lines and parts ---------------------------------------------------------------------------
+
+
+def erase_lines(ink: Ink, length: float) -> Ink:
+    """Ink with straight lines longer than ``length`` px removed: ruled and grid lines, a page
+    edge, a table's edge.
+
+    A probabilistic Hough transform finds them; they are erased from the mask and the ink
+    3 px wide, which also cuts a digit where a line crosses it (its pieces are joined later).
+    """
+    if ink.mask is None:
+        return ink
+    found = cv2.HoughLinesP(
+        ink.mask, 1, np.pi / 180, threshold=int(length * 0.6), minLineLength=length, maxLineGap=2
+    )
+    if found is None:
+        return ink
+    mask, flat = ink.mask.copy(), ink.flat.copy()
+    for x0, y0, x1, y1 in found[:, 0]:
+        cv2.line(mask, (int(x0), int(y0)), (int(x1), int(y1)), 0, 3)
+        cv2.line(flat, (int(x0), int(y0)), (int(x1), int(y1)), 0, 3)
+    return Ink(flat, mask, ink.peak, ink.scale, ink.origin)
+
+
+def find_parts(mask: np.ndarray) -> tuple[list[Part], Outlines]:
+    """Every blob of the mask as a Part, and the outlines they refer to.
+
+    Outer contours, as edge.normalize finds its digit: a tenth of the cost of connected
+    components with statistics. A blob's area is its outline's (holes included) plus its
+    width and height, so a one-pixel line is not of area 0.
+    """
+    outlines, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    parts = []
+    for i, c in enumerate(outlines):
+        x, y, w, h = cv2.boundingRect(c)
+        parts.append(Part(x, y, x + w, y + h, int(cv2.contourArea(c)) + w + h, (i,)))
+    return parts, outlines
+
+
+def typical_height(parts: list[Part], floor: float, tallest: float) -> float:
+    """The height of a typical digit, or 0 when nothing is digit-shaped.
+
+    Digit-shaped: longer than ``floor``, shorter than ``tallest``, not four times wider than
+    tall, not a bar; and at least a tenth of the largest such part's area (dots and broken
+    bits do not vote). Of those, the median height of the ones at least half as tall as the
+    80th percentile: the halves of a broken digit do not pull it down, nor does one big digit
+    pull it up.
+    """
+    shaped = [
+        p
+        for p in parts
+        if max(p.w, p.h) >= floor and p.h < tallest and p.w < 4 * p.h and not is_bar(p)
+    ]
+    if not shaped:
+        return 0.0
+    biggest = max(p.area for p in shaped)
+    heights = sorted(p.h for p in shaped if p.area >= 0.1 * biggest)
+    tall = heights[int(0.8 * (len(heights) - 1))]  # the 80th percentile (lower neighbour)
+    return float(statistics.median(h for h in heights if h >= 0.5 * tall))
+
+
+def is_bar(p: Part) -> bool:
+    """Mostly filled and more than twice as wide as tall: a band (a page edge's shadow, a
+    marker line) when it is wider than a digit, else a dash or the bar of a 5."""
+    return p.area > 0.6 * p.w * p.h and p.w > 2 * p.h
+
+
+def sort_parts(
+    parts: list[Part], height: float, floor: float, options: NumberOptions
+) -> tuple[list[Part], list[Part]]:
+    """(digit-sized parts, pieces), dropping what is not a digit.
+
+    Not a digit: specks (longer side under ``speck`` x the digit height, or under ``floor``
+    px), lines (longer than 3 digit heights and thinner than ``line_width``),
+    bars and bands (:func:`is_bar`), and anything taller than 2.5 digits (a page edge, a
+    shadow). A piece is shorter than ``piece`` x the digit height: the bar of a 5, a broken
+    stroke, a dot or a dash (joined to its digit later, or dropped).
+    """
+    floor = max(floor, options.speck * height)
+    digits, pieces = [], []
+    for p in parts:
+        longest = max(p.w, p.h)
+        if longest < floor or p.h > 2.5 * height or (is_bar(p) and p.w > 1.5 * height):
+            continue
+        if longest > 3 * height and p.area / longest < options.line_width * height:
+            continue  # a line's remains (too short or too curved for the line finder)
+        (pieces if p.h < options.piece * height else digits).append(p)
+    return digits, pieces
+
+
+# -- 3. digits and lines --------------------------------------------------------------------------
+
+
+def join_broken(parts: list[Part], height: float, options: NumberOptions) -> list[Part]:
+    """Parts that belong to one digit joined: the bar of a 5, the two strokes of a 4 or a 7,
+    a stroke the pen skipped on (:func:`one_digit`); then each piece still alone joins the
+    digit beside it (:func:`attach_pieces`), and what is left of the pieces is dropped (dots,
+    dashes, bits of texture) unless shaped like a small digit (``small_digit`` heights or
+    more, taller than wide)."""
+    todo = sorted(parts, key=lambda p: p.x0)
+    reach = 0.15 * height
+    merged = True
+    while merged:
+        merged = False
+        for i, a in enumerate(todo):
+            for j in range(i + 1, len(todo)):
+                b = todo[j]
+                if b.x0 >= a.x1 + reach:
+                    break  # sorted by x0: nothing further right is near a
+                if one_digit(a, b, height, options):
+                    todo[i] = join(a, b)
+                    del todo[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    todo = attach_pieces(todo, height, options)
+    return [
+        p
+        for p in todo
+        if p.h >= options.piece * height
+        or (p.h >= options.small_digit * height and p.h >= 0.7 * p.w)
+    ]
+
+
+def one_digit(a: Part, b: Part, height: float, options: NumberOptions) -> bool:
+    """Whether two parts are one digit: together no taller than a digit (1.3 digit heights,
+    or 1.1x the taller part: digits of another size), and either stacked in shared columns
+    (``overlap`` of the narrower one's width if either is a piece, ``stack`` if both are
+    digit-sized; at most 0.15 digit heights apart, 0.35 for a piece) or the two halves of a
+    slanted stroke (sharing under 30% of their rows, corners within 0.1 digit heights, no
+    wider together than 0.8 digit heights). Digits of two lines are further apart; digits
+    side by side share most of their rows."""
+    tall = max(a.y1, b.y1) - min(a.y0, b.y0)
+    if tall > max(1.3 * height, 1.1 * max(a.h, b.h)):
+        return False
+    small = min(a.h, b.h) < options.piece * height
+    need, gap = (options.overlap, 0.35) if small else (options.stack, 0.15)
+    apart = max(a.y0, b.y0) - min(a.y1, b.y1)  # rows between them (< 0: overlap)
+    if x_overlap(a, b) >= need and apart <= gap * height:
+        return True
+    beside = max(a.x0, b.x0) - min(a.x1, b.x1)  # columns between them (< 0: overlap)
+    wide = max(a.x1, b.x1) - min(a.x0, b.x0)
+    return y_overlap(a, b) < 0.3 and beside <= 0.1 * height and wide <= 0.8 * height
+
+
+def attach_pieces(parts: list[Part], height: float, options: NumberOptions) -> list[Part]:
+    """Each piece (under ``piece`` digit heights) joins the nearest digit-sized part that
+    shares some of its rows, is within 0.15 digit heights and stays no wider than a digit
+    (one digit height) with it: the stub of an 8's loop, the end of a 2's tail."""
+    digits = [p for p in parts if p.h >= options.piece * height]
+    out = list(digits)
+    for p in parts:
+        if p.h >= options.piece * height:
+            continue
+        best, nearest = -1, 0.15 * height
+        for i, d in enumerate(out[: len(digits)]):
+            beside = max(p.x0, d.x0) - min(p.x1, d.x1)
+            wide = max(p.x1, d.x1) - min(p.x0, d.x0)
+            if y_overlap(p, d) > 0 and beside <= nearest and wide <= max(height, d.h):
+                best, nearest = i, beside
+        if best < 0:
+            out.append(p)
+        else:
+            out[best] = join(out[best], p)
+    return sorted(out, key=lambda p: p.x0)
+
+
+def group_lines(parts: list[Part]) -> list[list[Part]]:
+    """Digits grouped into lines, each left to right, the lines top to bottom.
+
+    Left to right, a digit joins the line whose last digit shares at least half of the
+    shorter one's rows, the most shared if several: a slope of a few degrees moves
+    neighbours by much less than that, and digits of different sizes share all the small
+    one's rows. Otherwise it starts a line.
+    """
+    lines: list[list[Part]] = []
+    for p in sorted(parts, key=lambda p: (p.x0 + p.x1) / 2):
+        best, shared = None, 0.5
+        for line in lines:
+            s = y_overlap(p, line[-1])
+            if s >= shared:
+                best, shared = line, s
+        if best is None:
+            lines.append([p])
+        else:
+            best.append(p)
+    return sorted(lines, key=lambda line: statistics.median(p.cy for p in line))
+
+
+def split_touching(
+    part: Part, line_height: float, mask: np.ndarray, outlines: Outlines, options: NumberOptions
+) -> list[Part]:
+    """Touching digits split apart: the rule, and its limits, are in docs/edge.md.
+
+    A blob wider than ``max_width`` x its height (or the line's, if taller) is
+    round(width / 0.7 height) digits, at least 2, cut at the column with the least ink within
+    a fifth of a digit's width of the even split. The split stands only if every piece is at
+    least ``piece`` x the line's height tall: a 2 with a long tail stays one digit.
+    """
+    height = max(part.h, line_height)
+    if part.w <= options.max_width * height:
+        return [part]
+    count = max(2, round(part.w / (0.7 * height)))
+    ink = _part_mask(part, mask, outlines)
+    columns = ink.sum(axis=0, dtype=np.int32)
+    step = part.w / count
+    reach = max(1, int(0.2 * step))
+    cuts = [0]
+    scale = float(columns.max()) / reach
+    for k in range(1, count):
+        ideal = round(k * step)
+        lo, hi = max(cuts[-1] + 1, ideal - reach), min(part.w - 1, ideal + reach + 1)
+        if hi <= lo:
+            cuts.append(ideal)
+            continue
+        cost = columns[lo:hi] + options.cut_pull * scale * np.abs(np.arange(lo, hi) - ideal)
+        cuts.append(lo + int(np.argmin(cost)))
+    cuts.append(part.w)
+    pieces = []
+    for a, b in itertools.pairwise(cuts):
+        rows = np.flatnonzero(ink[:, a:b].any(axis=1))
+        if rows.size < options.piece * line_height:
+            return [part]
+        x0 = part.x0 + a
+        pieces.append(
+            Part(x0, part.y0 + int(rows[0]), part.x0 + b, part.y0 + int(rows[-1]) + 1,
+                 int(ink[:, a:b].sum()), part.blobs)
+        )  # fmt: skip
+    return pieces
+
+
+def _part_mask(part: Part, mask: np.ndarray, outlines: Outlines) -> np.ndarray:
+    """The part's own ink (its blobs, within its box) as a 0/1 uint8 array."""
+    own = np.zeros((part.h, part.w), np.uint8)
+    blobs = [outlines[i] for i in part.blobs]
+    cv2.drawContours(own, blobs, -1, 1, cv2.FILLED, offset=(-part.x0, -part.y0))
+    return cv2.bitwise_and(own, mask[part.y0 : part.y1, part.x0 : part.x1] // 255)
+
+
+# -- 4. everything --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FoundDigit:
+    """One digit of the number: the 28x28 image the model will see, and where it was."""
+
+    image: np.ndarray  # float32 (28, 28) in [0, 1], as edge.normalize makes it
+    box: tuple[int, int, int, int]  # x, y, w, h in the input image's pixels
+    line: int  # 0 for the first (top) line
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """The digits in reading order (lines top to bottom, each left to right), or why none."""
+
+    digits: list[FoundDigit]
+    reason: str = ""
+
+
+def segment(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) -> Segmentation:
+    """Any image -> its digits as MNIST-style 28x28 images in reading order (no model needed).
+
+    A first look at the whole image finds the digits' height and region; when they are small
+    there, a closer look at that region alone finds them again, larger.
+    """
+    gray = to_gray(image)
+    ink, paper, inverted = first_look(gray, options)
+    if ink.mask is None:
+        return Segmentation([], "no digit: blank image (no ink darker than the paper)")
+    floor = max(4.0, options.min_size * min(ink.mask.shape))
+    ink, parts, outlines = without_lines(ink, options.line_length * max(ink.mask.shape), gray.shape)
+    height = typical_height(parts, floor, 0.9 * ink.mask.shape[0])
+    digits, pieces = sort_parts(parts, height, floor, options)
+    scale = closer_scale(ink, height, options)
+    if scale is not None and digits:
+        box, scale = digits_region(digits + pieces, ink, height, gray.shape, scale, options)
+        expected = height * scale / ink.scale
+        ink = closer_look(gray, box, scale, ink, paper, inverted, expected, options)
+        if ink.mask is None:
+            return Segmentation([], "no digit: blank image (no ink darker than the paper)")
+        ink, parts, outlines = without_lines(ink, 2.5 * expected, gray.shape)
+        floor = options.speck * expected
+        height = typical_height(parts, floor, 2.5 * expected)
+        digits, pieces = sort_parts(parts, height, floor, options)
+    found = []
+    for n, line in enumerate(group_lines(join_broken(digits + pieces, height, options))):
+        line_height = float(statistics.median(p.h for p in line))
+        for joined in line:
+            for part in split_touching(joined, line_height, ink.mask, outlines, options):
+                digit = _to_mnist(part, ink, outlines, options)
+                if digit is not None:
+                    found.append(FoundDigit(digit, ink.to_input(part), n))
+    if not found:
+        return Segmentation([], "no digit: no digit-sized ink in the image")
+    return Segmentation(found)
+
+
+def without_lines(
+    ink: Ink, length: float, shape: tuple[int, ...]
+) -> tuple[Ink, list[Part], Outlines]:
+    """The ink's parts and label image, after :func:`erase_lines` if any part is as long as
+    a line (the line finder costs more than the rest of the segmentation), without the parts
+    that touch the edge of the input image (``shape``): the page's or the lens's edge, or a
+    digit cut off by the frame, which is no digit to read."""
+    parts, outlines = find_parts(ink.mask)
+    if any(max(p.w, p.h) >= length for p in parts):
+        ink = erase_lines(ink, length)
+        parts, outlines = find_parts(ink.mask)
+    return ink, [p for p in parts if not touches_edge(ink.to_input(p), shape)], outlines
+
+
+def touches_edge(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> bool:
+    """Whether an x, y, w, h box reaches the first or last row or column of the image."""
+    x, y, w, h = box
+    return x <= 0 or y <= 0 or x + w >= shape[1] - 1 or y + h >= shape[0] - 1
+
+
+def _to_mnist(
+    part: Part, ink: Ink, outlines: Outlines, options: NumberOptions
+) -> np.ndarray | None:
+    """The part through edge.normalize's crop, fit and centring, with its own ink peak."""
+    own = _part_mask(part, ink.mask, outlines)
+    contours, _ = cv2.findContours(
+        own, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(part.x0, part.y0)
+    )
+    if not contours:
+        return None
+    peak = cv2.minMaxLoc(ink.flat[part.y0 : part.y1, part.x0 : part.x1], own)[1]
+    region = DigitRegion((part.x0, part.y0, part.x1, part.y1), tuple(contours))
+    patch, _ = digit_patch(ink.flat, ink.mask, region, peak, options.normalize)
+    return patch
+
+
+# -- reading it -----------------------------------------------------------------------------------
+
+
+@dataclass
+class DigitInNumber:
+    """One digit as read: its label, the model's probability, its box and line."""
+
+    label: str
+    probability: float
+    box: tuple[int, int, int, int]
+    line: int
+    image: np.ndarray | None = field(default=None, repr=False)  # the 28x28 the model saw
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "probability": round(self.probability, 6),
+            "box": list(self.box),
+        }
+
+
+@dataclass
+class NumberReading:
+    """A number as read; quacks like :class:`edge.pipeline.Reading` for the camera loop
+    (``label`` is the number, ``probability`` the lowest digit's, ``box`` around them all)."""
+
+    number: str
+    digits: list[DigitInNumber]
+    no_digit: str | None = None
+    min_confidence: float = 0.0
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    model_input: None = None  # a number has no single 28x28 input
+    top_k: list[tuple[str, float]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str | None:
+        return self.number if self.digits else None
+
+    @property
+    def probability(self) -> float | None:
+        return min((d.probability for d in self.digits), default=None)
+
+    @property
+    def box(self) -> tuple[int, int, int, int] | None:
+        if not self.digits:
+            return None
+        x0 = min(d.box[0] for d in self.digits)
+        y0 = min(d.box[1] for d in self.digits)
+        x1 = max(d.box[0] + d.box[2] for d in self.digits)
+        y1 = max(d.box[1] + d.box[3] for d in self.digits)
+        return (x0, y0, x1 - x0, y1 - y0)
+
+    def scale_boxes(self, factor: float) -> None:
+        """Boxes in another image's pixels (the file's, when it was decoded reduced)."""
+        for d in self.digits:
+            d.box = tuple(round(v * factor) for v in d.box)  # type: ignore[assignment]
+
+    def as_dict(self) -> dict[str, Any]:
+        low = self.probability
+        return {
+            "number": self.number,
+            "digits": [d.as_dict() for d in self.digits],
+            "lowest_probability": None if low is None else round(low, 6),
+            "min_confidence": self.min_confidence,
+            "no_digit": self.no_digit,
+            "box": list(self.box) if self.box else None,
+            "timings_ms": {k: round(v, 4) for k, v in self.timings_ms.items()},
+        }
+
+
+def number_string(digits: list[DigitInNumber], min_confidence: float = 0.0) -> str:
+    """The digits' labels in order, a newline between lines, ``?`` for a digit read with a
+    probability below ``min_confidence``."""
+    out, line = [], 0
+    for d in digits:
+        if out and d.line != line:
+            out.append("\n")
+        line = d.line
+        out.append(d.label if d.probability >= min_confidence else "?")
+    return "".join(out)
+
+
+class NumberReader:
+    """Segmentation plus a :class:`DigitReader`'s model: ``read(image) -> NumberReading``."""
+
+    def __init__(
+        self,
+        reader: DigitReader,
+        options: NumberOptions = DEFAULT_NUMBER_OPTIONS,
+        min_confidence: float = 0.0,
+    ) -> None:
+        self.reader = reader
+        self.options = options
+        self.min_confidence = min_confidence
+
+    def read(self, image: np.ndarray) -> NumberReading:
+        """Find, normalise and classify every digit of ``image``; never raises for content."""
+        t0 = time.perf_counter()
+        found = segment(image, self.options)
+        t1 = time.perf_counter()
+        digits = []
+        for d in found.digits:
+            reading = self.reader.read_pixels(np.rint(d.image * 255.0).astype(np.uint8))
+            p = float(reading.probability)
+            digits.append(DigitInNumber(reading.label, p, d.box, d.line, d.image))
+        t2 = time.perf_counter()
+        return NumberReading(
+            number_string(digits, self.min_confidence),
+            digits,
+            found.reason or None,
+            self.min_confidence,
+            {"preprocess": (t1 - t0) * 1e3, "invoke": (t2 - t1) * 1e3},
+        )

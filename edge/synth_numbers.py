@@ -1,0 +1,173 @@
+"""Synthetic photos of handwritten numbers, made at run time from MNIST test digits.
+
+A number is 2-10 MNIST *test* digits in a row, each cropped to its ink and placed after the
+previous one with a gap drawn from "touching" (overlapping by up to half a stroke) to "wide"
+(four strokes), sizes varying by ±12% and baselines by ±5% of the height, the whole line sloped
+up to ±5°, and photographed like the single digits of :mod:`edge.synth` (paper, pen, uneven
+light and shadow, blur, noise, JPEG) in a 640x480 frame. The **page** flavour adds what real
+pages hold: ruled or grid lines, specks of dirt, a pen skip breaking a stroke, a darker table
+beyond the page's edge.
+
+The gap is measured in stroke widths (the digit's mean stroke width, as
+:func:`edge.normalize.stroke_width` measures it), so "at least half a stroke" is a property of
+each sample: :attr:`NumberSample.min_gap`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edge.normalize import stroke_width
+from edge.synth import expose, mnist_ink, rotate
+
+FRAME = (640, 480)
+DIGITS = (2, 10)  # digits per number
+GAP_STROKES = (-0.5, 4.0)  # gap between digits' ink, in stroke widths (negative: overlapping)
+SIZE_JITTER = 0.12
+BASELINE_JITTER = 0.05
+MAX_SLOPE = 5.0  # degrees
+
+
+@dataclass(frozen=True)
+class NumberSample:
+    """One synthetic photo of a number: the BGR frame, its digits, and the narrowest gap."""
+
+    image: np.ndarray
+    number: str
+    min_gap: float  # narrowest gap between neighbours' ink, in stroke widths
+    indices: tuple[int, ...] = ()  # which of the given digits were written, in order
+
+
+def tight(ink: np.ndarray, level: float = 0.2) -> np.ndarray:
+    """The ink cropped to the rows and columns where it exceeds ``level``."""
+    rows = np.flatnonzero((ink > level).any(axis=1))
+    cols = np.flatnonzero((ink > level).any(axis=0))
+    if rows.size == 0:
+        return ink
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def compose(
+    digits: list[np.ndarray], height: float, gaps: list[float], rng: np.random.Generator
+) -> tuple[np.ndarray, float]:
+    """MNIST digits side by side as one ink image, ``gaps`` (in strokes) between them.
+
+    Returns the ink and the narrowest gap actually made, in stroke widths. A gap is measured
+    between the columns where the two digits' ink exceeds 20% (the same level both crop at).
+    """
+    inks = []
+    for d in digits:
+        size = height * (1.0 + rng.uniform(-SIZE_JITTER, SIZE_JITTER))
+        inks.append(tight(mnist_ink(d, size)))
+    strokes = [max(1.0, stroke_width(np.rint(i * 255).astype(np.uint8))) for i in inks]
+    stroke = float(np.median(strokes))
+    pad = int(0.6 * height)
+    tallest = max(i.shape[0] for i in inks)
+    widths = [i.shape[1] for i in inks]
+    offsets = [pad]
+    for w, gap in zip(widths[:-1], gaps, strict=True):
+        offsets.append(offsets[-1] + w + round(gap * stroke))
+    canvas = np.zeros((tallest + 2 * pad, offsets[-1] + widths[-1] + pad), np.float32)
+    base = pad + tallest
+    for ink, x in zip(inks, offsets, strict=True):
+        h, w = ink.shape
+        bottom = base - round(rng.uniform(-BASELINE_JITTER, BASELINE_JITTER) * height)
+        region = canvas[bottom - h : bottom, x : x + w]
+        np.maximum(region, ink, out=region)  # overlapping ink does not add up past the pen
+    made = [(offsets[i + 1] - offsets[i] - widths[i]) / stroke for i in range(len(inks) - 1)]
+    return canvas, min(made) if made else float("inf")
+
+
+def page_marks(shape: tuple[int, int], height: float, rng: np.random.Generator) -> np.ndarray:
+    """What a page adds to the ink, as coverage: ruled or grid lines, specks, a table's edge."""
+    h, w = shape
+    marks = np.zeros(shape, np.float32)
+    kind = rng.choice(["ruled", "grid", "plain"])
+    strength = float(rng.uniform(0.15, 0.35))
+    spacing = height * rng.uniform(0.8, 1.6)
+    slope = np.tan(np.radians(rng.uniform(-MAX_SLOPE, MAX_SLOPE)))
+    width = int(rng.integers(1, 3))
+    if kind in ("ruled", "grid"):
+        for y in np.arange(rng.uniform(0, spacing), h + w * abs(slope), spacing):
+            y0 = int(y - w * max(slope, 0))
+            cv2.line(marks, (0, y0), (w, int(y0 + w * slope)), strength, width, cv2.LINE_AA)
+    if kind == "grid":
+        for x in np.arange(rng.uniform(0, spacing), w, spacing):
+            cv2.line(marks, (int(x), 0), (int(x - h * slope), h), strength, width, cv2.LINE_AA)
+    for _ in range(int(rng.integers(0, 12))):  # specks of dirt and paper fibre
+        centre = (int(rng.integers(w)), int(rng.integers(h)))
+        radius = max(1, int(rng.uniform(0.5, 0.06 * height)))
+        cv2.circle(marks, centre, radius, float(rng.uniform(0.3, 0.9)), -1, cv2.LINE_AA)
+    if rng.random() < 0.4:  # the page ends: a darker table beyond a straight edge
+        side = int(rng.integers(4))
+        depth = int(rng.uniform(0.03, 0.12) * (w if side < 2 else h))
+        level = float(rng.uniform(0.3, 0.8))
+        edge = (
+            (slice(None), slice(0, depth)),
+            (slice(None), slice(w - depth, w)),
+            (slice(0, depth), slice(None)),
+            (slice(h - depth, h), slice(None)),
+        )[side]
+        marks[edge] = np.maximum(marks[edge], level)
+    return marks
+
+
+def break_stroke(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A pen skip: a short band (1-2 px) across the ink at a random inked point is lifted."""
+    ys, xs = np.nonzero(ink > 0.5)
+    if ys.size == 0:
+        return ink
+    out = ink.copy()
+    i = int(rng.integers(ys.size))
+    angle = rng.uniform(0, np.pi)
+    reach = 0.15 * ink.shape[0]
+    dx, dy = np.cos(angle) * reach, np.sin(angle) * reach
+    p0 = (int(xs[i] - dx), int(ys[i] - dy))
+    p1 = (int(xs[i] + dx), int(ys[i] + dy))
+    cv2.line(out, p0, p1, 0.0, int(rng.integers(1, 3)))
+    return out
+
+
+def number_set(
+    digits: np.ndarray,
+    labels: np.ndarray,
+    count: int,
+    seed: int = 0,
+    length: int | tuple[int, int] = DIGITS,
+    page: bool = False,
+    gap: tuple[float, float] = GAP_STROKES,
+) -> Iterator[NumberSample]:
+    """``count`` photos of numbers (``length`` digits, or a range), reproducibly from ``seed``.
+
+    ``page``: on ruled/grid paper with specks, a broken stroke and maybe the page's edge.
+    """
+    rng = np.random.default_rng(seed + 1000)
+    lo, hi = (length, length) if isinstance(length, int) else length
+    fw, fh = FRAME
+    for _ in range(count):
+        n = int(rng.integers(lo, hi + 1))
+        picks = rng.choice(len(digits), size=n)
+        # Tall enough to read, short enough that n digits and their gaps fit in the frame.
+        height = min(rng.uniform(40, 110), 0.8 * fw / (n * 0.95 + 0.6))
+        gaps = list(rng.uniform(*gap, size=n - 1))
+        inks = [digits[i] for i in picks]
+        line, narrowest = compose(inks, height, gaps, rng)
+        if page:
+            line = break_stroke(line, rng)
+        line = rotate(line, rng.uniform(-MAX_SLOPE, MAX_SLOPE))
+        lh, lw = line.shape
+        if lw > fw or lh > fh:
+            f = min(fw / lw, fh / lh)
+            line = cv2.resize(line, (int(lw * f), int(lh * f)), interpolation=cv2.INTER_AREA)
+            lh, lw = line.shape
+        top, left = int(rng.integers(0, fh - lh + 1)), int(rng.integers(0, fw - lw + 1))
+        alpha = np.zeros((fh, fw), np.float32)
+        alpha[top : top + lh, left : left + lw] = line * rng.uniform(0.8, 1.0)
+        if page:
+            alpha = np.maximum(alpha, page_marks((fh, fw), height, rng))
+        number = "".join(str(int(labels[i])) for i in picks)
+        yield NumberSample(expose(alpha, rng), number, narrowest, tuple(int(i) for i in picks))

@@ -1,0 +1,118 @@
+"""`--number` on classify and camera: the JSON, the errors, a huge photo, a video."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edge.bench import run_measured
+from edge.cli import cli
+from tests import model_zoo
+from tests.edge.helpers import ROOT
+from tests.edge.test_number import page
+
+
+@pytest.fixture(scope="module")
+def int8_model(test_models):
+    return test_models / model_zoo.file_name("lenet", "int8")
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def _records(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def files(tmp_path):
+    cv2.imwrite(str(tmp_path / "a_number.png"), page("2024")[0])
+    cv2.imwrite(str(tmp_path / "b_lines.jpg"), page("12\n345", size=(600, 500), scale=2.5)[0])
+    cv2.imwrite(str(tmp_path / "c_blank.png"), np.full((240, 320), 205, np.uint8))
+    return tmp_path
+
+
+def test_classify_number_json(int8_model, files):
+    result = run("classify", files, "--model", int8_model, "--number", "--json")
+    assert result.exit_code == 0, result.stderr
+    number, lines, blank = _records(result.stdout)
+    assert len(number["number"]) == 4 and number["number"].isdigit()
+    assert number["lowest_probability"] == min(d["probability"] for d in number["digits"])
+    boxes = [d["box"] for d in number["digits"]]
+    assert [b[0] for b in boxes] == sorted(b[0] for b in boxes)
+    assert lines["number"].count("\n") == 1 and len(lines["digits"]) == 5
+    assert blank["number"] == "" and blank["digits"] == []
+    assert blank["no_digit"].startswith("no digit") and blank["error"] is None
+
+
+def test_classify_number_text_and_csv(int8_model, files):
+    text = run("classify", files / "b_lines.jpg", "--model", int8_model, "--number")
+    assert text.exit_code == 0 and " / " in text.stdout and "5 digits" in text.stdout
+    table = run("classify", files, "--model", int8_model, "--number", "--csv")
+    rows = list(csv.DictReader(io.StringIO(table.stdout)))
+    assert [len(r["digits"].split()) for r in rows] == [4, 5, 0]
+    assert rows[2]["no_digit"].startswith("no digit")
+
+
+def test_classify_number_saves_each_digit(int8_model, files, tmp_path):
+    out = tmp_path / "seen"
+    result = run(
+        "classify", files / "a_number.png", "--model", int8_model, "--number", "--json",
+        "--save-preprocessed", out,
+    )  # fmt: skip
+    saved = _records(result.stdout)[0]["preprocessed"]
+    assert len(saved) == 4
+    assert all(cv2.imread(p, cv2.IMREAD_GRAYSCALE).shape == (28, 28) for p in saved)
+
+
+@pytest.mark.parametrize("extra", [["--top-k", "3"], ["--preprocess", "naive"]])
+def test_number_refuses_options_it_cannot_honour(int8_model, files, extra):
+    result = CliRunner().invoke(
+        cli, ["classify", str(files), "--model", str(int8_model), "--number", *extra]
+    )
+    assert result.exit_code == 2 and "--number" in result.output
+
+
+def test_camera_number_headless(int8_model, tmp_path):
+    video = tmp_path / "numbers.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (800, 400))
+    for i in range(20):
+        writer.write(page("2024" if i < 10 else "31")[0])
+    writer.release()
+    result = run(
+        "camera", "--source", video, "--model", int8_model, "--headless", "--number",
+        "--changes-only",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    records = _records(result.stdout)
+    frames = [r for r in records if r["event"] == "frame"]
+    assert [len(r["digits"]) for r in frames] == [4, 2]
+    summary = records[-1]
+    assert summary["event"] == "summary" and summary["frames"] == 20 and summary["digits"] == 20
+
+
+def test_a_12000_by_9000_photo_is_read_within_the_memory_bound(int8_model, tmp_path):
+    """Decoded at 1/8 (imageio), segmented at that size: the process stays below 150 MB."""
+    big = np.full((9000, 12000), 220, np.uint8)
+    for i, ch in enumerate("4711"):
+        cv2.putText(big, ch, (1500 + 2400 * i, 6000), cv2.FONT_HERSHEY_SIMPLEX, 60, 30, 250)
+    _, data = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 75])
+    del big
+    path = tmp_path / "huge.jpg"
+    path.write_bytes(data.tobytes())
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = ["classify", str(path), "--model", str(int8_model), "--json", "--number"]
+    measured = run_measured(args, env=env)
+    assert measured.code == 0
+    record = json.loads(measured.stdout)
+    assert len(record["digits"]) == 4
+    assert record["digits"][0]["box"][0] > 1000  # in the file's own pixels
+    assert measured.peak_rss_mb < 150, f"peak RSS {measured.peak_rss_mb:.0f} MB"
