@@ -650,6 +650,7 @@ class NumberReader:
         min_confidence: float = 0.0,
     ) -> None:
         self.reader = reader
+        self.model = reader.model  # what the camera loop and serve name the runtime from
         self.options = options
         self.min_confidence = min_confidence
 
