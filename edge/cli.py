@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from edge import __version__
+from edge import __version__, confidence
 from edge.errors import DigitEdgeError
 from edge.model import DigitClassifier, ModelOptions
 from edge.pipeline import PREPROCESSING_NAMES, DigitReader
@@ -95,6 +95,22 @@ def model_options(single: bool = True) -> Callable[[Callable[..., Any]], Callabl
     return decorate
 
 
+MIN_CONFIDENCE_HELP = (
+    "Below this probability a reading is unsure: no label, its top candidates instead. "
+    "Default: the model's own (chosen on validation data, in its manifest); 0 turns it off."
+)
+
+
+def min_confidence_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--min-confidence",
+        type=click.FloatRange(0.0, 1.0),
+        default=None,
+        metavar="P",
+        help=MIN_CONFIDENCE_HELP,
+    )(f)
+
+
 def open_model(
     path: Path, runtime: str | None, threads: int, kernels: str, verbose: bool
 ) -> DigitClassifier:
@@ -158,6 +174,7 @@ _NUMBER_OPTION = click.option(
     help="Write the 28x28 image the model saw for each input into this folder.",
 )
 @_NUMBER_OPTION
+@min_confidence_option
 def classify(
     paths: tuple[str, ...],
     model_path: Path,
@@ -171,6 +188,7 @@ def classify(
     preprocess: str,
     save_preprocessed: Path | None,
     number: bool,
+    min_confidence: float | None,
 ) -> None:
     """Classify images: files, folders (searched recursively) and globs.
 
@@ -183,7 +201,7 @@ def classify(
         raise click.UsageError("--json and --csv are exclusive")
     _check_number_options(number, preprocess, top_k)
     model = open_model(model_path, runtime, threads, kernels, verbose)
-    reader = _reader(model, preprocess, top_k, number)
+    reader = _reader(model, preprocess, top_k, number, confidence.resolve(min_confidence, model))
     sources = list(imageio.expand(paths))
     out = _Output(as_json, as_csv, top_k, number)
     failed = 0
@@ -229,14 +247,17 @@ def _check_number_options(number: bool, preprocess: str, top_k: int) -> None:
         raise click.UsageError("--number reports the top class of each digit: no --top-k")
 
 
-def _reader(model: DigitClassifier, preprocess: str, top_k: int, number: bool) -> Any:
-    """A DigitReader, or with --number a NumberReader over one (the same model, same inputs)."""
-    reader = DigitReader(model, preprocess=preprocess, top_k=top_k)
+def _reader(
+    model: DigitClassifier, preprocess: str, top_k: int, number: bool, min_confidence: float
+) -> Any:
+    """A DigitReader, or with --number a NumberReader over one (the same model, same inputs);
+    below ``min_confidence`` a digit is unsure (a number shows it as "?")."""
     if not number:
-        return reader
+        return DigitReader(model, preprocess=preprocess, top_k=top_k, min_confidence=min_confidence)
     from edge.number import NumberReader
 
-    return NumberReader(reader)
+    reader = DigitReader(model, preprocess=preprocess, top_k=top_k)
+    return NumberReader(reader, min_confidence=min_confidence)
 
 
 def _scale_boxes(reading: Any, factor: float) -> None:
@@ -280,6 +301,7 @@ class _Output:
         "probability",
         "top_k",
         "no_digit",
+        "unsure",
         "error",
         "runtime",
         "total_ms",
@@ -322,11 +344,15 @@ class _Output:
                         f"{t['label']}:{t['probability']:.4f}" for t in record["top_k"]
                     ),
                     "no_digit": record["no_digit"] or "",
+                    "unsure": "yes" if record["unsure"] else "",
                     "error": "",
                     "runtime": record["runtime"],
                     "total_ms": record["timings_ms"]["total"],
                 }
             )
+        elif record["unsure"]:
+            candidates = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in record["top_k"])
+            click.echo(f"{record['path']}: ? unsure ({candidates})")
         elif record["label"] is None:
             click.echo(f"{record['path']}: {record['no_digit']}")
         else:
@@ -467,6 +493,7 @@ def loop_options(f: Callable[..., Any]) -> Callable[..., Any]:
     help="Write the 28x28 image the model saw for each classified frame.",
 )
 @_NUMBER_OPTION
+@min_confidence_option
 def camera(
     source: str,
     model_path: Path,
@@ -485,6 +512,7 @@ def camera(
     loop: bool,
     save_preprocessed: Path | None,
     number: bool,
+    min_confidence: float | None,
 ) -> None:
     """Read digits live from a camera, a video file or a stream.
 
@@ -498,7 +526,7 @@ def camera(
     parse_source(source)  # a malformed --source fails before the model loads
     _check_number_options(number, preprocess, top_k)
     model = open_model(model_path, runtime, threads, kernels, verbose)
-    reader = _reader(model, preprocess, top_k, number)
+    reader = _reader(model, preprocess, top_k, number, confidence.resolve(min_confidence, model))
     options = CameraOptions(
         source=source, max_frames=max_frames, every=every, retries=retries, loop=loop
     )
@@ -552,9 +580,10 @@ def summary_line(s: dict[str, Any]) -> str:
     type=click.IntRange(0),
     default=0,
     show_default=True,
-    help="Also read N synthetic photos of MNIST test digits and N of font digits, "
-    "normalised and naive-resized (needs MNIST --data).",
+    help="Also read N synthetic photos of MNIST test digits, N of font digits and up to N "
+    "UCI digits as scans and photos, normalised and naive-resized (needs MNIST --data).",
 )
+@min_confidence_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 def eval_(
     models: tuple[Path, ...],
@@ -566,18 +595,24 @@ def eval_(
     limit: int | None,
     preprocess: str,
     photos: int,
+    min_confidence: float | None,
     as_json: bool,
 ) -> None:
-    """Accuracy of one or several models side by side, with their agreement."""
+    """Accuracy of one or several models side by side, with their agreement.
+
+    With --photos N it also reads synthetic photos and fonts, and, where scikit-learn is
+    installed, the UCI handwritten digits as scans and photos (real writers, not MNIST's).
+    """
     from edge import evaluate
 
     loaded = [open_model(m, runtime, threads, kernels, verbose) for m in models]
+    thresholds = [confidence.resolve(min_confidence, m) for m in loaded]
     reader = DigitReader(loaded[0], preprocess=preprocess)
     with _progress(limit or 0, "reading images") as tick:
         dataset = evaluate.load(data, reader, limit, tick)
-    report = evaluate.evaluate(loaded, dataset)
+    report = evaluate.evaluate(loaded, dataset, thresholds)
     if photos:
-        report["photos"] = _photo_accuracy(loaded, dataset, photos)
+        report["photos"] = _photo_accuracy(loaded, dataset, photos, thresholds)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -585,25 +620,42 @@ def eval_(
 
 
 def _photo_accuracy(
-    models: list[DigitClassifier], dataset: Dataset, count: int
+    models: list[DigitClassifier], dataset: Dataset, count: int, thresholds: list[float]
 ) -> list[dict[str, Any]]:
-    from edge import synth
+    from edge import synth, uci
     from edge.errors import DataError
 
     test = dataset.mnist_data  # the MNIST eval already loaded: its test digits go on paper
     if test is None:
         raise DataError(f"{dataset.name}: --photos needs MNIST (.npz or IDX) for the test digits")
+    sets = [
+        ("photos", count, lambda: synth.photo_set(test.x_test, test.y_test, count, seed=0)),
+        ("fonts", count, lambda: synth.font_set(count, seed=0)),
+    ]
+    if uci.available():  # real handwriting (scikit-learn's UCI digits): hosts with [dev] only
+        n = min(count, len(uci.load()[1]))
+        sets += [
+            ("uci-scans", n, lambda: uci.scan_set(n)),
+            ("uci-photos", n, lambda: uci.photo_set(n if n < len(uci.load()[1]) else None)),
+        ]
     results = []
-    with _progress(2 * count, "synthetic photos", threshold=1) as tick:
-        for name, samples in (
-            ("photos", synth.photo_set(test.x_test, test.y_test, count, seed=0)),
-            ("fonts", synth.font_set(count, seed=0)),
-        ):
-            accs = synth.measure_many([m.predict for m in models], samples, name, on_sample=tick)
-            results += [
-                {"model": str(m.path), **a.as_dict()} for m, a in zip(models, accs, strict=True)
-            ]
+    with _progress(sum(n for _, n, _ in sets), "synthetic photos", threshold=1) as tick:
+        for name, _, samples in sets:
+            accs = synth.measure_many([m.predict for m in models], samples(), name, tick)
+            for m, a, p in zip(models, accs, thresholds, strict=True):
+                results.append(
+                    {"model": str(m.path), **a.as_dict(), **_unsure(a.probs, a.labels, p)}
+                )
     return results
+
+
+def _unsure(probs: Any, labels: Any, min_confidence: float) -> dict[str, Any]:
+    """What --min-confidence does on a set: the wrong and unsure counts (edge/confidence.py)."""
+    if min_confidence <= 0:
+        return {}
+    o = confidence.outcome(probs, labels, min_confidence)
+    keys = ("min_confidence", "wrong_without", "wrong", "unsure")
+    return {"with_min_confidence": {k: o[k] for k in keys}}
 
 
 def _format_eval(report: dict[str, Any], names: list[str]) -> str:
@@ -613,6 +665,7 @@ def _format_eval(report: dict[str, Any], names: list[str]) -> str:
         lines.append(
             f"  {name.ljust(width)}  accuracy {m['accuracy']:.2%}  ({m['correct']}/{m['count']}"
             f"{', ' + str(m['no_digit']) + ' no digit' if m['no_digit'] else ''})  {m['runtime']}"
+            + _format_unsure(m)
         )
     if len(names) > 1:
         lines.append("agreement of predicted labels:")
@@ -621,14 +674,24 @@ def _format_eval(report: dict[str, Any], names: list[str]) -> str:
     for skipped in report["skipped"]:
         lines.append(f"  skipped: {skipped}")
     if "photos" in report:
-        lines.append("synthetic photos (edge normalisation vs naive resize):")
+        lines.append("synthetic photos, fonts and UCI digits (edge normalisation vs naive resize):")
         for r in report["photos"]:
             lines.append(
-                f"  {Path(r['model']).name.ljust(width)}  {r['set']:6s} n={r['count']}  "
+                f"  {Path(r['model']).name.ljust(width)}  {r['set']:10s} n={r['count']}  "
                 f"normalised {r['normalized']:.1%}  naive {r['naive']:.1%}  "
-                f"no digit {r['no_digit']}"
+                f"no digit {r['no_digit']}" + _format_unsure(r)
             )
     return "\n".join(lines)
+
+
+def _format_unsure(row: dict[str, Any]) -> str:
+    u = row.get("with_min_confidence")
+    if not u:
+        return ""
+    return (
+        f"  | at P={u['min_confidence']:.2f}: wrong {u['wrong_without']} -> {u['wrong']}, "
+        f"unsure {u['unsure']}"
+    )
 
 
 # -- bench -----------------------------------------------------------------------------------------

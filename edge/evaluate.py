@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edge import imageio, mnist
+from edge import confidence, imageio, mnist
 from edge.errors import DataError, DigitEdgeError
 from edge.model import DigitClassifier
 from edge.pipeline import DigitReader
@@ -88,13 +88,17 @@ def load(
     return Dataset(str(path), np.stack(images), np.asarray(ys), np.asarray(empty), skipped)
 
 
-def evaluate(models: list[DigitClassifier], data: Dataset) -> dict[str, Any]:
-    """Accuracy per model and pairwise agreement of predicted labels."""
+def evaluate(
+    models: list[DigitClassifier], data: Dataset, min_confidences: list[float] | None = None
+) -> dict[str, Any]:
+    """Accuracy per model and pairwise agreement of predicted labels; with a minimum
+    confidence per model, also its wrong and unsure counts (edge/confidence.py)."""
     results, preds = [], []
-    for model in models:
+    for i, model in enumerate(models):
         start = time.perf_counter()
-        pred = model.predict(data.images).argmax(axis=1)
-        pred = np.where(data.no_digit, -1, pred)
+        probs = model.predict(data.images)
+        probs[data.no_digit] = 0.0
+        pred = np.where(data.no_digit, -1, probs.argmax(axis=1))
         seconds = time.perf_counter() - start
         preds.append(pred)
         results.append(
@@ -109,6 +113,10 @@ def evaluate(models: list[DigitClassifier], data: Dataset) -> dict[str, Any]:
                 "images_per_second": round(len(pred) / seconds, 1) if seconds > 0 else None,
             }
         )
+        if min_confidences and min_confidences[i] > 0:
+            results[-1]["with_min_confidence"] = confidence.outcome(
+                probs, data.labels, min_confidences[i]
+            )
     agreement = [[float((a == b).mean()) for b in preds] for a in preds]
     return {
         "data": data.name,

@@ -44,6 +44,8 @@ class Manifest:
     accuracy: dict[str, Any] = field(default_factory=dict)
     compatibility: dict[str, Any] = field(default_factory=dict)
     producer: dict[str, Any] = field(default_factory=dict)
+    #: temperature, calibration error, the default minimum confidence (edge/confidence.py)
+    calibration: dict[str, Any] = field(default_factory=dict)
     format: str = FORMAT
 
     def to_json(self) -> str:

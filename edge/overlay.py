@@ -26,7 +26,12 @@ def draw(frame: np.ndarray, reading: Reading, fps: float) -> np.ndarray:
             x, y, w, h = box
             cv2.rectangle(view, (x, y), (x + w, y + h), BOX_COLOUR, max(1, round(2 * scale)))
     label = None if reading.label is None else reading.label.replace("\n", " / ")  # lines
-    text = f"{label}  {reading.probability:.0%}" if label is not None else "no digit"
+    if getattr(reading, "unsure", False):  # below --min-confidence: a digit not vouched for
+        text = f"?  {reading.probability:.0%}"
+    elif label is not None:
+        text = f"{label}  {reading.probability:.0%}"
+    else:
+        text = "no digit"
     thick = max(1, round(2 * scale))
     cv2.putText(view, text, (10, round(32 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale,
                 TEXT_COLOUR, thick)  # fmt: skip

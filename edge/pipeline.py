@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from edge import confidence
 from edge.model import DigitClassifier
 from edge.normalize import DEFAULT_OPTIONS, Normalized, NormalizeOptions, naive, normalize, to_gray
 
@@ -39,6 +40,8 @@ class Reading:
     timings_ms: dict[str, float] = field(default_factory=dict)
     #: The 28x28 float image in [0, 1] the model saw (None: no digit, or read_pixels).
     model_input: np.ndarray | None = field(default=None, repr=False)
+    #: Below the reader's minimum confidence: label None, the candidates in top_k.
+    unsure: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +49,7 @@ class Reading:
             "probability": None if self.probability is None else round(self.probability, 6),
             "top_k": [{"label": lb, "probability": round(p, 6)} for lb, p in self.top_k],
             "no_digit": self.no_digit,
+            "unsure": self.unsure,
             "box": list(self.box) if self.box else None,
             "timings_ms": {k: round(v, 4) for k, v in self.timings_ms.items()},
         }
@@ -61,6 +65,7 @@ class DigitReader:
         preprocess: str = "mnist",
         top_k: int = 1,
         options: NormalizeOptions = DEFAULT_OPTIONS,
+        min_confidence: float = 0.0,
     ) -> None:
         if preprocess not in PREPROCESSING:
             raise ValueError(f"unknown preprocessing {preprocess!r}")
@@ -68,6 +73,8 @@ class DigitReader:
         self.preprocess = preprocess
         self.top_k = max(1, min(top_k, len(model.labels)))
         self.options = options
+        #: Below this top probability a reading is unsure (edge/confidence.py); 0: never.
+        self.min_confidence = min_confidence
 
     def prepare(self, image: np.ndarray) -> Normalized:
         """The model's input for ``image`` as float (28, 28) in [0, 1], or why there is none."""
@@ -100,9 +107,11 @@ class DigitReader:
         t0 = time.perf_counter()
         probs = self.model.predict_pixels(pixels)
         t1 = time.perf_counter()
-        order = np.argsort(probs)[::-1][: self.top_k] if self.top_k > 1 else [probs.argmax()]
+        unsure = float(probs.max()) < self.min_confidence
+        k = max(self.top_k, confidence.CANDIDATES) if unsure else self.top_k
+        order = np.argsort(probs)[::-1][:k] if k > 1 else [probs.argmax()]
         top = [(self.model.labels[int(i)], float(probs[i])) for i in order]
-        reading = Reading(top[0][0], top[0][1], top)
+        reading = Reading(None if unsure else top[0][0], top[0][1], top, unsure=unsure)
         reading.timings_ms = {
             "invoke": (t1 - t0) * 1e3,
             "postprocess": (time.perf_counter() - t1) * 1e3,

@@ -190,6 +190,9 @@ class SetAccuracy:
     naive: float  # accuracy with the naive resize baseline
     no_digit: int  # frames the normalisation called empty
     seconds: float
+    #: with edge.normalize: probabilities per image (rows of 0 where no digit was found)
+    probs: np.ndarray | None = None
+    labels: np.ndarray | None = None
 
     def as_dict(self) -> dict[str, float | int | str]:
         return {
@@ -238,9 +241,10 @@ def measure_many(
     results = []
     for predict in predicts:
         t0 = time.perf_counter()
-        correct = 0
+        probs = np.zeros((len(y), 10), np.float32)
         if norm_imgs:
-            correct = int((predict(np.stack(norm_imgs)).argmax(axis=1) == y[norm_idx]).sum())
+            probs[norm_idx] = predict(np.stack(norm_imgs))
+        correct = int(((probs.argmax(axis=1) == y) & (probs.max(axis=1) > 0)).sum())
         naive_correct = (
             int((predict(np.stack(naive_imgs)).argmax(axis=1) == y).sum()) if naive_imgs else 0
         )
@@ -252,6 +256,8 @@ def measure_many(
                 naive=naive_correct / n,
                 no_digit=len(y) - len(norm_idx),
                 seconds=prepared + time.perf_counter() - t0,
+                probs=probs,
+                labels=y,
             )
         )
     return results
