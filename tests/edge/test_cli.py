@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from edge import uci
 from edge.bench import run_measured
 from edge.cli import cli
 from tests import model_zoo
@@ -226,7 +227,8 @@ def test_eval_photos(run, int8_model, tmp_path, mnist_data):
     result = run("eval", int8_model, "--data", data, "--limit", "20", "--photos", "20", "--json")
     assert result.exit_code == 0, result.stderr
     photos = json.loads(result.stdout)["photos"]
-    assert [p["set"] for p in photos] == ["photos", "fonts"]
+    uci_sets = ["uci-scans", "uci-photos"] if uci.available() else []  # scikit-learn: dev only
+    assert [p["set"] for p in photos] == ["photos", "fonts", *uci_sets]
     assert all(p["count"] == 20 and p["normalized"] > p["naive"] for p in photos)
 
 
