@@ -111,3 +111,19 @@ def test_default_min_confidence_comes_from_the_manifest(int8_model, tmp_path):
     out = CliRunner().invoke(cli, ["classify", str(image), "--model", str(copy), "--json"])
     record = json.loads(out.stdout)
     assert record["unsure"] == (record["probability"] < 0.99)
+
+
+def test_overlay_shows_a_question_mark_for_an_unsure_reading():
+    from edge import overlay
+    from edge.pipeline import Reading
+
+    frame = np.full((240, 320, 3), 255, np.uint8)
+    sure = overlay.draw(frame, Reading("3", 0.97, [("3", 0.97)]), 30.0)
+    unsure = overlay.draw(frame, Reading(None, 0.41, [("3", 0.41)], unsure=True), 30.0)
+    blank = overlay.draw(frame, Reading(None, None, [], "no digit: blank image"), 30.0)
+    band = (slice(0, 20), slice(0, 160))  # where the reading is written (the FPS is below)
+    assert not np.array_equal(sure[band], unsure[band])
+    assert not np.array_equal(unsure[band], blank[band])
+    expected = frame.copy()
+    cv2.putText(expected, "?  41%", (10, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, overlay.TEXT_COLOUR, 1)
+    assert np.array_equal(unsure[band], expected[band])
