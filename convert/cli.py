@@ -21,7 +21,8 @@ from pathlib import Path
 import click
 
 from convert.modes import IO_DTYPES, MODE_NAMES, MODES
-from edge.errors import DigitEdgeError
+from convert.results import json_default
+from edge.errors import EXIT_INTERRUPTED, DigitEdgeError
 from edge.runtime import RUNTIME_NAMES
 
 
@@ -151,18 +152,18 @@ def main(data, artifacts, models, modes, io_dtype, representative, seed, max_dri
             result = run(opts, progress)
     except DigitEdgeError as exc:
         err.print(f"digit-convert: error: {exc}", style="red", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("digit-convert: interrupted; files already written are intact", style="red")
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception:
         if captured is not None and captured.text:
             err.print(captured.tail(), style="dim", highlight=False, markup=False)
         raise
     wall = time.perf_counter() - t0
-    result.report["wall_seconds_total"] = round(wall, 2)
+    result.report.timings["wall_seconds_total"] = round(wall, 2)
     if as_json:
-        click.echo(json.dumps(result.report, indent=2, default=str))
+        click.echo(json.dumps(result.report.to_dict(), indent=2, default=json_default))
     else:
         from convert.report import render_terminal
 
@@ -175,7 +176,7 @@ def main(data, artifacts, models, modes, io_dtype, representative, seed, max_dri
     failure = gate_error(result)
     if failure is not None:
         err.print(f"digit-convert: {failure}", style="bold red", highlight=False, soft_wrap=True)
-        sys.exit(3)
+        sys.exit(failure.exit_code)
 
 
 def _progress(stack: ExitStack, console, *, enabled: bool) -> Callable:

@@ -15,15 +15,6 @@ from pathlib import Path
 import numpy as np
 
 
-def delegate_partitions(interpreter) -> int | None:
-    """How many delegate kernels (XNNPACK partitions) replaced nodes of the graph."""
-    try:
-        ops = interpreter._get_ops_details()
-    except Exception:  # private API: absent in some builds
-        return None
-    return sum(1 for op in ops if op.get("op_name") == "DELEGATE")
-
-
 def check(path: str, images: np.ndarray, runtime: str, reps: int, probs_out: Path) -> dict:
     from edge.errors import DigitEdgeError
     from edge.model import open_model
@@ -32,7 +23,6 @@ def check(path: str, images: np.ndarray, runtime: str, reps: int, probs_out: Pat
     try:
         clf = open_model(path, runtime=runtime)
         result["runtime"] = clf.runtime.describe()
-        result["partitions"] = delegate_partitions(clf.interpreter)
         probs = clf.predict(images)
     except (DigitEdgeError, ValueError, RuntimeError) as exc:
         result.update(loads=False, error=str(exc).splitlines()[0])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.errors import DigitEdgeError
+from edge.errors import EXIT_GATE, DigitEdgeError
 
 
 class ConvertError(DigitEdgeError):
@@ -10,4 +10,7 @@ class ConvertError(DigitEdgeError):
 
 
 class DriftGateError(ConvertError):
-    """A quantized file drifted further from the float model than ``--max-drift`` allows."""
+    """A quantized file drifted further from the float model than ``--max-drift`` allows, or
+    the device's interpreter cannot run a file; raised after everything is written."""
+
+    exit_code = EXIT_GATE

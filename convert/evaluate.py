@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from convert.devicecheck import delegate_partitions
 from convert.errors import ConvertError
 from edge.model import open_model
 
@@ -29,7 +28,6 @@ class FileEval:
     probs: np.ndarray
     seconds: float  # wall time of the batched pass over every test image
     runtime: str
-    partitions: int | None
     input: dict
     output: dict
     single_check: dict = field(default_factory=dict)
@@ -78,7 +76,6 @@ def evaluate_file(
         probs=probs,
         seconds=seconds,
         runtime=clf.runtime.describe(),
-        partitions=delegate_partitions(clf.interpreter),
         input=tensor_info(clf.input_details),
         output=tensor_info(clf.output_details),
         single_check=check,

@@ -11,11 +11,11 @@ What differs from the tutorials' ``TFLiteConverter.from_keras_model(model)``:
   channel in dynamic-range mode, which needs FULLY_CONNECTED version 12; tflite-runtime 2.14 (the
   last release, what Raspberry Pi OS users install) stops at version 11 and refuses the file.
   Per-tensor dense weights keep version 9. See docs/convert.md for the accuracy cost.
-- **BatchNorm folded into the convolution before it.** The seed's CNN puts BatchNorm *after*
-  MaxPool, where the converter cannot fold it: it stays as MUL + ADD, two more int8 requantization
-  steps per block. A per-channel affine with a positive scale commutes with max, so
-  ``BN(maxpool(conv(x))) == maxpool(conv'(x))`` with the BN folded into ``conv'``: same function
-  (float outputs within 1e-5), fewer ops, a smaller file and fewer int8 disagreements.
+- **BatchNorm folded into the convolution before it.** The LeNet CNN (train/models.py) puts
+  BatchNorm *after* MaxPool, where the converter cannot fold it: it stays as MUL + ADD, two more
+  int8 requantization steps per block. A per-channel affine with a positive scale commutes with
+  max, so ``BN(maxpool(conv(x))) == maxpool(conv'(x))`` with the BN folded into ``conv'``: the
+  same function (float outputs within 1e-5), fewer ops, a smaller file, fewer int8 disagreements.
 - **Cross-layer equalization for dynamic-range.** Per-tensor dense weights lose precision when
   one row is much larger than the rest. ReLU and max-pooling commute with a positive per-channel
   scale, so each channel can be scaled down in one layer and up in the next without changing the
@@ -28,12 +28,12 @@ What differs from the tutorials' ``TFLiteConverter.from_keras_model(model)``:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from convert.errors import ConvertError
-from convert.modes import IO_DTYPES, MODES
+from convert.modes import IO_DTYPES, MODES, QuantMode, Recipe
 
 INPUT_NAME = "image"
 OUTPUT_NAME = "probabilities"
@@ -50,70 +50,78 @@ def with_static_batch(model, batch: int = 1):
     return clone
 
 
-def fold_batchnorm(model):
-    """A copy of a Sequential model with each BatchNormalization folded into the Conv2D before
-    it, directly or across a MaxPooling2D when every folded scale is positive (max commutes with
-    an increasing affine map). Returns ``(model, folded_count)``; the model itself when nothing
-    folds or it is not Sequential."""
+#: One step of a layer walk: ``step(layers, i)`` returns the layers (each with its weights, or
+#: None) that replace ``layers[i:i + consumed]`` and ``consumed``, or None to keep ``layers[i]``.
+Step = Callable[[list, int], "tuple[list[tuple[object, list[np.ndarray] | None]], int] | None"]
+
+
+def rewrite_layers(model, step: Step):
+    """A copy of a Sequential model with ``step`` applied along its layers, and how many times
+    it rewrote something; ``(model, 0)`` itself when nothing changes or it is not Sequential."""
     import keras
-    from keras import layers as kl
 
     if not isinstance(model, keras.Sequential):
         return model, 0
     src = list(model.layers)
     plan: list[tuple[object, list[np.ndarray] | None]] = []
-    folded, i = 0, 0
+    changed, i = 0, 0
     while i < len(src):
-        layer = src[i]
-        fold = None
-        if isinstance(layer, kl.Conv2D) and layer.get_config().get("activation") == "linear":
-            gap = 1 if i + 1 < len(src) and isinstance(src[i + 1], kl.MaxPooling2D) else 0
-            j = i + 1 + gap
-            if j < len(src) and isinstance(src[j], kl.BatchNormalization):
-                fold = _fold(layer, src[j], need_positive=bool(gap))
-        if fold is not None:
-            config = {**layer.get_config(), "use_bias": True}
-            plan.append((kl.Conv2D.from_config(config), fold))
-            if isinstance(src[i + 1], kl.MaxPooling2D):
-                plan.append((kl.MaxPooling2D.from_config(src[i + 1].get_config()), None))
-                i += 1
-            folded += 1
-            i += 2
+        hit = step(src, i)
+        if hit is None:
+            plan.append(_copy(src[i]))
+            i += 1
             continue
-        plan.append((layer.__class__.from_config(layer.get_config()), layer.get_weights()))
-        i += 1
-    if not folded:
+        replacement, consumed = hit
+        plan += replacement
+        changed += 1
+        i += consumed
+    if not changed:
         return model, 0
-    return _rebuild(model, plan), folded
+    return _rebuild(model, plan), changed
+
+
+def _copy(layer) -> tuple[object, list[np.ndarray]]:
+    return layer.__class__.from_config(layer.get_config()), layer.get_weights()
+
+
+def fold_batchnorm(model):
+    """A copy of a Sequential model with each BatchNormalization folded into the Conv2D before
+    it, directly or across a MaxPooling2D when every folded scale is positive (max commutes with
+    an increasing affine map). Returns ``(model, folded_count)``."""
+    from keras import layers as kl
+
+    def step(src: list, i: int):
+        layer = src[i]
+        if not (isinstance(layer, kl.Conv2D) and layer.get_config().get("activation") == "linear"):
+            return None
+        gap = 1 if i + 1 < len(src) and isinstance(src[i + 1], kl.MaxPooling2D) else 0
+        j = i + 1 + gap
+        if j >= len(src) or not isinstance(src[j], kl.BatchNormalization):
+            return None
+        fold = _fold(layer, src[j], need_positive=bool(gap))
+        if fold is None:
+            return None
+        conv = kl.Conv2D.from_config({**layer.get_config(), "use_bias": True})
+        pool = [(kl.MaxPooling2D.from_config(src[i + 1].get_config()), None)] if gap else []
+        return [(conv, fold), *pool], 2 + gap
+
+    return rewrite_layers(model, step)
 
 
 def relu_before_pool(model):
     """A copy of a Sequential model with each ``MaxPooling2D → ReLU`` swapped to ``ReLU →
     MaxPooling2D``: the same function (ReLU is monotone, so it commutes with max), but the
     converter then fuses the ReLU into the convolution before it, and int8 calibration sees that
-    convolution's output only from 0 up instead of its negative half too (measured on the CNN:
-    conv2's int8 step 0.083 → 0.032, conv1's 0.019 → 0.0076). Returns ``(model, swaps)``; the
-    model itself when nothing swaps or it is not Sequential."""
-    import keras
+    convolution's output only from 0 up instead of its negative half too (docs/convert.md has
+    the step sizes). Returns ``(model, swaps)``."""
     from keras import layers as kl
 
-    if not isinstance(model, keras.Sequential):
-        return model, 0
-    src, order, i, swaps = list(model.layers), [], 0, 0
-    while i < len(src):
+    def step(src: list, i: int):
         if isinstance(src[i], kl.MaxPooling2D) and i + 1 < len(src) and _is_plain_relu(src[i + 1]):
-            order += [src[i + 1], src[i]]
-            swaps += 1
-            i += 2
-            continue
-        order.append(src[i])
-        i += 1
-    if not swaps:
-        return model, 0
-    plan = [
-        (layer.__class__.from_config(layer.get_config()), layer.get_weights()) for layer in order
-    ]
-    return _rebuild(model, plan), swaps
+            return [_copy(src[i + 1]), _copy(src[i])], 2
+        return None
+
+    return rewrite_layers(model, step)
 
 
 def dense_as_conv(model):
@@ -124,42 +132,34 @@ def dense_as_conv(model):
     the weights: a convolution's are quantized per output channel (``CONV_2D`` v5, which
     tflite-runtime 2.14 runs), a dense layer's per tensor (``FULLY_CONNECTED`` v9; per channel
     would be v12, which it refuses). Returns ``(model, replaced)``."""
-    import keras
     from keras import layers as kl
 
-    if not isinstance(model, keras.Sequential):
-        return model, 0
-    src = list(model.layers)
-    plan: list[tuple[object, list[np.ndarray] | None]] = []
-    replaced, i = 0, 0
-    while i < len(src):
+    def step(src: list, i: int):
         layer = src[i]
         nxt = src[i + 1] if i + 1 < len(src) else None
-        if (
+        if not (
             isinstance(layer, kl.Flatten)
             and isinstance(nxt, kl.Dense)
             and len(layer.input.shape) == 4
             and None not in tuple(layer.input.shape[1:])
         ):
-            h, w, c = (int(d) for d in layer.input.shape[1:])
-            kernel, *bias = nxt.get_weights()
-            units = kernel.shape[1]
-            cfg = nxt.get_config()
-            conv = kl.Conv2D(
-                units, (h, w), padding="valid", use_bias=bool(bias), name=f"{nxt.name}_conv"
-            )
-            plan.append((conv, [kernel.reshape(h, w, c, units), *bias]))
-            plan.append((kl.Flatten(name=layer.name), None))
-            if cfg.get("activation") not in (None, "linear"):
-                plan.append((kl.Activation(cfg["activation"], name=f"{nxt.name}_act"), None))
-            replaced += 1
-            i += 2
-            continue
-        plan.append((layer.__class__.from_config(layer.get_config()), layer.get_weights()))
-        i += 1
-    if not replaced:
-        return model, 0
-    return _rebuild(model, plan), replaced
+            return None
+        h, w, c = (int(d) for d in layer.input.shape[1:])
+        kernel, *bias = nxt.get_weights()
+        units = kernel.shape[1]
+        cfg = nxt.get_config()
+        conv = kl.Conv2D(
+            units, (h, w), padding="valid", use_bias=bool(bias), name=f"{nxt.name}_conv"
+        )
+        plan = [
+            (conv, [kernel.reshape(h, w, c, units), *bias]),
+            (kl.Flatten(name=layer.name), None),
+        ]
+        if cfg.get("activation") not in (None, "linear"):
+            plan.append((kl.Activation(cfg["activation"], name=f"{nxt.name}_act"), None))
+        return plan, 2
+
+    return rewrite_layers(model, step)
 
 
 def _rebuild(model, plan: list) -> object:
@@ -280,62 +280,54 @@ def _fold(conv, bn, *, need_positive: bool) -> list[np.ndarray] | None:
     ]
 
 
-def convert(
-    model,
-    mode: str,
-    representative: np.ndarray | None = None,
-    io_dtype: str = "int8",
-    *,
-    batch: int | None = 1,
-    per_channel_dense: bool = False,
-    strip: bool = True,
-    fold: bool = True,
-    equalize_ranges: bool | None = None,
-    conv_dense: bool | None = None,
-    refine: bool = True,
-    rounding: bool = True,
-) -> bytes:
-    """Convert ``model`` in ``mode``; ``representative`` (float images in the model's input
-    layout, from the training set) is required for int8.
+def has_dense_on_feature_map(model) -> bool:
+    """Whether :func:`dense_as_conv` has a layer to rewrite in ``model`` (after the BatchNorm
+    folding and ReLU reordering every recipe does first)."""
+    return dense_as_conv(relu_before_pool(fold_batchnorm(model)[0])[0])[1] > 0
 
-    ``batch=None`` keeps Keras's dynamic batch (the tutorial graph); ``per_channel_dense=True``
-    restores TF 2.21's default dynamic-range quantization (FULLY_CONNECTED v12, which
-    tflite-runtime 2.14 rejects); ``strip=False`` keeps tensor names; ``fold=False`` leaves
-    BatchNorm as it is (and ReLU after MaxPool); ``conv_dense`` (default: dynamic mode only)
-    turns a dense layer on a feature map into a convolution (:func:`dense_as_conv`);
-    ``equalize_ranges`` (default: dynamic mode, when no dense layer became a convolution)
-    toggles cross-layer equalization; ``refine=False`` leaves an int8 file as the converter wrote
-    it (no weight re-rounding, no bias correction, min/max logit range: :mod:`convert.ptq`);
-    ``rounding=False`` refines without re-rounding the weights. They exist for the
-    benchmark's comparisons and the stage's validation choice; the defaults are what ships.
-    """
+
+def applies(recipe: Recipe, model) -> bool:
+    """A recipe that turns a dense layer into a convolution needs one to turn."""
+    return not recipe.conv_dense or has_dense_on_feature_map(model)
+
+
+def default_recipe(mode: str, model) -> Recipe:
+    """The first of the mode's recipes that applies to ``model``."""
+    return next(r for _, r in MODES[mode].recipes if applies(r, model))
+
+
+def rewrite(model, recipe: Recipe):
+    """The graph the converter sees: BatchNorm folded, ReLU before MaxPool, then the recipe's
+    rewrites (all keep the function), with a static batch of 1."""
+    source = relu_before_pool(fold_batchnorm(model)[0])[0]
+    if recipe.conv_dense:
+        source = dense_as_conv(source)[0]
+    if recipe.equalize:
+        source = equalize(source)[0]
+    return with_static_batch(source)
+
+
+def calibration_batches(model, representative: np.ndarray | None) -> np.ndarray:
+    """Representative images as batches of one in ``model``'s input layout; int8 needs some."""
+    if representative is None or len(representative) == 0:
+        raise ConvertError("int8 conversion needs a non-empty representative dataset")
+    shape = tuple(model.inputs[0].shape[1:])
+    return np.asarray(representative, dtype=np.float32).reshape((-1, 1, *shape))
+
+
+def converter_for(source, spec: QuantMode, representative: np.ndarray | None, io_dtype: str):
+    """A ``TFLiteConverter`` for the Keras model ``source`` set up as ``spec`` says."""
     import tensorflow as tf
 
-    if mode not in MODES:
-        raise ConvertError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
-    if io_dtype not in IO_DTYPES:
-        choices = ", ".join(IO_DTYPES)
-        raise ConvertError(f"unknown int8 I/O type {io_dtype!r}; choose from {choices}")
-    spec = MODES[mode]
-    source = relu_before_pool(fold_batchnorm(model)[0])[0] if fold else model
-    replaced = 0
-    if mode == "dynamic" and not per_channel_dense if conv_dense is None else conv_dense:
-        source, replaced = dense_as_conv(source)
-    if mode == "dynamic" and not replaced if equalize_ranges is None else equalize_ranges:
-        source = equalize(source)[0]
-    source = source if batch is None else with_static_batch(source, batch)
     converter = tf.lite.TFLiteConverter.from_keras_model(source)
-    if mode in ("dynamic", "float16", "int8"):
+    if spec.optimize:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if mode == "dynamic" and not per_channel_dense:
+    if spec.per_tensor_dense:
         converter._experimental_disable_per_channel_quantization_for_dense_layers = True
-    if mode == "float16":
+    if spec.float16_weights:
         converter.target_spec.supported_types = [tf.float16]
     if spec.needs_representative_data:
-        if representative is None or len(representative) == 0:
-            raise ConvertError("int8 conversion needs a non-empty representative dataset")
-        shape = tuple(source.inputs[0].shape[1:])
-        rep = np.asarray(representative, dtype=np.float32).reshape((-1, 1, *shape))
+        rep = calibration_batches(source, representative)
 
         def samples() -> Iterator[list[np.ndarray]]:
             for x in rep:
@@ -345,13 +337,36 @@ def convert(
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.dtypes.as_dtype(io_dtype)
         converter.inference_output_type = tf.dtypes.as_dtype(io_dtype)
-    blob = bytes(converter.convert())
-    if mode == "int8" and refine:
+    return converter
+
+
+def convert(
+    model,
+    mode: str,
+    representative: np.ndarray | None = None,
+    io_dtype: str = "int8",
+    recipe: Recipe | None = None,
+) -> bytes:
+    """Convert ``model`` in ``mode`` the way ``recipe`` says (default: :func:`default_recipe`);
+    ``representative`` (float images in the model's input layout, from the training set) is
+    required for int8. The file's tensor names are stripped (:func:`strip_names`)."""
+    import tensorflow as tf
+
+    if mode not in MODES:
+        raise ConvertError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    if io_dtype not in IO_DTYPES:
+        choices = ", ".join(IO_DTYPES)
+        raise ConvertError(f"unknown int8 I/O type {io_dtype!r}; choose from {choices}")
+    spec, recipe = MODES[mode], recipe or default_recipe(mode, model)
+    source = rewrite(model, recipe)
+    blob = bytes(converter_for(source, spec, representative, io_dtype).convert())
+    if spec.needs_representative_data and recipe.refine:
         from convert.ptq import refine_int8
 
         twin = tf.lite.TFLiteConverter.from_keras_model(source).convert()
-        blob = refine_int8(blob, bytes(twin), rep, rounding=rounding)[0]
-    return strip_names(blob) if strip else blob
+        rep = calibration_batches(source, representative)
+        blob = refine_int8(blob, bytes(twin), rep, rounding=recipe.rounding)[0]
+    return strip_names(blob)
 
 
 def strip_names(blob: bytes) -> bytes:

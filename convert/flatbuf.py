@@ -38,11 +38,14 @@ class OpInfo:
     version: int
     count: int
 
+    @property
     def label(self) -> str:
-        return f"{self.name} v{self.version}" + (f" x{self.count}" if self.count > 1 else "")
+        """``CONV_2D v5 ×2``: the name, the version, and the node count where above one."""
+        return f"{self.name} v{self.version}" + (f" ×{self.count}" if self.count > 1 else "")
 
 
-def _schema():
+def schema():
+    """The TFLite flatbuffer schema's generated Python module (enums and readers)."""
     try:
         from ai_edge_litert import schema_py_generated as schema
     except ImportError:  # pragma: no cover - the host has both
@@ -52,9 +55,9 @@ def _schema():
 
 def read_ops(blob: bytes) -> list[OpInfo]:
     """The operator codes of a flatbuffer, in the file's order, with node counts."""
-    schema = _schema()
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    model = schema.Model.GetRootAsModel(blob, 0)
+    tfl = schema()
+    names = {v: k for k, v in vars(tfl.BuiltinOperator).items() if not k.startswith("_")}
+    model = tfl.Model.GetRootAsModel(blob, 0)
     counts: Counter[int] = Counter()
     for s in range(model.SubgraphsLength()):
         graph = model.Subgraphs(s)
@@ -73,8 +76,8 @@ def read_ops(blob: bytes) -> list[OpInfo]:
 
 def read_metadata(blob: bytes) -> dict[str, bytes]:
     """The named metadata buffers (e.g. ``min_runtime_version``)."""
-    schema = _schema()
-    model = schema.Model.GetRootAsModel(blob, 0)
+    tfl = schema()
+    model = tfl.Model.GetRootAsModel(blob, 0)
     out = {}
     for i in range(model.MetadataLength()):
         meta = model.Metadata(i)

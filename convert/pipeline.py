@@ -21,31 +21,23 @@ import numpy as np
 
 from convert import compat, evaluate, flatbuf, metrics
 from convert.errors import ConvertError, DriftGateError
-from convert.export import balanced_sample, convert
+from convert.export import applies, balanced_sample, convert
 from convert.modes import IO_DTYPES, MODE_NAMES, MODES
+from convert.results import (
+    DeviceResult,
+    FileResult,
+    Gate,
+    ModelResult,
+    StageReport,
+    build_manifest,
+    drift_gate,
+    incompatible_files,
+)
 from edge.fileio import atomic_write_bytes, sha256_file
-from edge.manifest import MNIST_LABELS, MNIST_PREPROCESSING, Manifest, manifest_path
+from edge.manifest import manifest_path
 from edge.mnist import Mnist
 from edge.model import open_model
 from train.data import Splits, load_mnist, split
-
-REPORT_FORMAT = "digit-edge-convert-report/1"
-
-#: Ways to build a file whose merit depends on the trained weights, as ``convert`` keyword
-#: arguments, the default first; the stage keeps the one that agrees best with the Keras model
-#: on the validation split (docs/convert.md has the measurements behind each).
-VALIDATION_CANDIDATES: dict[str, dict[str, dict]] = {
-    "int8": {
-        "refined": {},  # weight rounding + bias correction + logit range (convert/ptq.py)
-        "bias + range": {"rounding": False},  # nearest-rounded weights
-        "converter": {"refine": False},
-    },
-    "dynamic": {
-        "conv per-channel": {"conv_dense": True, "equalize_ranges": False},
-        "per-tensor + equalize": {"conv_dense": False, "equalize_ranges": True},
-        "per-tensor": {"conv_dense": False, "equalize_ranges": False},
-    },
-}
 
 
 @dataclass
@@ -67,8 +59,8 @@ class StageOptions:
     device_check: bool = True
     device_python: str | None = None
     plots: bool = True
-    #: build the int8 and dynamic files in each of :data:`VALIDATION_CANDIDATES`' ways and keep
-    #: the one that agrees best with Keras on the validation split
+    #: build a file in each of its mode's recipes (convert/modes.py) and keep the one that
+    #: agrees best with Keras on the validation split
     choose_on_validation: bool = True
 
     @property
@@ -94,11 +86,42 @@ class TrainedModel:
 
 
 @dataclass
+class StageInputs:
+    """What the stage reads before any work: the models, MNIST and its split, the calibration
+    images (indices into the training part) and the device-like environment's python."""
+
+    trained: list[TrainedModel]
+    data: Mnist
+    splits: Splits
+    rep_idx: np.ndarray
+    device_python: Path | None
+
+
+@dataclass
+class Converted:
+    """One file built, not yet evaluated; ``choice`` says how validation picked its recipe."""
+
+    model: TrainedModel
+    mode: str
+    name: str
+    blob: bytes
+    choice: dict | None
+
+
+@dataclass
+class Measured:
+    """The host's figures: each file's evaluation and latency, each model's Keras reference."""
+
+    evals: dict[str, evaluate.FileEval]
+    latencies: dict[str, np.ndarray]
+    references: dict[str, np.ndarray]
+    keras_times: dict[str, np.ndarray]
+
+
+@dataclass
 class StageResult:
-    report: dict
+    report: StageReport
     written: list[Path] = field(default_factory=list)
-    gate_failures: list[str] = field(default_factory=list)
-    incompatible: list[str] = field(default_factory=list)
 
 
 # Progress is reported through a callback so the CLI can draw bars and tests can stay quiet.
@@ -122,7 +145,8 @@ def check_options(opts: StageOptions) -> None:
         raise ConvertError(
             f"unknown int8 I/O type {opts.io_dtype!r}; choose from {', '.join(IO_DTYPES)}"
         )
-    if "int8" in opts.modes and opts.representative <= 0:
+    calibrated = any(MODES[m].needs_representative_data for m in opts.modes)
+    if calibrated and opts.representative <= 0:
         raise ConvertError(
             f"empty representative set (--representative {opts.representative}): int8 needs "
             "calibration images"
@@ -193,191 +217,266 @@ def load_data(option: str | None) -> tuple[Mnist, Splits]:
     return data, split(data)
 
 
-# -- the stage ------------------------------------------------------------------------------
+# -- the stage: convert -> evaluate -> device check -> assemble -> publish --------------------
 
 
 def run(opts: StageOptions, progress: Progress = _no_progress) -> StageResult:
     """Convert, evaluate, check and publish. Raises ConvertError (nothing written) on bad input;
-    a failed drift gate is in the result (everything written): see :func:`gate_error`."""
+    a failed gate is in the report (everything written): see :func:`gate_error`."""
+    started, load_start = time.perf_counter(), os.getloadavg()
+    inputs = read_inputs(opts)
+    with tempfile.TemporaryDirectory(prefix="digit-convert-") as staging:
+        stage_dir = Path(staging)
+        converted = convert_all(opts, inputs, stage_dir, progress)
+        measured = evaluate_all(opts, inputs, converted, stage_dir, progress)
+        device = device_check(opts, inputs, converted, stage_dir, progress)
+    report = assemble(opts, inputs, converted, measured, device, load_start)
+    report.timings["wall_seconds_compute"] = round(time.perf_counter() - started, 2)
+    written = publish(opts, report, inputs.splits)
+    report.timings["wall_seconds"] = round(time.perf_counter() - started, 2)
+    return StageResult(report, written)
+
+
+def read_inputs(opts: StageOptions) -> StageInputs:
+    """Every input checked and loaded before any work (a bad one is a ConvertError)."""
+    check_options(opts)
+    python = compat.device_python(opts.device_python) if opts.device_check else None
+    trained = [load_keras(name, path) for name, path in find_models(opts)]
+    data, splits = load_data(opts.data)
+    rep_idx = np.empty(0, dtype=np.int64)
+    if any(MODES[m].needs_representative_data for m in opts.modes):
+        # indices into the training part: validation never calibrates
+        rep_idx = balanced_sample(splits.y_train, opts.representative, opts.seed)
+    return StageInputs(trained, data, splits, rep_idx, python)
+
+
+def convert_all(
+    opts: StageOptions, inputs: StageInputs, stage_dir: Path, progress: Progress
+) -> list[Converted]:
+    """Every model in every mode, written into ``stage_dir`` for the evaluation."""
+    rep_images = inputs.splits.x_train[inputs.rep_idx]
+    jobs = [(m, mode) for m in inputs.trained for mode in opts.modes]
+    tick = progress("Converting", len(jobs))
+    converted = []
+    for m, mode in jobs:
+        name = f"{m.name}_{mode}.tflite"
+        rep = None
+        if MODES[mode].needs_representative_data:
+            rep = evaluate.keras_inputs(m.keras, rep_images)
+        try:
+            blob, choice = build_file(opts, m, mode, rep, inputs.splits.x_val, stage_dir)
+        except ConvertError:
+            raise
+        except Exception as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ConvertError(f"{m.path}: {mode} conversion failed ({reason[:200]})") from None
+        (stage_dir / name).write_bytes(blob)
+        converted.append(Converted(m, mode, name, blob, choice))
+        tick()
+    return converted
+
+
+def build_file(
+    opts: StageOptions,
+    m: TrainedModel,
+    mode: str,
+    rep: np.ndarray | None,
+    x_val: np.ndarray,
+    folder: Path,
+) -> tuple[bytes, dict | None]:
+    """One file in ``mode``: its default recipe, or, where the mode has several and validation
+    images exist, the recipe :func:`choose_on_validation` keeps (and its figures)."""
+    recipes = [(key, r) for key, r in MODES[mode].recipes if applies(r, m.keras)]
+    if not (opts.choose_on_validation and len(MODES[mode].recipes) > 1 and len(x_val)):
+        return convert(m.keras, mode, rep, opts.io_dtype, recipes[0][1]), None
+    candidates: dict[str, bytes] = {}
+    for key, recipe in recipes:
+        blob = convert(m.keras, mode, rep, opts.io_dtype, recipe)
+        if blob not in candidates.values():  # e.g. nothing to rewrite
+            candidates[key] = blob
+    return choose_on_validation(candidates, m.keras, x_val, folder, f"{m.name}_{mode}.tflite")
+
+
+def evaluate_all(
+    opts: StageOptions,
+    inputs: StageInputs,
+    converted: list[Converted],
+    stage_dir: Path,
+    progress: Progress,
+) -> Measured:
+    """Keras references, every file through the edge runtime, single-image latencies."""
+    x_test = inputs.splits.x_test
+    tick = progress("Keras reference", len(inputs.trained))
+    references = {}
+    for m in inputs.trained:
+        references[m.name] = evaluate.keras_probs(m.keras, x_test)
+        tick()
+    tick = progress("Evaluating (10,000 images)", len(converted))
+    evals = {}
+    for c in converted:
+        evals[c.name] = evaluate.evaluate_file(
+            stage_dir / c.name, x_test, runtime=opts.runtime, check_images=opts.check_images
+        )
+        tick()
+    tick = progress("Timing (single image)", 1)
+    paths = [stage_dir / c.name for c in converted]
+    times = evaluate.interleaved_latency(
+        paths, x_test[0], reps=opts.latency_reps, runtime=opts.runtime
+    )
+    latencies = {c.name: t for c, t in zip(converted, times, strict=True)}
+    tick()
+    tick = progress("Timing Keras", len(inputs.trained))
+    keras_times = {}
+    for m in inputs.trained:
+        keras_times[m.name] = evaluate.keras_latency(m.keras, x_test[0], reps=opts.keras_reps)
+        tick()
+    return Measured(evals, latencies, references, keras_times)
+
+
+def device_check(
+    opts: StageOptions,
+    inputs: StageInputs,
+    converted: list[Converted],
+    stage_dir: Path,
+    progress: Progress,
+) -> tuple[compat.DeviceReport, dict[str, dict]]:
+    """Every file loaded and run in the device-like environment; its answers by file name."""
+    if not opts.device_check:
+        return compat.DeviceReport(None, False, "skipped (--no-device-check)"), {}
+    tick = progress("Loading in tflite-runtime 2.14", 1)
+    paths = [stage_dir / c.name for c in converted]
+    device = compat.check_on_device(paths, inputs.splits.x_test, python=inputs.device_python)
+    tick()
+    return device, {
+        c.name: device.results.get(str(p), {}) for c, p in zip(converted, paths, strict=True)
+    }
+
+
+def assemble(
+    opts: StageOptions,
+    inputs: StageInputs,
+    converted: list[Converted],
+    measured: Measured,
+    device: tuple[compat.DeviceReport, dict[str, dict]],
+    load_start: tuple[float, float, float],
+) -> StageReport:
+    """The typed report: a result per model and per file, the run's context, the gate."""
+    y_test = inputs.splits.y_test
+    models = {
+        m.name: model_result(m, measured.references[m.name], y_test, measured.keras_times[m.name])
+        for m in inputs.trained
+    }
+    files = [file_result(opts, c, measured, device, y_test) for c in converted]
+    float_bytes = {f.model: f.bytes for f in files if f.mode == "float32"}
+    for f in files:
+        if f.model in float_bytes:
+            f.size_ratio_vs_float32 = f.bytes / float_bytes[f.model]
+    gate = Gate(opts.max_drift, drift_gate(files, opts.max_drift), incompatible_files(files))
+    header = run_header(opts, inputs, measured, device[0], load_start)
+    return StageReport(header, models, files, gate)
+
+
+def model_result(
+    m: TrainedModel, reference: np.ndarray, y_test: np.ndarray, keras_times: np.ndarray
+) -> ModelResult:
+    return ModelResult(
+        keras_file=str(m.path),
+        keras_sha256=sha256_file(m.path),
+        keras_bytes=m.path.stat().st_size,
+        params=int(m.keras.count_params()),
+        keras_accuracy=metrics.accuracy(reference, y_test),
+        keras_latency_us=metrics.percentiles_us(keras_times),
+        train_seed=m.metrics.get("seed"),
+        train_test_accuracy=_float_or_none(m.metrics.get("test_accuracy")),
+        train_data_sha256=m.metrics.get("data_sha256"),
+        metrics_note=m.metrics_note,
+        probs=reference,
+    )
+
+
+def file_result(
+    opts: StageOptions,
+    c: Converted,
+    measured: Measured,
+    device: tuple[compat.DeviceReport, dict[str, dict]],
+    y_test: np.ndarray,
+) -> FileResult:
+    ev, times = measured.evals[c.name], measured.latencies[c.name]
+    reference = measured.references[c.model.name]
+    ops = flatbuf.read_ops(c.blob)
+    return FileResult(
+        model=c.model.name,
+        mode=c.mode,
+        file=c.name,
+        io_dtype=opts.io_dtype if MODES[c.mode].integer_io else "float32",
+        sha256=hashlib.sha256(c.blob).hexdigest(),
+        input=ev.input,
+        output=ev.output,
+        comparison=metrics.compare(ev.probs, reference, y_test),
+        latency_us=metrics.percentiles_us(times),
+        latency_reps=len(times),
+        throughput_ips=ev.throughput,
+        eval_seconds=ev.seconds,
+        batched_vs_single=ev.single_check,
+        host_runtime=ev.runtime,
+        ops=ops,
+        validation_choice=c.choice,
+        min_runtime_version=flatbuf.min_runtime_version(c.blob),
+        device=device_result(
+            device[0], device[1].get(c.name, {}), ops, ev.probs, reference, y_test
+        ),
+        blob=c.blob,
+        probs=ev.probs,
+    )
+
+
+def device_result(
+    device: compat.DeviceReport,
+    answer: dict,
+    ops: list[flatbuf.OpInfo],
+    host_probs: np.ndarray,
+    reference: np.ndarray,
+    y_test: np.ndarray,
+) -> DeviceResult:
+    """One file on tflite-runtime 2.14: the interpreter's answer where it was asked."""
+    verdict, blockers = flatbuf.table_verdict(ops)
+    result = DeviceResult(
+        runs=verdict, table_verdict=verdict, table_blockers=blockers,
+        checked=device.ran, runtime=device.runtime,
+    )  # fmt: skip
+    if not (device.ran and answer):
+        result.reason = device.reason
+        return result
+    result.runs = result.loads = bool(answer.get("loads"))
+    result.error = answer.get("error")
+    result.latency_us_p50 = answer.get("latency_us_p50")
+    result.latency_us_p90 = answer.get("latency_us_p90")
+    if result.loads:
+        probs = np.asarray(answer["probs"], dtype=np.float32)
+        cmp = metrics.compare(probs, reference, y_test)
+        result.images, result.accuracy = len(probs), cmp.accuracy
+        result.drift_pp, result.agreement = cmp.drift_pp, cmp.agreement
+        result.agreement_with_host = metrics.agreement(probs, host_probs)
+        result.max_abs_prob_delta_vs_host = metrics.max_abs_prob_delta(probs, host_probs)
+    return result
+
+
+def run_header(
+    opts: StageOptions,
+    inputs: StageInputs,
+    measured: Measured,
+    device: compat.DeviceReport,
+    load_start: tuple[float, float, float],
+) -> dict:
+    """The report's context: interpreters, versions, machine, data, calibration, settings."""
     import keras
     import tensorflow as tf
 
-    started = time.perf_counter()
-    load_start = os.getloadavg()
-    check_options(opts)
-    device_python = compat.device_python(opts.device_python) if opts.device_check else None
-    trained = [load_keras(name, path) for name, path in find_models(opts)]
-    data, splits = load_data(opts.data)
-    x_test, y_test, x_val = splits.x_test, splits.y_test, splits.x_val
-
-    rep_idx = np.empty(0, dtype=np.int64)
-    if "int8" in opts.modes:  # indices into the training part (validation never calibrates)
-        rep_idx = balanced_sample(splits.y_train, opts.representative, opts.seed)
-    rep_images = splits.x_train[rep_idx]
-
-    jobs = [(m, mode) for m in trained for mode in opts.modes]
-    files: list[dict] = []
-    models: dict[str, dict] = {}
-    blobs: dict[str, bytes] = {}
-    evals: dict[str, evaluate.FileEval] = {}
-    references: dict[str, np.ndarray] = {}
-    choices: dict[str, dict] = {}
-
-    with tempfile.TemporaryDirectory(prefix="digit-convert-") as staging:
-        stage_dir = Path(staging)
-        tick = progress("Keras reference", len(trained))
-        for m in trained:
-            references[m.name] = evaluate.keras_probs(m.keras, x_test)
-            tick()
-
-        tick = progress("Converting", len(jobs))
-        for m, mode in jobs:
-            rep = evaluate.keras_inputs(m.keras, rep_images) if mode == "int8" else None
-            name = f"{m.name}_{mode}.tflite"
-            try:
-                if opts.choose_on_validation and mode in VALIDATION_CANDIDATES and len(x_val):
-                    candidates = {}
-                    for key, kwargs in VALIDATION_CANDIDATES[mode].items():
-                        if kwargs.get("conv_dense") and not has_dense_on_feature_map(m.keras):
-                            continue  # that candidate would be one of the others, misnamed
-                        cand = convert(m.keras, mode, rep, opts.io_dtype, **kwargs)
-                        if cand not in candidates.values():  # e.g. nothing to rewrite
-                            candidates[key] = cand
-                    blob, choices[name] = choose_on_validation(
-                        candidates, m.keras, x_val, stage_dir, name
-                    )
-                else:
-                    blob = convert(m.keras, mode, representative=rep, io_dtype=opts.io_dtype)
-            except ConvertError:
-                raise
-            except Exception as exc:
-                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise ConvertError(f"{m.path}: {mode} conversion failed ({reason[:200]})") from None
-            blobs[name] = blob
-            (stage_dir / name).write_bytes(blob)
-            tick()
-
-        tick = progress("Evaluating (10,000 images)", len(jobs))
-        for name in blobs:
-            evals[name] = evaluate.evaluate_file(
-                stage_dir / name, x_test, runtime=opts.runtime, check_images=opts.check_images
-            )
-            tick()
-
-        names = list(blobs)
-        tick = progress("Timing (single image)", 1)
-        latencies = evaluate.interleaved_latency(
-            [stage_dir / n for n in names], x_test[0], reps=opts.latency_reps, runtime=opts.runtime
-        )
-        tick()
-        tick = progress("Timing Keras", len(trained))
-        keras_times = {}
-        for m in trained:
-            keras_times[m.name] = evaluate.keras_latency(m.keras, x_test[0], reps=opts.keras_reps)
-            tick()
-
-        device = compat.DeviceReport(None, False, "skipped (--no-device-check)")
-        if opts.device_check:
-            tick = progress("Loading in tflite-runtime 2.14", 1)
-            device = compat.check_on_device(
-                [stage_dir / n for n in names],
-                x_test,
-                python=device_python,
-            )
-            tick()
-
-        for m in trained:
-            keras_acc = metrics.accuracy(references[m.name], y_test)
-            models[m.name] = {
-                "keras_file": str(m.path),
-                "keras_sha256": sha256_file(m.path),
-                "keras_bytes": m.path.stat().st_size,
-                "params": int(m.keras.count_params()),
-                "keras_accuracy": keras_acc,
-                "keras_latency_us": metrics.percentiles_us(keras_times[m.name]),
-                "keras_latency_method": "model.predict_on_batch, one image",
-                "train_seed": m.metrics.get("seed"),
-                "train_test_accuracy": _float_or_none(m.metrics.get("test_accuracy")),
-                "train_data_sha256": m.metrics.get("data_sha256"),
-                "metrics_note": m.metrics_note,
-            }
-
-        for (m, mode), name, times in zip(jobs, names, latencies, strict=True):
-            ev, blob = evals[name], blobs[name]
-            cmp = metrics.compare(ev.probs, references[m.name], y_test)
-            ops = flatbuf.read_ops(blob)
-            verdict, blockers = flatbuf.table_verdict(ops)
-            dev = device.results.get(str(stage_dir / name), {})
-            dev_entry: dict = {"checked": device.ran, "runtime": device.runtime}
-            if device.ran and dev:
-                dev_entry["loads"] = bool(dev.get("loads"))
-                dev_entry["error"] = dev.get("error")
-                dev_entry["partitions"] = dev.get("partitions")
-                dev_entry["latency_us_p50"] = dev.get("latency_us_p50")
-                dev_entry["latency_us_p90"] = dev.get("latency_us_p90")
-                if dev.get("loads"):
-                    d_probs = np.asarray(dev["probs"], dtype=np.float32)
-                    d_cmp = metrics.compare(d_probs, references[m.name], y_test)
-                    dev_entry["images"] = len(d_probs)
-                    dev_entry["accuracy"] = d_cmp.accuracy
-                    dev_entry["drift_pp"] = d_cmp.drift_pp
-                    dev_entry["agreement"] = d_cmp.agreement
-                    dev_entry["agreement_with_host"] = metrics.agreement(d_probs, ev.probs)
-                    dev_entry["max_abs_prob_delta_vs_host"] = metrics.max_abs_prob_delta(
-                        d_probs, ev.probs
-                    )
-            else:
-                dev_entry["reason"] = device.reason
-            runs_on_214 = dev_entry.get("loads") if device.ran else verdict
-            files.append(
-                {
-                    "model": m.name,
-                    "mode": mode,
-                    "file": name,
-                    "io_dtype": opts.io_dtype if MODES[mode].integer_io else "float32",
-                    "bytes": len(blob),
-                    "sha256": hashlib.sha256(blob).hexdigest(),
-                    "size_ratio_vs_float32": None,
-                    "input": ev.input,
-                    "output": ev.output,
-                    **cmp.to_dict(),
-                    "latency_us": metrics.percentiles_us(times),
-                    "latency_reps": len(times),
-                    "throughput_ips": ev.throughput,
-                    "eval_seconds": ev.seconds,
-                    "batched_vs_single": ev.single_check,
-                    "host_runtime": ev.runtime,
-                    "host_partitions": ev.partitions,
-                    "ops": [{"name": o.name, "version": o.version, "count": o.count} for o in ops],
-                    "validation_choice": choices.get(name),
-                    "min_runtime_version": flatbuf.min_runtime_version(blob),
-                    "tflite_runtime_2_14": {
-                        "runs": runs_on_214,
-                        "table_verdict": verdict,
-                        "table_blockers": blockers,
-                        **dev_entry,
-                    },
-                }
-            )
-
-    by_model_f32 = {f["model"]: f["bytes"] for f in files if f["mode"] == "float32"}
-    for f in files:
-        if f["model"] in by_model_f32:
-            f["size_ratio_vs_float32"] = f["bytes"] / by_model_f32[f["model"]]
-
-    gate_failures = drift_gate(files, opts.max_drift)
-    incompatible = [
-        f"{f['file']} ({f['tflite_runtime_2_14'].get('error') or 'op versions too new'})"
-        for f in files
-        if f["tflite_runtime_2_14"]["runs"] is False
-    ]
-
-    host_runtimes = sorted({ev.runtime for ev in evals.values()})
-    report = {
-        "format": REPORT_FORMAT,
+    splits, rep_idx, data = inputs.splits, inputs.rep_idx, inputs.data
+    return {
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "interpreter": {
-            "host": ", ".join(host_runtimes),
+            "host": ", ".join(sorted({ev.runtime for ev in measured.evals.values()})),
             "device": device.runtime,
             "device_python": str(device.python) if device.python else None,
             "device_check": device.reason if not device.ran else "ran",
@@ -394,7 +493,7 @@ def run(opts: StageOptions, progress: Progress = _no_progress) -> StageResult:
             "source": data.source,
             "sha256": data.sha256,
             "verified_canonical": data.verified,
-            "test_images": len(y_test),
+            "test_images": len(splits.y_test),
         },
         "representative": {
             "count": len(rep_idx),
@@ -412,27 +511,7 @@ def run(opts: StageOptions, progress: Progress = _no_progress) -> StageResult:
             "static_batch": 1,
             "max_drift_pp": opts.max_drift,
         },
-        "models": models,
-        "files": files,
-        "gate": {
-            "max_drift_pp": opts.max_drift,
-            "failed": gate_failures,
-            "incompatible_with_tflite_runtime_2_14": incompatible,
-        },
     }
-    report["wall_seconds_compute"] = round(time.perf_counter() - started, 2)
-
-    written = publish(opts, report, blobs, evals, references, x_test, y_test)
-    report["wall_seconds"] = round(time.perf_counter() - started, 2)
-    return StageResult(report, written, gate_failures, incompatible)
-
-
-def has_dense_on_feature_map(model) -> bool:
-    """Whether :func:`convert.export.dense_as_conv` has a layer to rewrite in ``model`` (after
-    the BatchNorm folding and ReLU reordering ``convert`` does first)."""
-    from convert.export import dense_as_conv, fold_batchnorm, relu_before_pool
-
-    return dense_as_conv(relu_before_pool(fold_batchnorm(model)[0])[0])[1] > 0
 
 
 def choose_on_validation(
@@ -464,25 +543,6 @@ def choose_on_validation(
     return candidates[chosen], {"images": len(x_val), "chosen": chosen, "candidates": figures}
 
 
-def drift_gate(files: list[dict], max_drift: float | None) -> list[str]:
-    """The quantized files whose |drift| (host, or tflite-runtime 2.14 where measured) exceeds
-    ``max_drift`` percentage points, each named with its drift; empty when no limit is set."""
-    if max_drift is None:
-        return []
-    failures = []
-    for f in files:
-        if not MODES[f["mode"]].quantized:
-            continue
-        device_drift = f.get("tflite_runtime_2_14", {}).get("drift_pp")
-        worst = max(abs(f["drift_pp"]), abs(device_drift or 0.0))
-        if worst > max_drift + 1e-9:
-            where = f"{f['drift_pp']:+.2f} pp"
-            if device_drift is not None and abs(device_drift) > abs(f["drift_pp"]):
-                where += f", {device_drift:+.2f} pp on tflite-runtime 2.14"
-            failures.append(f"{f['file']} ({where})")
-    return failures
-
-
 def _float_or_none(value) -> float | None:
     try:
         return float(value)
@@ -510,76 +570,18 @@ def _versions(tf, keras) -> dict[str, str | None]:
     }
 
 
-def build_manifest(f: dict, report: dict) -> Manifest:
-    """The manifest beside one file: everything the device and a deployer need."""
-    return Manifest(
-        model=f["model"],
-        mode=f["mode"],
-        file=f["file"],
-        sha256=f["sha256"],
-        bytes=f["bytes"],
-        input={**f["input"], "layout": "NHWC" if len(f["input"]["shape"]) == 4 else "N,784"},
-        output={**f["output"], "meaning": "class probabilities (softmax)"},
-        labels=list(MNIST_LABELS),
-        preprocessing=dict(MNIST_PREPROCESSING),
-        accuracy={
-            "test_accuracy": f["accuracy"],
-            "keras_accuracy": f["reference_accuracy"],
-            "drift_pp": f["drift_pp"],
-            "agreement": f["agreement"],
-            "max_abs_prob_delta": f["max_abs_prob_delta"],
-            "test_images": report["data"]["test_images"],
-            "data_sha256": report["data"]["sha256"],
-            "measured_with": f["host_runtime"],
-        },
-        compatibility={
-            "ops": f["ops"],
-            "min_runtime_version": f["min_runtime_version"],
-            "tflite_runtime_2_14": f["tflite_runtime_2_14"]["runs"],
-            "tflite_runtime_2_14_check": "loaded and run in .venv-edge"
-            if f["tflite_runtime_2_14"].get("checked")
-            else "op-version table only",
-            "xnnpack_partitions": {
-                f["host_runtime"]: f["host_partitions"],
-                **(
-                    {
-                        str(f["tflite_runtime_2_14"]["runtime"]): f["tflite_runtime_2_14"].get(
-                            "partitions"
-                        )
-                    }
-                    if f["tflite_runtime_2_14"].get("loads")
-                    else {}
-                ),
-            },
-            "static_batch": f["input"]["shape"][0],
-        },
-        producer={
-            "tool": "digit-convert",
-            "versions": report["versions"],
-            "quantization": MODES[f["mode"]].description,
-            "io_dtype": f["io_dtype"],
-            "representative": (
-                {k: report["representative"][k] for k in ("count", "seed", "drawn_from")}
-                if f["mode"] == "int8"
-                else None
-            ),
-            "keras_sha256": report["models"][f["model"]]["keras_sha256"],
-        },
-    )
-
-
-def publish(opts, report, blobs, evals, references, x_test, y_test) -> list[Path]:
+def publish(opts: StageOptions, report: StageReport, splits: Splits) -> list[Path]:
     """Write every output atomically; models and manifests first, then the report."""
     from convert import report as render
 
     written: list[Path] = []
-    for f in report["files"]:
-        dest = opts.tflite_dir / f["file"]
-        atomic_write_bytes(dest, blobs[f["file"]])
+    for f in report.files:
+        dest = opts.tflite_dir / f.file
+        atomic_write_bytes(dest, f.blob)
         build_manifest(f, report).write(manifest_path(dest))
         written += [dest, manifest_path(dest)]
     written += render.write_all(
-        opts.report_dir, report, evals, references, x_test, y_test, plots=opts.plots
+        opts.report_dir, report, splits.x_test, splits.y_test, plots=opts.plots
     )
     return written
 
@@ -587,12 +589,11 @@ def publish(opts, report, blobs, evals, references, x_test, y_test) -> list[Path
 def gate_error(result: StageResult) -> DriftGateError | None:
     """The failure to exit with after everything is written: drift beyond ``--max-drift``, or a
     file the device's tflite-runtime 2.14 cannot load."""
-    problems = []
-    if result.gate_failures:
-        limit = result.report["gate"]["max_drift_pp"]
-        problems.append(f"drift gate ({limit} pp) failed for: {', '.join(result.gate_failures)}")
-    if result.incompatible:
-        problems.append(f"tflite-runtime 2.14 cannot run: {', '.join(result.incompatible)}")
+    gate, problems = result.report.gate, []
+    if gate.failed:
+        problems.append(f"drift gate ({gate.max_drift_pp} pp) failed for: {', '.join(gate.failed)}")
+    if gate.incompatible:
+        problems.append(f"tflite-runtime 2.14 cannot run: {', '.join(gate.incompatible)}")
     return DriftGateError("; ".join(problems)) if problems else None
 
 

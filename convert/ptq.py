@@ -38,12 +38,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from convert.flatbuf import schema
 from edge.quantization import QuantParams, quantize
 
-#: Builtin operator codes (tflite schema ``BuiltinOperator``).
-CONV_2D, DEQUANTIZE, FULLY_CONNECTED, SOFTMAX, QUANTIZE = 3, 6, 9, 25, 114
-#: ``ActivationFunctionType``: NONE, RELU.
-ACT_NONE, ACT_RELU = 0, 1
+_TFL = schema()
+CONV_2D = _TFL.BuiltinOperator.CONV_2D
+DEQUANTIZE = _TFL.BuiltinOperator.DEQUANTIZE
+FULLY_CONNECTED = _TFL.BuiltinOperator.FULLY_CONNECTED
+SOFTMAX = _TFL.BuiltinOperator.SOFTMAX
+QUANTIZE = _TFL.BuiltinOperator.QUANTIZE
+ACT_NONE = _TFL.ActivationFunctionType.NONE
+ACT_RELU = _TFL.ActivationFunctionType.RELU
+FLOAT32, INT32, INT8 = _TFL.TensorType.FLOAT32, _TFL.TensorType.INT32, _TFL.TensorType.INT8
+SAME = _TFL.Padding.SAME
 #: Narrowing factors tried for each end of the softmax input range.
 RANGE_FACTORS = tuple(np.round(np.arange(1.0, 0.09, -0.05), 2))
 
@@ -59,7 +66,7 @@ class Refinement:
     skipped: str = ""
 
 
-def _interpreter(blob: bytes):
+def builtin_kernels_interpreter(blob: bytes):
     """An interpreter on TFLite's built-in kernels (the path tflite-runtime 2.14 takes for int8)
     that keeps every intermediate tensor readable."""
     from edge.runtime import load_runtime
@@ -78,7 +85,7 @@ def _interpreter(blob: bytes):
 def run_tensors(blob: bytes, images: np.ndarray, tensors: list[int]) -> dict[int, np.ndarray]:
     """Run ``blob`` one image at a time and return each listed tensor for every image,
     dequantized to float (the input quantized from float images by the device's own rule)."""
-    it = _interpreter(blob)
+    it = builtin_kernels_interpreter(blob)
     inp = it.get_input_details()[0]
     x = quantize(
         np.asarray(images, np.float32).reshape((-1, *inp["shape"][1:])),
@@ -174,7 +181,7 @@ def _choose_logit_range(model, ops, codes, images, reference, fops, info: Refine
     logits_t = int(soft.inputs[0])
     if int(fc.outputs[0]) != logits_t or fc.builtinOptions.fusedActivationFunction != ACT_NONE:
         return
-    if tensors[logits_t].type != 9:  # INT8
+    if tensors[logits_t].type != INT8:
         return
     bias = _bias(model, fc)
     t_in, t_w = tensors[int(fc.inputs[0])], tensors[int(fc.inputs[1])]
@@ -231,7 +238,7 @@ def _round_weights(model, fmodel, op, fop, code, images) -> int | None:
     mismatch, a single input)."""
     tensors, ftensors = model.subgraphs[0].tensors, fmodel.subgraphs[0].tensors
     t_w, f_w = tensors[int(op.inputs[1])], ftensors[int(fop.inputs[1])]
-    if f_w.type != 0 or tuple(t_w.shape) != tuple(f_w.shape):  # FLOAT32 twin weights
+    if f_w.type != FLOAT32 or tuple(t_w.shape) != tuple(f_w.shape):
         return None
     q = model.buffers[t_w.buffer].data.view(np.int8).reshape(t_w.shape[0], -1)
     w = fmodel.buffers[f_w.buffer].data.view(np.float32).reshape(q.shape).astype(np.float64)
@@ -262,7 +269,7 @@ def _patches(x: np.ndarray, op, w_shape) -> np.ndarray | None:
         return None
     sh, sw = int(opt.strideH), int(opt.strideW)
     _, h, w_, _ = x.shape
-    if int(opt.padding) == 0:  # SAME: zeros (the int8 kernels pad with the zero point = 0.0)
+    if int(opt.padding) == SAME:  # zeros (the int8 kernels pad with the zero point = 0.0)
         oh, ow = -(-h // sh), -(-w_ // sw)
         ph, pw = max((oh - 1) * sh + kh - h, 0), max((ow - 1) * sw + kw - w_, 0)
         x = np.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)))
@@ -303,7 +310,7 @@ def _bias(model, op) -> np.ndarray | None:
     t = model.subgraphs[0].tensors[int(op.inputs[2])]
     w = model.subgraphs[0].tensors[int(op.inputs[1])]
     data = model.buffers[t.buffer].data
-    if t.type != 2 or w.type != 9 or data is None or len(data) == 0:  # INT32 bias, INT8 weights
+    if t.type != INT32 or w.type != INT8 or data is None or len(data) == 0:
         return None
     return data.view(np.int32)
 

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from edge import overlay
-from edge.errors import CameraError
+from edge.errors import CameraError, StreamFailed
 from edge.pipeline import DigitReader, Reading
 from edge.quiet import captured_fds
 from edge.sources import STREAM_TIMEOUT_MS, FrameSource, SourceSpec, open_source, parse_source
@@ -229,7 +229,7 @@ def read_frames(
                     return
                 failures += 1
                 if failures > options.retries:
-                    raise CameraError(
+                    raise StreamFailed(
                         f"{spec.text}: stopped delivering frames "
                         f"(gave up after {options.retries} reopen attempts)"
                     )

@@ -4,8 +4,9 @@ A thin layer over :mod:`edge.pipeline` and friends: it parses options, prints, a
 :class:`edge.errors.DigitEdgeError` into one line on stderr and a non-zero exit. Results go to
 stdout (JSON lines with ``--json``), progress and messages to stderr, so stdout stays parseable.
 
-Exit codes: 0 all good; 1 an input, model or camera failed (after reporting all the others);
-2 a usage error; 130 interrupted.
+Exit codes (edge.errors, README "Exit codes"): 0 all good; 1 some input failed (after the
+others were reported) or a stream stopped; 2 a usage error, or a model, runtime, dataset or
+camera that cannot be used; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from edge import __version__, confidence
-from edge.errors import DigitEdgeError
+from edge.errors import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, DigitEdgeError
 from edge.model import DigitClassifier, ModelOptions
 from edge.pipeline import PREPROCESSING_NAMES, DigitReader
 from edge.runtime import KERNEL_NAMES, RUNTIME_NAMES
@@ -33,17 +34,18 @@ DEFAULT_MODEL = Path("artifacts/tflite/lenet_int8.tflite")
 
 
 class _Group(click.Group):
-    """Turns DigitEdgeError into one line and exit 1, Ctrl-C into exit 130, never a traceback."""
+    """Turns DigitEdgeError into one line and its exit code (edge.errors), Ctrl-C into exit 130,
+    never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except DigitEdgeError as exc:
             click.echo(f"digit-edge: error: {exc}", err=True)
-            ctx.exit(1)
+            ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("digit-edge: interrupted", err=True)
-            ctx.exit(130)
+            ctx.exit(EXIT_INTERRUPTED)
         except BrokenPipeError:  # `digit-edge classify ... | head`
             sys.stderr.close()
             ctx.exit(1)
@@ -237,7 +239,7 @@ def classify(
             out.reading(record, model)
     if failed:
         click.echo(f"digit-edge: {failed} of {len(sources)} input(s) failed", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_INPUT_FAILED)
 
 
 def _check_number_options(number: bool, preprocess: str, top_k: int) -> None:

@@ -20,6 +20,11 @@ import numpy as np
 from edge.errors import DataError
 from edge.fileio import read_file, sha256_file
 
+#: Where the stages and the tests look for MNIST when no path is given: $DIGIT_EDGE_DATA, then
+#: the offline copy beside the checkout.
+ENV_VAR = "DIGIT_EDGE_DATA"
+OFFLINE_COPY = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
+
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
 CANONICAL_SIZES = {"train": 60_000, "test": 10_000}
@@ -44,6 +49,17 @@ KNOWN_SHA256 = {
     "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6": "t10k-labels-idx1-ubyte.gz",
     "ae18e77e031ccde52407f794d123116439864147d33ac992975f85dd4dc42af6": "t10k-labels-idx1-ubyte.gz",
 }
+
+
+def resolve_data_path(option: str | os.PathLike[str] | None = None) -> Path | None:
+    """The path to read MNIST from: ``option``, $DIGIT_EDGE_DATA, the offline copy; else None."""
+    if option:
+        return Path(option).expanduser()
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    if OFFLINE_COPY.exists():
+        return OFFLINE_COPY
+    return None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from edge import mnist
-from train.data import OFFLINE_COPY, resolve_data_path
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_MODELS = ROOT / "build" / "test-models"
@@ -17,8 +16,8 @@ HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
 
 
 def data_path() -> Path:
-    """MNIST as the stages find it ($DIGIT_EDGE_DATA, then the offline copy): train.data's rule."""
-    return resolve_data_path() or OFFLINE_COPY
+    """MNIST as the stages find it ($DIGIT_EDGE_DATA, then the offline copy)."""
+    return mnist.resolve_data_path() or mnist.OFFLINE_COPY
 
 
 @pytest.fixture(scope="session")

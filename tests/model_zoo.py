@@ -80,12 +80,12 @@ def build(out: Path, data: mnist.Mnist) -> None:
     from train.models import MODELS
 
     out.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(0)
     x_train = data.x_train[:8000].astype(np.float32) / 255.0
     y_train = data.y_train[:8000]
     x_gold = data.x_test[:GOLDEN_COUNT].astype(np.float32) / 255.0
     golden: dict[str, np.ndarray] = {"x": x_gold, "y": data.y_test[:GOLDEN_COUNT]}
     for name in MODEL_NAMES:
+        keras.utils.set_random_seed(0)  # each model's weights independent of what ran before
         spec = MODELS[name]
         model = spec.build()
         model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
@@ -102,6 +102,7 @@ def build(out: Path, data: mnist.Mnist) -> None:
                 golden[golden_key(name, variant, kernels)] = _reference_outputs(
                     tf, blob, x_gold, getattr(tf.lite.experimental.OpResolverType, resolver)
                 )
+    keras.utils.set_random_seed(0)
     wrong = keras.Sequential(
         [keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")]
     )

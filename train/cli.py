@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from edge.errors import DigitEdgeError
+from edge.errors import EXIT_INTERRUPTED, DigitEdgeError
 from train.data import ENV_VAR
 from train.models import DEFAULT_MODELS, MODELS
 
@@ -93,10 +93,10 @@ def main(
                 raise
     except DigitEdgeError as exc:  # one line, named like digit-convert's and digit-edge's
         click.echo(f"digit-train: error: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("digit-train: interrupted: nothing half-written was left behind", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     total = time.perf_counter() - start
     if as_json:
         doc = {"seed": seed, "total_seconds": round(total, 1), "models": summary}

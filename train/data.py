@@ -16,23 +16,10 @@ import numpy as np
 from edge import mnist
 from edge.errors import DataError
 from edge.fileio import sha256_file
+from edge.mnist import ENV_VAR, resolve_data_path
 
-ENV_VAR = "DIGIT_EDGE_DATA"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-OFFLINE_COPY = REPO_ROOT.parent / "shared" / "data" / "mnist"
 VALIDATION_SIZE = 5_000  # the last 5,000 training images: model selection, never test
 VALIDATION_FRACTION = 10  # a smaller (--any-size) training set holds out a tenth instead
-
-
-def resolve_data_path(option: str | os.PathLike[str] | None = None) -> Path | None:
-    """The path to read MNIST from, or None to fall back to Keras's download."""
-    if option:
-        return Path(option).expanduser()
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR]).expanduser()
-    if OFFLINE_COPY.exists():
-        return OFFLINE_COPY
-    return None
 
 
 def load_mnist(

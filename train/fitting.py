@@ -99,6 +99,26 @@ def one_hot(labels: np.ndarray) -> np.ndarray:
     return np.eye(NUM_CLASSES, dtype=np.float32)[labels]
 
 
+def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int):
+    """Compile ``model`` for ``recipe``: warm-up then cosine decay of the learning rate (the
+    schedule is returned so each epoch's rate can be logged)."""
+    total_steps = steps_per_epoch * recipe.epochs
+    warmup = min(steps_per_epoch, total_steps // 10)  # one epoch, or a tenth of a short run
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0,
+        decay_steps=max(1, total_steps - warmup),
+        warmup_target=recipe.learning_rate,
+        warmup_steps=warmup,
+    )
+    model.compile(
+        optimizer=make_optimizer(recipe, schedule),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
+        metrics=["accuracy"],
+        steps_per_execution=STEPS_PER_EXECUTION,
+    )
+    return schedule
+
+
 def fit(
     spec: ModelSpec,
     splits: Splits,
@@ -118,20 +138,7 @@ def fit(
     steps_per_epoch = int(np.ceil(len(splits.x_train) / recipe.batch_size))
     if on_begin:
         on_begin(steps_per_epoch * recipe.epochs)
-    total_steps = steps_per_epoch * recipe.epochs
-    warmup = min(steps_per_epoch, total_steps // 10)  # one epoch, or a tenth of a short run
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0,
-        decay_steps=max(1, total_steps - warmup),
-        warmup_target=recipe.learning_rate,
-        warmup_steps=warmup,
-    )
-    model.compile(
-        optimizer=make_optimizer(recipe, schedule),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
-        metrics=["accuracy"],
-        steps_per_execution=STEPS_PER_EXECUTION,
-    )
+    schedule = compile_model(model, recipe, steps_per_epoch)
     shape = (-1, *spec.input_shape)
     x_val, y_val = splits.x_val.reshape(shape), one_hot(splits.y_val)
     batch_cb = [_BatchHook(on_batch, steps_per_epoch)] if on_batch else []

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # Keras is imported by the builders, so listing models costs 
 
 
 def build_lenet() -> keras.Model:
-    """The seed's LeNet-style CNN: 6,526 parameters, exactly as in the seed's summary."""
+    """The LeNet-style CNN: 6,526 parameters."""
     import keras
     from keras import layers
 
@@ -56,7 +56,7 @@ def build_dense() -> keras.Model:
 
 
 def build_seed_example() -> keras.Model:
-    """The seed's illustrative builder (a ResNet-style stem) with a 10-way softmax head."""
+    """An illustrative builder (a ResNet-style stem) with a 10-way softmax head."""
     import keras
     from keras import layers
 
@@ -91,40 +91,45 @@ MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec(
-            "lenet",
-            build_lenet,
-            (28, 28, 1),
-            6_526,
-            "LeNet-style CNN from the seed",
-            True,
+            name="lenet",
+            build=build_lenet,
+            input_shape=(28, 28, 1),
+            params=6_526,
+            description="LeNet-style CNN",
+            default=True,
             # Small batches and mild warps suit this 6.5k-parameter net: it underfits
             # strong augmentation and overfits none (docs/training.md has the runs).
-            Recipe(
+            recipe=Recipe(
                 epochs=15,
                 batch_size=64,
                 learning_rate=3e-3,
                 label_smoothing=0.0,
-                augment=AugmentConfig(6.0, (0.94, 1.06), 1.2, 0.09),
+                augment=AugmentConfig(
+                    max_rotation_deg=6.0,
+                    scale_range=(0.94, 1.06),
+                    max_shift_px=1.2,
+                    max_shear=0.09,
+                ),
                 font_digits_per_class=300,
             ),
         ),
         ModelSpec(
-            "dense",
-            build_dense,
-            (784,),
-            101_770,
-            "784-128-10 dense baseline",
-            True,
-            Recipe(epochs=20, batch_size=128, learning_rate=2e-3),
+            name="dense",
+            build=build_dense,
+            input_shape=(784,),
+            params=101_770,
+            description="784-128-10 dense baseline",
+            default=True,
+            recipe=Recipe(epochs=20, batch_size=128, learning_rate=2e-3),
         ),
         ModelSpec(
-            "seed-example",
-            build_seed_example,
-            (28, 28, 1),
-            17_290,
-            "the seed's illustrative conv stem",
-            False,
-            Recipe(epochs=10, batch_size=128, learning_rate=2e-3),
+            name="seed-example",
+            build=build_seed_example,
+            input_shape=(28, 28, 1),
+            params=17_290,
+            description="an illustrative conv stem (ResNet-style)",
+            default=False,
+            recipe=Recipe(epochs=10, batch_size=128, learning_rate=2e-3),
         ),
     )
 }

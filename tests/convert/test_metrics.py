@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from convert import metrics
-from convert.pipeline import drift_gate
+from convert.results import DeviceResult, FileResult, drift_gate
 
 
 def onehot(labels, n=10, p=0.9):
@@ -63,9 +63,16 @@ def test_shape_mismatch_is_an_error():
         metrics.compare(onehot([0, 1]), onehot([0, 1, 2]), np.array([0, 1]))
 
 
-def entry(name, mode, drift, device=None):
-    return {"file": name, "mode": mode, "drift_pp": drift,
-            "tflite_runtime_2_14": {} if device is None else {"drift_pp": device}}  # fmt: skip
+def entry(name, mode, drift, device=None) -> FileResult:
+    """A file result with only what the gate reads: its name, mode and drifts."""
+    comparison = metrics.Comparison(0.9, 0.9, drift, 1.0, 0, 0.0, [], [])
+    on_device = DeviceResult(True, True, [], device is not None, None, drift_pp=device)
+    return FileResult(
+        model="a", mode=mode, file=name, io_dtype="int8", sha256="", input={}, output={},
+        comparison=comparison, latency_us={}, latency_reps=0, throughput_ips=0.0,
+        eval_seconds=0.0, batched_vs_single={}, host_runtime="", ops=[],
+        validation_choice=None, min_runtime_version=None, device=on_device,
+    )  # fmt: skip
 
 
 def test_drift_gate_names_exactly_the_offenders():

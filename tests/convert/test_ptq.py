@@ -9,11 +9,13 @@ import pytest
 from convert import flatbuf
 from convert.export import (
     convert,
+    converter_for,
     dense_as_conv,
     fold_batchnorm,
     relu_before_pool,
     with_static_batch,
 )
+from convert.modes import MODES, Recipe
 from convert.ptq import FULLY_CONNECTED, SOFTMAX, refine_int8, run_tensors
 
 
@@ -38,7 +40,7 @@ def lenet_pair(tiny_keras, calib):
     import tensorflow as tf
 
     source = relu_before_pool(fold_batchnorm(tiny_keras["lenet"])[0])[0]
-    plain = convert(source, "int8", calib, fold=False, refine=False, strip=False)
+    plain = bytes(converter_for(with_static_batch(source), MODES["int8"], calib, "int8").convert())
     twin = tf.lite.TFLiteConverter.from_keras_model(with_static_batch(source)).convert()
     return source, plain, bytes(twin)
 
@@ -164,7 +166,7 @@ def test_logit_range_is_a_narrowing_that_lowers_the_loss(lenet_pair, calib):
 
 def test_refined_int8_files_keep_format_and_size(tiny_keras, calib):
     for io_dtype in ("int8", "uint8"):
-        plain = convert(tiny_keras["lenet"], "int8", calib, io_dtype, refine=False)
+        plain = convert(tiny_keras["lenet"], "int8", calib, io_dtype, Recipe())
         refined = convert(tiny_keras["lenet"], "int8", calib, io_dtype)
         assert len(refined) == len(plain)
         assert flatbuf.read_ops(refined) == flatbuf.read_ops(plain)
@@ -183,21 +185,19 @@ def test_refine_leaves_a_graph_it_does_not_recognise(lenet_pair, tiny_keras, cal
 
 
 def test_stage_keeps_the_candidate_that_agrees_best_on_validation(stage_run):
-    from convert.pipeline import VALIDATION_CANDIDATES
-
     _, result = stage_run
     seen = set()
-    for f in result.report["files"]:
-        choice = f["validation_choice"]
-        if f["mode"] not in VALIDATION_CANDIDATES:
+    for f in result.report.files:
+        choice, recipes = f.validation_choice, dict(MODES[f.mode].recipes)
+        if len(recipes) == 1:
             assert choice is None
             continue
-        seen.add(f["mode"])
+        seen.add(f.mode)
         figures = choice["candidates"]
         if not figures:  # one distinct candidate: nothing to choose
             continue
         assert choice["images"] == 5000
-        assert set(figures) <= set(VALIDATION_CANDIDATES[f["mode"]])
+        assert set(figures) <= set(recipes)
         order = list(figures)
         best = min(order, key=lambda k: (figures[k]["disagreements"], figures[k]["mean_abs_dp"]))
         assert choice["chosen"] == best

@@ -22,7 +22,7 @@ from tests.convert.conftest import EDGE_PYTHON
 
 def test_every_model_and_mode_is_written_with_manifest_and_report(stage_run):
     opts, result = stage_run
-    files = result.report["files"]
+    files = result.report.to_dict()["files"]
     assert [(f["model"], f["mode"]) for f in files] == [
         (m, mode) for m in ("lenet", "dense") for mode in MODE_NAMES
     ]
@@ -63,7 +63,7 @@ def test_reported_accuracy_and_drift_are_the_edge_runtimes(stage_run, mnist_data
     import keras
 
     opts, result = stage_run
-    f = next(f for f in result.report["files"] if f["file"] == "lenet_int8.tflite")
+    f = next(f for f in result.report.to_dict()["files"] if f["file"] == "lenet_int8.tflite")
     x = mnist_data.x_test.astype(np.float32) / 255.0
     probs = DigitClassifier(ModelOptions(opts.tflite_dir / f["file"])).predict(x)
     keras_model = keras.models.load_model(opts.models_dir / "lenet.keras")
@@ -87,12 +87,12 @@ def test_every_file_ran_on_tflite_runtime_2_14(stage_run):
     if not EDGE_PYTHON.exists():
         pytest.skip(f"{EDGE_PYTHON} does not exist (`make setup-edge` creates it)")
     _, result = stage_run
-    assert result.report["interpreter"]["device"] == "tflite-runtime 2.14.0"
-    for f in result.report["files"]:
-        dev = f["tflite_runtime_2_14"]
-        assert dev["runs"] is True and dev["loads"] is True, dev.get("error")
-        assert dev["images"] == 10_000 and dev["agreement_with_host"] > 0.99
-    assert result.incompatible == []
+    assert result.report.header["interpreter"]["device"] == "tflite-runtime 2.14.0"
+    for f in result.report.files:
+        dev = f.device
+        assert dev.runs is True and dev.loads is True, dev.error
+        assert dev.images == 10_000 and dev.agreement_with_host > 0.99
+    assert result.report.gate.incompatible == []
 
 
 def run_cli(*args, env=None):

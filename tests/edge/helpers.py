@@ -42,6 +42,17 @@ def digit_on_paper(label: int = 3, size: tuple[int, int] = (320, 240)) -> np.nda
     return img
 
 
+def huge_jpeg(path: Path, digit: str, side: int = 10000) -> Path:
+    """A ``side`` x ``side`` JPEG of one big dark digit on light paper (a huge photo)."""
+    big = np.full((side, side), 228, np.uint8)
+    cv2.putText(big, digit, (side * 3 // 10, side * 7 // 10), cv2.FONT_HERSHEY_SIMPLEX,
+                side / 100, 22, side // 20)  # fmt: skip
+    ok, data = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    assert ok
+    path.write_bytes(data.tobytes())
+    return path
+
+
 def write_video(path: Path, frames: int, size: tuple[int, int] = (320, 240)) -> Path:
     """An MJPG video of digits (label = frame // 10 % 10) written with cv2.VideoWriter."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, size)

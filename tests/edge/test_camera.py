@@ -73,7 +73,7 @@ def test_every_max_frames_and_changes_only(int8_model, video):
 def test_missing_video_file(int8_model, tmp_path):
     result = CliRunner().invoke(cli, ["camera", "--source", str(tmp_path / "none.mp4"),
                                       "--model", str(int8_model), "--headless"])  # fmt: skip
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.strip().endswith("no such video file (or use a camera index like 0)")
 
 
@@ -82,7 +82,7 @@ def test_not_a_video(int8_model, tmp_path):
     fake.write_text("not a video")
     result = CliRunner().invoke(cli, ["camera", "--source", str(fake), "--model", str(int8_model),
                                       "--headless"])  # fmt: skip
-    assert result.exit_code == 1 and "cannot be opened" in result.stderr
+    assert result.exit_code == 2 and "cannot be opened" in result.stderr
 
 
 def test_a_file_opencv_opens_but_holds_no_frames_is_one_line(int8_model, tmp_path):
@@ -95,7 +95,7 @@ def test_a_file_opencv_opens_but_holds_no_frames_is_one_line(int8_model, tmp_pat
         [sys.executable, "-m", "edge", *args], capture_output=True, text=True, timeout=60
     )
     lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.returncode == 2 and proc.stdout == ""
     assert lines[-1] == f"digit-edge: error: {fake}: no frames (not a video OpenCV can read?)"
     assert all(line.startswith("INFO: ") for line in lines[:-1]), lines
 
@@ -111,7 +111,7 @@ def test_camera_index_that_does_not_exist(int8_model):
     start = time.monotonic()
     result = CliRunner().invoke(cli, ["camera", "--source", "57", "--model", str(int8_model),
                                       "--headless"])  # fmt: skip
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "camera 57: cannot be opened (no such camera?)" in result.stderr
     assert "Traceback" not in result.stderr and time.monotonic() - start < 20
 
@@ -122,7 +122,7 @@ def test_missing_camera_is_one_line_even_from_opencv(int8_model):
         [sys.executable, "-m", "edge", *args], capture_output=True, text=True, timeout=60
     )
     lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert lines[-1] == "digit-edge: error: camera 57: cannot be opened (no such camera?)"
     # OpenCV's own "[ WARN:0@0.07] global cap_v4l.cpp ..." lines are silenced; the only other
     # line allowed is the interpreter's "INFO: Created TensorFlow Lite XNNPACK delegate".
@@ -138,7 +138,7 @@ def test_window_mode_without_display_support_is_one_line(int8_model, video):
     ):
         pytest.skip("this OpenCV has a GUI backend")
     result = CliRunner().invoke(cli, ["camera", "--source", str(video), "--model", str(int8_model)])
-    assert result.exit_code == 1 and "use --headless" in result.stderr
+    assert result.exit_code == 2 and "use --headless" in result.stderr
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

@@ -16,7 +16,7 @@ from edge import uci
 from edge.bench import run_measured
 from edge.cli import cli
 from tests import model_zoo
-from tests.edge.helpers import ROOT, digit_on_paper, edge_cli
+from tests.edge.helpers import ROOT, digit_on_paper, edge_cli, huge_jpeg
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_not_a_tflite_model(run, tmp_path, inputs):
     fake = tmp_path / "model.tflite"
     fake.write_bytes(b"\x00" * 100)
     result = run("classify", inputs[0], "--model", fake)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert (
         result.stderr.strip()
         == f"digit-edge: error: {fake}: not a TFLite model (no 'TFL3' flatbuffer identifier)"
@@ -144,16 +144,16 @@ def test_not_a_tflite_model(run, tmp_path, inputs):
 
 def test_model_with_wrong_input_shape(run, test_models, inputs):
     result = run("classify", inputs[0], "--model", test_models / model_zoo.WRONG_SHAPE_FILE)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "is not a 28x28 digit image" in result.stderr and len(result.stderr.splitlines()) == 1
 
 
 def test_missing_model_and_default_model_hint(run, tmp_path, inputs, monkeypatch):
     result = run("classify", inputs[0], "--model", tmp_path / "nope.tflite")
-    assert result.exit_code == 1 and "no such model file" in result.stderr
+    assert result.exit_code == 2 and "no such model file" in result.stderr
     monkeypatch.chdir(tmp_path)
     result = run("classify", "x.png")
-    assert result.exit_code == 1 and "make train convert" in result.stderr
+    assert result.exit_code == 2 and "make train convert" in result.stderr
 
 
 def test_runtime_and_verbose(run, int8_model, inputs):
@@ -172,7 +172,7 @@ def test_unavailable_runtime_is_one_line(run, int8_model, inputs):
 
     missing = "ai-edge-litert" if DEVICE_ENV else "tflite-runtime"
     result = run("classify", inputs[0], "--model", int8_model, "--runtime", missing)
-    assert result.exit_code == 1 and len(result.stderr.splitlines()) == 1
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1
     assert "no TFLite interpreter could be imported" in result.stderr
 
 
@@ -215,9 +215,9 @@ def test_eval_bad_data_is_one_line(run, int8_model, tmp_path):
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "cats").mkdir()
     result = run("eval", int8_model, "--data", tmp_path / "junk")
-    assert result.exit_code == 1 and "one subfolder per label" in result.stderr
+    assert result.exit_code == 2 and "one subfolder per label" in result.stderr
     result = run("eval", int8_model, "--data", tmp_path / "none.npz")
-    assert result.exit_code == 1 and "no such file" in result.stderr
+    assert result.exit_code == 2 and "no such file" in result.stderr
 
 
 def test_eval_photos(run, int8_model, tmp_path, mnist_data):
@@ -248,7 +248,7 @@ def test_bench_models_side_by_side(run, test_models):
 def test_bench_rejects_a_non_model(run, tmp_path):
     (tmp_path / "x.tflite").write_text("no")
     result = run("bench", tmp_path / "x.tflite", "--no-system")
-    assert result.exit_code == 1 and "not a TFLite model" in result.stderr
+    assert result.exit_code == 2 and "not a TFLite model" in result.stderr
 
 
 def test_python_dash_m_edge_and_version():
@@ -258,12 +258,7 @@ def test_python_dash_m_edge_and_version():
 
 def test_huge_image_costs_little_memory(int8_model, tmp_path):
     """A 10000x10000 photo is read at 1/8 scale: the whole process stays far below 300 MB."""
-    big = np.full((10000, 10000), 225, np.uint8)
-    cv2.putText(big, "4", (3000, 7000), cv2.FONT_HERSHEY_SIMPLEX, 100, 25, 400)
-    _, data = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 75])
-    del big
-    path = tmp_path / "huge.jpg"
-    path.write_bytes(data.tobytes())
+    path = huge_jpeg(tmp_path / "huge.jpg", "4")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     measured = run_measured(["classify", str(path), "--model", str(int8_model), "--json"], env=env)
     assert measured.code == 0

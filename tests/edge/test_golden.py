@@ -65,11 +65,6 @@ def test_default_kernels_match_the_reference_with_the_same_kernels(
         )
 
 
-def _one_at_a_time(model, x: np.ndarray) -> np.ndarray:
-    """Probabilities through the single-image path, as the device reads a 28x28 image."""
-    return np.stack([model.predict_pixels(np.rint(img * 255).astype(np.uint8)) for img in x])
-
-
 @pytest.mark.parametrize(("name", "variant"), FILES, ids=[f"{m}_{v}" for m, v in FILES])
 def test_builtin_kernels_match_tensorflow_builtin_kernels(test_models, golden, name, variant):
     model = open_model(test_models / model_zoo.file_name(name, variant), kernels="builtin")
@@ -79,11 +74,6 @@ def test_builtin_kernels_match_tensorflow_builtin_kernels(test_models, golden, n
         np.testing.assert_array_equal(got, expected)
     else:
         np.testing.assert_allclose(got, expected, atol=FLOAT_ATOL[variant], rtol=0)
-
-
-def _one_at_a_time(model, x: np.ndarray) -> np.ndarray:
-    """Probabilities through the single-image path, as the device reads a 28x28 image."""
-    return np.stack([model.predict_pixels(np.rint(img * 255).astype(np.uint8)) for img in x])
 
 
 @pytest.mark.parametrize(("name", "variant"), FILES, ids=[f"{m}_{v}" for m, v in FILES])

@@ -8,7 +8,7 @@ import pytest
 
 from edge import imageio
 from edge.errors import InputError
-from tests.edge.helpers import digit_on_paper
+from tests.edge.helpers import digit_on_paper, huge_jpeg
 
 
 @pytest.fixture
@@ -75,12 +75,7 @@ def test_header_sizes():
 
 def test_huge_image_is_decoded_reduced(tmp_path):
     """10000x10000: the header says so, libjpeg decodes at 1/8: ~1.6 MB instead of 300 MB."""
-    big = np.full((10000, 10000), 230, np.uint8)
-    cv2.putText(big, "7", (3000, 7000), cv2.FONT_HERSHEY_SIMPLEX, 100, 20, 600)
-    _, data = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 80])
-    del big
-    path = tmp_path / "huge.jpg"
-    path.write_bytes(data.tobytes())
+    path = huge_jpeg(tmp_path / "huge.jpg", "7")
     image = imageio.read(path)
     assert image.shape == (1250, 1250) and image.dtype == np.uint8
 

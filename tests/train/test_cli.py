@@ -14,7 +14,7 @@ from train.cli import main
 
 def test_missing_data_path_is_one_line_and_non_zero(tmp_path):
     result = CliRunner().invoke(main, ["--data", str(tmp_path / "missing.npz")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.output.strip() == (
         f"digit-train: error: {tmp_path / 'missing.npz'}: no such file or directory"
     )
@@ -34,7 +34,7 @@ def test_corrupt_idx_reports_the_file_without_traceback(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "train", "--data", str(folder)], capture_output=True, text=True
     )
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().endswith(
         "IDX magic number 0x00000999, expected 0x00000803 (images, unsigned bytes)"
