@@ -130,7 +130,7 @@ def test_stdin_reads_the_same_labels_as_the_file(int8_model, video, file_labels)
 
 def test_stdin_without_jpeg_is_one_line(int8_model):
     code, lines, stderr = _run(["--source", "-"], int8_model, stdin=b"not a stream")
-    assert code == 1 and lines == []
+    assert code == 2 and lines == []
     assert stderr.strip().splitlines()[-1] == (
         "digit-edge: error: -: no frames (no complete JPEG on standard input; "
         "expected an MJPEG stream)"
@@ -162,7 +162,7 @@ def test_gstreamer_pipeline_reads_the_same_labels_as_the_file(int8_model, video,
 @NEEDS_GSTREAMER
 def test_a_broken_gstreamer_pipeline_is_one_line(int8_model):
     code, _, stderr = _run(["--source", "nosuchelement ! appsink"], int8_model)
-    assert code == 1
+    assert code == 2
     assert stderr.strip().splitlines()[-1] == (
         "digit-edge: error: nosuchelement ! appsink: GStreamer cannot start this pipeline "
         "(`gst-launch-1.0 -v` it to see why)"
@@ -172,7 +172,7 @@ def test_a_broken_gstreamer_pipeline_is_one_line(int8_model):
 @pytest.mark.skipif(has_gstreamer(), reason="this OpenCV has GStreamer")
 def test_gstreamer_without_the_backend_says_what_to_install(int8_model):
     code, _, stderr = _run(["--source", "videotestsrc ! appsink"], int8_model)
-    assert code == 1
+    assert code == 2
     last = stderr.strip().splitlines()[-1]
     assert "no GStreamer backend (PyPI's opencv-python wheels do not)" in last
     assert "python3-opencv" in last and "--system-site-packages" in last
@@ -209,14 +209,14 @@ def test_picamera2_reads_the_same_labels_as_the_file(
 def test_picamera2_busy_and_absent_are_one_line(int8_model, video, tmp_path):
     busy = _standin_env(video, tmp_path, STANDIN_PICAMERA2_BUSY="1")
     code, _, stderr = _run(["--source", "picamera2"], int8_model, env=busy)
-    assert code == 1 and stderr.strip().splitlines()[-1].startswith(
+    assert code == 2 and stderr.strip().splitlines()[-1].startswith(
         "digit-edge: error: picamera2: camera busy: another process holds it"
     )
     none = _standin_env(video, tmp_path, STANDIN_PICAMERA2_CAMERAS="0")
     code, _, stderr = _run(["--source", "picamera2"], int8_model, env=none)
-    assert code == 1 and "picamera2: no camera found" in stderr.strip().splitlines()[-1]
+    assert code == 2 and "picamera2: no camera found" in stderr.strip().splitlines()[-1]
     code, _, stderr = _run(["--source", "auto"], int8_model, env=none)  # falls back to V4L2
-    assert code == 1
+    assert code == 2
     assert stderr.strip().splitlines()[-1] == (
         "digit-edge: error: camera /dev/video0: cannot be opened (no such camera?)"
     )
@@ -224,5 +224,5 @@ def test_picamera2_busy_and_absent_are_one_line(int8_model, video, tmp_path):
 
 def test_picamera2_missing_says_what_to_install(int8_model):
     code, _, stderr = _run(["--source", "picamera2"], int8_model)
-    assert code == 1
+    assert code == 2
     assert "picamera2 is not installed" in stderr and "python3-picamera2" in stderr
