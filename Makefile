@@ -26,13 +26,13 @@ setup-edge: $(EDGE_VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[train,dev]'
+	$(BIN)/pip install --quiet -e '.[train,dev,serve]'
 	@touch $@
 
 $(EDGE_VENV)/.installed: pyproject.toml requirements/edge-pi.txt
 	$(PYTHON) -m venv $(EDGE_VENV)
 	$(EDGE_BIN)/pip install --quiet --upgrade pip
-	$(EDGE_BIN)/pip install --quiet -c requirements/edge-pi.txt -e '.[edge,dev]'
+	$(EDGE_BIN)/pip install --quiet -c requirements/edge-pi.txt -e '.[edge,dev,serve]'
 	@touch $@
 
 train: setup-host ## fit the default models (lenet, dense) into $(ARTIFACTS)/
@@ -71,10 +71,11 @@ $(DEBIAN_VENV)/.installed: pyproject.toml requirements/edge-pi.txt
 	$(DEBIAN_VENV)/bin/python -c 'import cv2, sys; sys.exit(0 if cv2.videoio_registry.hasBackend(cv2.CAP_GSTREAMER) else "Debian OpenCV without GStreamer?")'
 	@touch $@
 
-# The sources and the web app on Debian's OpenCV (GStreamer must run here, not skip) and aiohttp.
+# The sources and the web app on Debian's OpenCV (GStreamer must run here, not skip) and aiohttp;
+# `serve`'s 10-client load test runs here only (-s: it prints its figures).
 test-debian: setup-debian test-host
-	DIGIT_EDGE_DATA=$(DATA) DIGIT_EDGE_REQUIRE_GSTREAMER=1 $(DEBIAN_VENV)/bin/pytest -q \
-		tests/edge/test_sources.py
+	DIGIT_EDGE_DATA=$(DATA) DIGIT_EDGE_REQUIRE_GSTREAMER=1 DIGIT_EDGE_LOAD_TEST=1 \
+		$(DEBIAN_VENV)/bin/pytest -q -s tests/edge/test_sources.py tests/edge/test_serve.py
 
 # Converted models, made by `make train convert` only when they are missing.
 models: setup

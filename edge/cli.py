@@ -12,9 +12,9 @@ camera that cannot be used; 130 interrupted.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from edge import __version__, confidence
+from edge.classify import image_record
 from edge.errors import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, DigitEdgeError
 from edge.model import DigitClassifier, ModelOptions
 from edge.pipeline import PREPROCESSING_NAMES, DigitReader
@@ -198,6 +199,7 @@ def classify(
     With --number, every digit is read and the number reported (docs/edge.md).
     """
     from edge import imageio
+    from edge.classify import read_image
 
     if as_json and as_csv:
         raise click.UsageError("--json and --csv are exclusive")
@@ -214,12 +216,8 @@ def classify(
             try:
                 if source.path is None:
                     raise DigitEdgeError(source.error or f"{source.name}: not found")
-                t0 = time.perf_counter()
-                image, factor = imageio.read_scaled(source.path, source.name)
-                read_ms = (time.perf_counter() - t0) * 1e3
-                reading = reader.read(image)
-                if factor != 1:  # report the file's own pixels
-                    _scale_boxes(reading, factor)
+                load = functools.partial(imageio.read_scaled, source.path, source.name)
+                reading = read_image(reader, load)
             except DigitEdgeError as exc:
                 failed += 1
                 click.echo(f"digit-edge: error: {exc}", err=True)
@@ -231,8 +229,6 @@ def classify(
                 click.echo(f"digit-edge: error: {msg}", err=True)
                 out.error(source.name, msg, model)
                 continue
-            reading.timings_ms = {"read": read_ms, **reading.timings_ms}
-            reading.timings_ms["total"] = sum(reading.timings_ms.values())
             record.update(reading.as_dict())
             if save_preprocessed is not None:
                 _save_model_inputs(save_preprocessed, source.name, reading, record)
@@ -260,13 +256,6 @@ def _reader(
 
     reader = DigitReader(model, preprocess=preprocess, top_k=top_k)
     return NumberReader(reader, min_confidence=min_confidence)
-
-
-def _scale_boxes(reading: Any, factor: float) -> None:
-    if hasattr(reading, "scale_boxes"):  # a NumberReading: every digit's box
-        reading.scale_boxes(factor)
-    elif reading.box is not None:
-        reading.box = tuple(round(v * factor) for v in reading.box)
 
 
 def _save_model_inputs(folder: Path, name: str, reading: Any, record: dict[str, Any]) -> None:
@@ -328,8 +317,7 @@ class _Output:
             self.csv.writeheader()
 
     def reading(self, record: dict[str, Any], model: DigitClassifier) -> None:
-        record["runtime"] = model.runtime.describe()
-        record["model"] = str(model.path)
+        record = {**image_record(record["path"], None, model), **record}
         if self.as_json:
             click.echo(json.dumps({**record, "error": None}))
         elif self.number:
@@ -398,17 +386,7 @@ class _Output:
 
     def error(self, path: str, message: str, model: DigitClassifier) -> None:
         if self.as_json:
-            click.echo(
-                json.dumps(
-                    {
-                        "path": path,
-                        "label": None,
-                        "error": message,
-                        "runtime": model.runtime.describe(),
-                        "model": str(model.path),
-                    }
-                )
-            )
+            click.echo(json.dumps({**image_record(path, None, model), "error": message}))
         elif self.csv is not None:
             self.csv.writerow({"path": path, "error": message, "runtime": model.runtime.describe()})
 
@@ -555,6 +533,87 @@ def summary_line(s: dict[str, Any]) -> str:
         + (f" (bound by {s['bound_by']})" if s["bound_by"] else "")
         + f"; ended by {s['ended_by']}"
     )
+
+
+# -- serve -----------------------------------------------------------------------------------------
+
+
+@cli.command()
+@source_option("auto")
+@model_options()
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; 0.0.0.0 exposes the page to the network (use --token).",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option(
+    "--token",
+    envvar="DIGIT_EDGE_TOKEN",
+    default=None,
+    help="Every request must carry it: Authorization: Bearer TOKEN, or ?token=TOKEN "
+    "(also $DIGIT_EDGE_TOKEN).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Read the token from this file (first line).",
+)
+@click.option("--loop", "loop", is_flag=True, help="Play a video file round and round.")
+@loop_options
+def serve(
+    source: str,
+    model_path: Path,
+    runtime: str | None,
+    threads: int,
+    kernels: str,
+    verbose: bool,
+    host: str,
+    port: int,
+    token: str | None,
+    token_file: Path | None,
+    loop: bool,
+    every: int,
+    retries: int,
+    preprocess: str,
+    top_k: int,
+) -> None:
+    """A web page with the live picture, the readings and the pace, on this device.
+
+    GET /, /stream.mjpg (MJPEG), /api/reading (the latest reading, as `camera --json` prints
+    it), /api/events (server-sent events, one per reading), /api/status, /healthz; POST
+    /api/classify (an image as the body or the multipart field `image`: the `classify --json`
+    object). One camera loop feeds every viewer. A video file plays once at its own frame rate
+    (the page then says the source ended) unless --loop.
+    """
+    try:
+        from edge import serve as web
+    except ImportError as exc:
+        raise DigitEdgeError(
+            f"serve needs aiohttp ({exc.name} is missing): pip install 'digit-edge[serve]', "
+            "or on Raspberry Pi OS: sudo apt install python3-aiohttp"
+        ) from None
+    from edge.camera import CameraOptions
+    from edge.sources import parse_source
+
+    if token_file is not None:
+        from edge.fileio import read_file
+
+        words = read_file(token_file, DigitEdgeError, what="token file").decode("utf-8", "replace")
+        token = words.split()[0] if words.split() else ""
+        if not token:
+            raise DigitEdgeError(f"{token_file}: empty token file")
+    parse_source(source)
+    model = open_model(model_path, runtime, threads, kernels, verbose)
+    reader = DigitReader(model, preprocess=preprocess, top_k=top_k)
+    uploads = DigitReader(open_model(model_path, runtime, threads, kernels, False), top_k=top_k)
+    camera_options = CameraOptions(
+        source=source, every=every, retries=retries, loop=loop, realtime=True
+    )
+    about = {"source": source, "model": str(model_path), "runtime": model.runtime.describe()}
+    web.serve(reader, uploads, camera_options, web.ServeOptions(host, port, token or None), about)
 
 
 # -- eval ------------------------------------------------------------------------------------------

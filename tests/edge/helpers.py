@@ -53,9 +53,11 @@ def huge_jpeg(path: Path, digit: str, side: int = 10000) -> Path:
     return path
 
 
-def write_video(path: Path, frames: int, size: tuple[int, int] = (320, 240)) -> Path:
+def write_video(
+    path: Path, frames: int, size: tuple[int, int] = (320, 240), fps: float = 30.0
+) -> Path:
     """An MJPG video of digits (label = frame // 10 % 10) written with cv2.VideoWriter."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
     assert writer.isOpened(), "OpenCV cannot write MJPG here"
     tiles = [digit_on_paper(d, size) for d in range(10)]
     for i in range(frames):

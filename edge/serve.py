@@ -1,0 +1,341 @@
+"""``digit-edge serve``: the live camera view, its readings and an upload classifier over HTTP.
+
+One camera loop (a thread running :func:`edge.camera.run`) feeds every viewer through the
+:class:`Hub`, one of its consumers: each frame is drawn on and JPEG-encoded once (only while
+someone watches), and the aiohttp event loop hands the latest bytes to every client. Ten viewers
+cost ten socket writes per frame, never ten inferences or ten encodings.
+
+aiohttp (Debian bookworm and Raspberry Pi OS ship 3.8 as python3-aiohttp) suits this: the MJPEG
+stream and the server-sent events are long-lived responses, one coroutine each, on one thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import hmac
+import json
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import cv2
+from aiohttp import web
+
+from edge import imageio, overlay
+from edge.camera import CameraOptions, FrameReading, StopFlag, Summary, run
+from edge.classify import image_record, read_image
+from edge.errors import DigitEdgeError
+from edge.pipeline import DigitReader
+
+WEB = Path(__file__).resolve().parent / "web"
+#: An upload larger than this is refused (413): a photo of a digit needs far less.
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+RECENT = 20  # readings the page lists
+JPEG_QUALITY = 80
+EVENTS_QUEUE = 64  # readings kept for a slow event client before the oldest are dropped
+KEEPALIVE_S = 15.0  # a comment line on an idle event stream, so proxies keep it open
+BOUNDARY = "frame"
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: str | None = None  # every request must carry it (header or ?token=)
+
+
+class Hub:
+    """What the camera loop last saw, for every viewer.
+
+    Called by the camera thread once per classified frame; everything else runs on the event
+    loop, to which the camera thread hands each frame with ``call_soon_threadsafe``.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, about: dict[str, Any]) -> None:
+        self.loop = loop
+        self.about = about  # source, model, runtime: fixed for the run
+        self.jpeg: bytes | None = None
+        self.seq = 0  # number of the latest JPEG
+        self.record: dict[str, Any] | None = None
+        self.recent: collections.deque[dict[str, Any]] = collections.deque(maxlen=RECENT)
+        self.summary: Summary | None = None
+        self.state = "starting"  # running, ended, failed
+        self.error: str | None = None
+        self.viewers = 0  # open /stream.mjpg responses (read by the camera thread)
+        self.last: FrameReading | None = None
+        self._changed = asyncio.Event()
+        self._listeners: set[asyncio.Queue[tuple[str, dict[str, Any]]]] = set()
+
+    # -- the camera thread --------------------------------------------------------------------
+
+    def __call__(self, event: FrameReading) -> None:
+        self.last = event
+        jpeg = encode(event) if self.viewers else None
+        with contextlib.suppress(RuntimeError):  # the event loop closed: the server stops
+            self.loop.call_soon_threadsafe(self._publish, jpeg, event.record, event.summary)
+
+    # -- the event loop -----------------------------------------------------------------------
+
+    def _publish(self, jpeg: bytes | None, record: dict[str, Any], summary: Summary) -> None:
+        self.state, self.summary = "running", summary
+        self.jpeg = jpeg  # None while nobody watches: a new viewer waits for a fresh frame
+        if jpeg is not None:
+            self.seq += 1
+        self.record = record
+        self.recent.appendleft(record)
+        self._tell("reading", record)
+
+    def finish(self, summary: Summary | None, error: str | None) -> None:
+        """The loop ended (the source ended, or failed with ``error``)."""
+        self.state, self.error = ("failed", error) if error else ("ended", None)
+        if summary is not None:
+            self.summary = summary
+        if self.last is not None:  # the last frame stays on show for viewers who come later
+            self.jpeg, self.seq = encode(self.last), self.seq + 1
+        self._tell("end", self.status())
+
+    def _tell(self, kind: str, data: dict[str, Any]) -> None:
+        for queue in self._listeners:
+            if queue.full():
+                queue.get_nowait()  # a slow client loses the oldest reading, not the newest
+            queue.put_nowait((kind, data))
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def next_jpeg(self, after: int) -> tuple[int, bytes] | None:
+        """The first JPEG newer than number ``after``; None once the loop has ended."""
+        while self.seq <= after or self.jpeg is None:
+            if self.state in ("ended", "failed"):
+                return None
+            await self._changed.wait()
+        return self.seq, self.jpeg
+
+    @contextlib.contextmanager
+    def listening(self) -> Any:
+        queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(EVENTS_QUEUE)
+        self._listeners.add(queue)
+        try:
+            yield queue
+        finally:
+            self._listeners.discard(queue)
+
+    def status(self) -> dict[str, Any]:
+        s = self.summary
+        return {
+            **self.about,
+            "state": self.state,
+            "error": self.error,
+            "fps": self.record["fps"] if self.record else 0.0,
+            "bound_by": s.bound_by if s else None,
+            "frames": s.frames if s else 0,
+            "classified": s.classified if s else 0,
+            "skipped": s.skipped if s else 0,
+            "ended_by": s.ended_by if s and self.state != "running" else None,
+            "viewers": self.viewers,
+        }
+
+
+def encode(event: FrameReading) -> bytes:
+    view = overlay.draw(event.frame, event.reading, event.fps)
+    return cv2.imencode(".jpg", view, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes()
+
+
+def json_error(status: int, message: str, **headers: str) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers or None)
+
+
+def make_app(hub: Hub, upload_reader: DigitReader, token: str | None) -> web.Application:
+    """The routes; ``upload_reader`` is a second model instance (interpreters are not shared
+    between threads), used for POST /api/classify one request at a time."""
+    page = (WEB / "index.html").read_bytes()
+    upload_lock = threading.Lock()
+
+    @web.middleware
+    async def errors_and_token(request: web.Request, handler: Any) -> web.StreamResponse:
+        if token is not None and not authorized(request, token):
+            return json_error(
+                401,
+                "a token is required: Authorization: Bearer <token> or ?token=<token>",
+                **{"WWW-Authenticate": "Bearer"},
+            )
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:  # 404, 405, 413 ...: a JSON error, not an HTML page
+            if exc.status < 400:
+                raise
+            return json_error(exc.status, exc.reason)
+
+    async def index(_: web.Request) -> web.Response:
+        return web.Response(body=page, content_type="text/html", charset="utf-8")
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+                "Cache-Control": "no-cache, no-store",
+            }
+        )
+        await response.prepare(request)
+        hub.viewers += 1
+        try:
+            seq = 0
+            while (item := await hub.next_jpeg(seq)) is not None:
+                seq, jpeg = item
+                head = (
+                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                    f"Content-Length: {len(jpeg)}\r\n\r\n"
+                )
+                await response.write(head.encode() + jpeg + b"\r\n")
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            hub.viewers -= 1
+        return response
+
+    async def reading(_: web.Request) -> web.Response:
+        if hub.record is None:
+            return json_error(503, f"no reading yet (camera loop {hub.state})")
+        return web.json_response(hub.record)
+
+    async def status(_: web.Request) -> web.Response:
+        return web.json_response({**hub.status(), "recent": list(hub.recent)})
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
+        await response.prepare(request)
+        with hub.listening() as queue:
+            if hub.state in ("ended", "failed"):
+                queue.put_nowait(("end", hub.status()))
+            try:
+                while True:
+                    try:
+                        kind, data = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                    except asyncio.TimeoutError:
+                        await response.write(b": keep-alive\n\n")
+                        continue
+                    await response.write(f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode())
+                    if kind == "end":
+                        break
+            except (ConnectionResetError, asyncio.CancelledError):
+                pass
+        return response
+
+    async def classify(request: web.Request) -> web.Response:
+        if (request.content_length or 0) > MAX_UPLOAD_BYTES:
+            return json_error(413, f"upload larger than {MAX_UPLOAD_BYTES // 2**20} MB")
+        data, name = await upload(request)
+        if not data:
+            return json_error(400, "empty upload: send the image as the body or as field 'image'")
+
+        def work() -> dict[str, Any]:
+            with upload_lock:
+                load = lambda: imageio.decode_scaled(data, name)  # noqa: E731
+                return image_record(name, read_image(upload_reader, load), upload_reader.model)
+
+        try:
+            return web.json_response(await asyncio.to_thread(work))
+        except DigitEdgeError as exc:
+            return json_error(400, str(exc))
+
+    async def healthz(_: web.Request) -> web.Response:
+        body = {"status": hub.state, "error": hub.error, "source": hub.about["source"]}
+        return web.json_response(body, status=503 if hub.state == "failed" else 200)
+
+    app = web.Application(middlewares=[errors_and_token], client_max_size=MAX_UPLOAD_BYTES)
+    app.router.add_get("/", index)
+    app.router.add_get("/stream.mjpg", stream)
+    app.router.add_get("/api/reading", reading)
+    app.router.add_get("/api/status", status)
+    app.router.add_get("/api/events", events)
+    app.router.add_post("/api/classify", classify)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+def authorized(request: web.Request, token: str) -> bool:
+    given = request.query.get("token", "")
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        given = header[len("Bearer ") :].strip()
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+async def upload(request: web.Request) -> tuple[bytes, str]:
+    """The image's bytes and a name for it: the multipart field ``image``, or the raw body."""
+    if request.content_type == "multipart/form-data":
+        form = await request.post()
+        field = form.get("image")
+        if field is None:
+            raise web.HTTPBadRequest(reason="multipart upload without a field named 'image'")
+        if isinstance(field, str):
+            return field.encode(), "image"
+        return field.file.read(), field.filename or "image"
+    return await request.read(), "upload"
+
+
+def serve(
+    reader: DigitReader,
+    upload_reader: DigitReader,
+    camera: CameraOptions,
+    options: ServeOptions,
+    about: dict[str, Any],
+) -> int:
+    """Run until SIGINT/SIGTERM: the web app, and the camera loop on its own thread."""
+    return asyncio.run(_serve(reader, upload_reader, camera, options, about))
+
+
+async def _serve(
+    reader: DigitReader,
+    upload_reader: DigitReader,
+    camera: CameraOptions,
+    options: ServeOptions,
+    about: dict[str, Any],
+) -> int:
+    loop = asyncio.get_running_loop()
+    hub = Hub(loop, about)
+    runner = web.AppRunner(make_app(hub, upload_reader, options.token), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, options.host, options.port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise DigitEdgeError(
+            f"{options.host}:{options.port}: cannot listen ({exc.strerror or exc})"
+        ) from None
+    stopped = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopped.set)
+    stop = StopFlag()
+    thread = threading.Thread(
+        target=_camera, args=(reader, camera, hub, stop), name="digit-edge-camera", daemon=True
+    )
+    # Said before the camera thread starts: opening a source mutes stderr for a moment.
+    click.echo(f"digit-edge: serving http://{options.host}:{options.port}/", err=True)
+    thread.start()
+    await stopped.wait()
+    stop.reason = "server stopped"
+    await runner.cleanup()
+    await asyncio.to_thread(thread.join, 10)
+    return 0
+
+
+def _camera(reader: DigitReader, camera: CameraOptions, hub: Hub, stop: StopFlag) -> None:
+    """The camera loop's thread: runs it, then tells the hub (and the log) how it ended."""
+    from edge.cli import summary_line
+
+    summary, error = None, None
+    try:
+        summary = run(reader, camera, [hub], stop)
+        click.echo(f"digit-edge: {summary_line(summary.as_dict())}", err=True)
+    except DigitEdgeError as exc:
+        error = str(exc)
+        click.echo(f"digit-edge: error: {error}", err=True)
+    with contextlib.suppress(RuntimeError):
+        hub.loop.call_soon_threadsafe(hub.finish, summary, error)
