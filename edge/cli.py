@@ -563,6 +563,8 @@ def summary_line(s: dict[str, Any]) -> str:
 )
 @click.option("--loop", "loop", is_flag=True, help="Play a video file round and round.")
 @loop_options
+@_NUMBER_OPTION
+@min_confidence_option
 def serve(
     source: str,
     model_path: Path,
@@ -579,6 +581,8 @@ def serve(
     retries: int,
     preprocess: str,
     top_k: int,
+    number: bool,
+    min_confidence: float | None,
 ) -> None:
     """A web page with the live picture, the readings and the pace, on this device.
 
@@ -606,9 +610,13 @@ def serve(
         if not token:
             raise DigitEdgeError(f"{token_file}: empty token file")
     parse_source(source)
+    _check_number_options(number, preprocess, top_k)
     model = open_model(model_path, runtime, threads, kernels, verbose)
-    reader = DigitReader(model, preprocess=preprocess, top_k=top_k)
-    uploads = DigitReader(open_model(model_path, runtime, threads, kernels, False), top_k=top_k)
+    threshold = confidence.resolve(min_confidence, model)
+    reader = _reader(model, preprocess, top_k, number, threshold)
+    # Uploads are read on another thread than the camera's: their own interpreter.
+    upload_model = open_model(model_path, runtime, threads, kernels, False)
+    uploads = _reader(upload_model, preprocess, top_k, number, threshold)
     camera_options = CameraOptions(
         source=source, every=every, retries=retries, loop=loop, realtime=True
     )

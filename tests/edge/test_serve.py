@@ -253,6 +253,19 @@ def test_token(int8_model, video, tmp_path):
         assert len(read_mjpeg_frames(server.port, 2, "/stream.mjpg?token=s3cret-token")) == 2
 
 
+def test_number_and_min_confidence_as_camera_prints_them(int8_model, video):
+    """serve takes camera's --number and --min-confidence: /api/reading is what camera prints."""
+    args = ("--number", "--min-confidence", "0.3")
+    camera = edge_cli("camera", "--source", str(video), "--model", str(int8_model), "--json", *args)
+    assert camera.returncode == 0, camera.stderr
+    last = [json.loads(x) for x in camera.stdout.splitlines()][-2]
+    with Server(int8_model, str(video), *args) as server:
+        server.wait_for("ended")
+        reading = server.get("/api/reading")[1]
+    assert reading["number"] == last["number"] and reading["digits"] == last["digits"]
+    assert reading["frame"] == last["frame"] == 90 and reading["min_confidence"] == 0.3
+
+
 def test_bad_options_are_one_line(int8_model, tmp_path):
     busy = socket.socket()
     busy.bind((HOST, 0))
@@ -261,14 +274,14 @@ def test_bad_options_are_one_line(int8_model, tmp_path):
         port = str(busy.getsockname()[1])
         result = edge_cli("serve", "--source", "x.avi", "--model", str(int8_model),
                           "--port", port)  # fmt: skip
-        assert result.returncode == 1
+        assert result.returncode == 2
         assert f"{HOST}:{port}: cannot listen" in result.stderr.strip().splitlines()[-1]
     finally:
         busy.close()
     empty = tmp_path / "empty"
     empty.write_text("\n")
     result = edge_cli("serve", "--model", str(int8_model), "--token-file", str(empty))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == f"digit-edge: error: {empty}: empty token file"
 
 
@@ -409,6 +422,6 @@ def test_serve_without_aiohttp_says_what_to_install(int8_model, tmp_path):
         [sys.executable, "-m", "edge", "serve", "--model", str(int8_model)],
         capture_output=True, text=True, timeout=60, env=env, cwd=ROOT,
     )  # fmt: skip
-    assert result.returncode == 1
+    assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert "serve needs aiohttp" in last and "python3-aiohttp" in last
