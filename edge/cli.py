@@ -653,6 +653,15 @@ def serve(
     "UCI digits as scans and photos, normalised and naive-resized (needs MNIST --data).",
 )
 @min_confidence_option
+@click.option(
+    "--numbers",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Also read N synthetic photos of numbers per set (MNIST test digits in a row: any "
+    "gaps; 4 digits with gaps of half a stroke or more; on ruled/grid paper) with --number: "
+    "exact-number and per-digit accuracy, numbers per second (needs MNIST --data).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 def eval_(
     models: tuple[Path, ...],
@@ -665,6 +674,7 @@ def eval_(
     preprocess: str,
     photos: int,
     min_confidence: float | None,
+    numbers: int,
     as_json: bool,
 ) -> None:
     """Accuracy of one or several models side by side, with their agreement.
@@ -682,6 +692,8 @@ def eval_(
     report = evaluate.evaluate(loaded, dataset, thresholds)
     if photos:
         report["photos"] = _photo_accuracy(loaded, dataset, photos, thresholds)
+    if numbers:
+        report["numbers"] = _number_accuracy(loaded, dataset, numbers)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -727,6 +739,29 @@ def _unsure(probs: Any, labels: Any, min_confidence: float) -> dict[str, Any]:
     return {"with_min_confidence": {k: o[k] for k in keys}}
 
 
+def _number_accuracy(
+    models: list[DigitClassifier], dataset: Dataset, count: int
+) -> list[dict[str, Any]]:
+    from edge import synth_numbers
+    from edge.errors import DataError
+    from edge.number import NumberReader
+
+    test = dataset.mnist_data
+    if test is None:
+        raise DataError(f"{dataset.name}: --numbers needs MNIST (.npz or IDX) for the test digits")
+    readers = [NumberReader(DigitReader(m)) for m in models]
+    results = []
+    sets = synth_numbers.NUMBER_SETS
+    with _progress(len(sets) * count, "synthetic numbers", threshold=1) as tick:
+        for name, (seed, kwargs, _) in sets.items():
+            samples = synth_numbers.number_set(test.x_test, test.y_test, count, seed, **kwargs)
+            accs = synth_numbers.measure_numbers(readers, samples, name, on_sample=tick)
+            results += [
+                {"model": str(m.path), **a.as_dict()} for m, a in zip(models, accs, strict=True)
+            ]
+    return results
+
+
 def _format_eval(report: dict[str, Any], names: list[str]) -> str:
     lines = [f"{report['data']}: {report['count']} images"]
     width = max(len(n) for n in names)
@@ -749,6 +784,14 @@ def _format_eval(report: dict[str, Any], names: list[str]) -> str:
                 f"  {Path(r['model']).name.ljust(width)}  {r['set']:10s} n={r['count']}  "
                 f"normalised {r['normalized']:.1%}  naive {r['naive']:.1%}  "
                 f"no digit {r['no_digit']}" + _format_unsure(r)
+            )
+    if "numbers" in report:
+        lines.append("synthetic numbers, 640x480 (--number; per digit = 1 - edits / digits):")
+        for r in report["numbers"]:
+            lines.append(
+                f"  {Path(r['model']).name.ljust(width)}  {r['set']:8s} n={r['count']}  "
+                f"exact {r['exact']:.1%}  per digit {r['per_digit']:.2%}  "
+                f"{r['numbers_per_second']:.0f} numbers/s"
             )
     return "\n".join(lines)
 

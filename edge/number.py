@@ -227,24 +227,32 @@ def digits_region(
 # -- 2. lines and parts ---------------------------------------------------------------------------
 
 
-def erase_lines(ink: Ink, length: float) -> Ink:
+def erase_lines(ink: Ink, length: float, width: int = 3) -> Ink:
     """Ink with straight lines longer than ``length`` px removed: ruled and grid lines, a page
     edge, a table's edge.
 
-    A probabilistic Hough transform finds them; they are erased from the mask and the ink
-    3 px wide, which also cuts a digit where a line crosses it (its pieces are joined later).
+    A probabilistic Hough transform finds them; each is erased, ``width`` px wide, from the
+    mask and the ink along its whole length across the image (a ruled line does not stop
+    where the line finder lost it under a digit or a gap), which also cuts a digit where a
+    line crosses it (its pieces are joined later).
     """
     if ink.mask is None:
         return ink
     found = cv2.HoughLinesP(
-        ink.mask, 1, np.pi / 180, threshold=int(length * 0.6), minLineLength=length, maxLineGap=2
-    )
+        ink.mask, 1, np.pi / 180, threshold=int(length * 0.5), minLineLength=length,
+        maxLineGap=max(2, round(0.1 * length)),
+    )  # fmt: skip
     if found is None:
         return ink
     mask, flat = ink.mask.copy(), ink.flat.copy()
-    for x0, y0, x1, y1 in found[:, 0]:
-        cv2.line(mask, (int(x0), int(y0)), (int(x1), int(y1)), 0, 3)
-        cv2.line(flat, (int(x0), int(y0)), (int(x1), int(y1)), 0, 3)
+    reach = float(sum(mask.shape))  # beyond the image either way: cv2.line clips
+    for x0, y0, x1, y1 in found[:, 0].astype(np.float64):
+        dx, dy = x1 - x0, y1 - y0
+        norm = max(np.hypot(dx, dy), 1e-9)
+        dx, dy = dx / norm * reach, dy / norm * reach
+        a, b = (round(x0 - dx), round(y0 - dy)), (round(x1 + dx), round(y1 + dy))
+        cv2.line(mask, a, b, 0, width)
+        cv2.line(flat, a, b, 0, width)
     return Ink(flat, mask, ink.peak, ink.scale, ink.origin)
 
 
@@ -505,7 +513,9 @@ def segment(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) 
         ink = closer_look(gray, box, scale, ink, paper, inverted, expected, options)
         if ink.mask is None:
             return Segmentation([], "no digit: blank image (no ink darker than the paper)")
-        ink, parts, outlines = without_lines(ink, 2.5 * expected, gray.shape)
+        ink, parts, outlines = without_lines(
+            ink, 2.5 * expected, gray.shape, max(3, round(0.12 * expected))
+        )
         floor = options.speck * expected
         height = typical_height(parts, floor, 2.5 * expected)
         digits, pieces = sort_parts(parts, height, floor, options)
@@ -523,7 +533,7 @@ def segment(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) 
 
 
 def without_lines(
-    ink: Ink, length: float, shape: tuple[int, ...]
+    ink: Ink, length: float, shape: tuple[int, ...], width: int = 3
 ) -> tuple[Ink, list[Part], Outlines]:
     """The ink's parts and label image, after :func:`erase_lines` if any part is as long as
     a line (the line finder costs more than the rest of the segmentation), without the parts
@@ -531,7 +541,7 @@ def without_lines(
     digit cut off by the frame, which is no digit to read."""
     parts, outlines = find_parts(ink.mask)
     if any(max(p.w, p.h) >= length for p in parts):
-        ink = erase_lines(ink, length)
+        ink = erase_lines(ink, length, width)
         parts, outlines = find_parts(ink.mask)
     return ink, [p for p in parts if not touches_edge(ink.to_input(p), shape)], outlines
 

@@ -15,8 +15,10 @@ each sample: :attr:`NumberSample.min_gap`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -171,3 +173,74 @@ def number_set(
             alpha = np.maximum(alpha, page_marks((fh, fw), height, rng))
         number = "".join(str(int(labels[i])) for i in picks)
         yield NumberSample(expose(alpha, rng), number, narrowest, tuple(int(i) for i in picks))
+
+
+# -- measuring a reader on them --------------------------------------------------------------------
+
+#: The sets ``digit-edge eval --numbers N`` reads: name -> (seed, number_set arguments, what).
+NUMBER_SETS: dict[str, tuple[int, dict[str, Any], str]] = {
+    "numbers": (0, {}, "2-10 digits, gaps from touching to wide"),
+    "4-digit": (1, {"length": 4, "gap": (0.5, 4.0)}, "4 digits, gaps of half a stroke or more"),
+    "page": (2, {"page": True, "gap": (0.5, 4.0)},
+             "2-10 digits on ruled/grid paper, specks, a broken stroke, maybe a table edge"),
+}  # fmt: skip
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: the digits to insert, delete or change to turn ``a`` into ``b``."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        diagonal, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (ca != cb))
+    return row[-1]
+
+
+@dataclass
+class NumberAccuracy:
+    """How one reader read one set of numbers."""
+
+    name: str
+    count: int = 0
+    exact: int = 0  # numbers read exactly (all lines joined)
+    digits: int = 0  # digits written
+    edits: int = 0  # edit distance summed over the numbers
+    seconds: float = 0.0  # in the reader's read() alone
+
+    def add(self, truth: str, read: str, seconds: float) -> None:
+        read = read.replace("\n", "")
+        self.count += 1
+        self.exact += read == truth
+        self.digits += len(truth)
+        self.edits += edit_distance(read, truth)
+        self.seconds += seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "set": self.name,
+            "count": self.count,
+            "exact": self.exact / max(self.count, 1),
+            "per_digit": 1.0 - self.edits / max(self.digits, 1),
+            "numbers_per_second": self.count / self.seconds if self.seconds > 0 else None,
+        }
+
+
+def measure_numbers(
+    readers: list[Any],
+    samples: Iterator[NumberSample],
+    name: str,
+    on_sample: Callable[[], None] | None = None,
+) -> list[NumberAccuracy]:
+    """Exact-number and per-digit accuracy (1 - edit distance / digits) of each reader
+    (an :class:`edge.number.NumberReader`), and its numbers per second on these 640x480
+    frames; each sample is made once for all readers."""
+    results = [NumberAccuracy(name) for _ in readers]
+    clock = time.perf_counter
+    for sample in samples:
+        for reader, result in zip(readers, results, strict=True):
+            t0 = clock()
+            got = reader.read(sample.image).number
+            result.add(sample.number, got, clock() - t0)
+        if on_sample is not None:
+            on_sample()
+    return results
