@@ -84,8 +84,8 @@ models: setup
 bench: setup models ## timings and accuracies (not part of the tests)
 	$(BIN)/python -m train.bench $(DATA_ARG)
 	$(BIN)/python -m convert.bench $(DATA_ARG) --artifacts $(ARTIFACTS)
-	$(EDGE_BIN)/digit-edge bench $(EDGE_BENCH_MODELS)
-	$(EDGE_BIN)/digit-edge eval $(EDGE_BENCH_MODELS) $(DATA_ARG) --photos 2000
+	$(EDGE_BIN)/digit-edge bench $(EDGE_BENCH_MODELS) $(DATA_ARG)
+	$(EDGE_BIN)/digit-edge eval $(EDGE_BENCH_MODELS) $(DATA_ARG) --photos 2000 --numbers 1000
 
 lint: setup-host
 	$(BIN)/ruff check .

@@ -27,13 +27,15 @@ from typing import Any, NamedTuple
 import cv2
 import numpy as np
 
-from edge import synth
+from edge import mnist, synth
 from edge.camera import CameraOptions, pace_setter
 from edge.camera import run as run_camera
 from edge.model import DigitClassifier, ModelOptions
 from edge.normalize import normalize
+from edge.number import NumberReader
 from edge.pipeline import DigitReader
 from edge.runtime import load_runtime
+from edge.synth_numbers import number_set
 
 RATIO_BLOCKS = 10  # pipeline/invoke is the median of this many per-block ratios
 
@@ -203,6 +205,51 @@ def bench_camera(
     }
 
 
+def write_number_video(
+    path: Path, digits: np.ndarray, labels: np.ndarray, frames: int = 300, length: int = 6
+) -> Path:
+    """A 640x480 MJPG video of ``length``-digit synthetic numbers (edge.synth_numbers), each
+    held for 10 frames."""
+    samples = [s.image for s in number_set(digits, labels, 30, seed=3, length=length)]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 480))
+    if not writer.isOpened():
+        raise RuntimeError(f"{path}: OpenCV cannot write MJPG video here")
+    for i in range(frames):
+        writer.write(samples[(i // 10) % len(samples)])
+    writer.release()
+    return path
+
+
+def bench_number_camera(
+    model: Path, digit_video: Path, number_video: Path, runtime: str | None, rounds: int = 3
+) -> dict[str, float]:
+    """``camera --number`` on 640x480 frames of 6-digit numbers against plain ``camera`` on
+    640x480 single-digit frames, one interpreter thread each: FPS and their ratio.
+
+    Rounds alternate the two and the medians are compared (load drifts on a shared machine);
+    numbers per second is the reading alone (no decoding), the median over the frames read.
+    """
+    classifier = DigitClassifier(ModelOptions(model, runtime=runtime, threads=1))
+    plain, numbers = DigitReader(classifier), NumberReader(DigitReader(classifier))
+    plain_fps, number_fps, number_ms, rest_cpu = [], [], [], []
+    for _ in range(rounds):
+        plain_fps.append(run_camera(plain, CameraOptions(str(digit_video))).fps)
+        summary = run_camera(numbers, CameraOptions(str(number_video)))
+        number_fps.append(summary.fps)
+        number_ms += summary.classify_ms
+        rest_cpu.append(summary.cpu_ms_per_frame()[1])
+    p, n = float(np.median(plain_fps)), float(np.median(number_fps))
+    return {
+        "plain_camera_fps": p,
+        "number_camera_fps": n,
+        "number_over_plain": n / p,
+        "number_read_ms_p50": float(np.median(number_ms)),
+        "numbers_per_second": 1e3 / float(np.median(number_ms)),
+        "number_loop_rest_cpu_ms": float(np.median(rest_cpu)),
+        "rounds": rounds,
+    }
+
+
 #: Runs ``digit-edge ARGS`` in this interpreter and prints the process's own peak RSS last.
 #: Why not ``wait4``'s ru_maxrss: Linux carries the parent's high-water mark across fork/exec
 #: into the child's, so a child of a 250 MB test runner "peaks" at 250 MB. VmHWM belongs to
@@ -281,8 +328,13 @@ def run(
     warmup: int = 50,
     system: bool = True,
     progress: Callable[[str], None] = lambda _: None,
+    data: Path | None = None,
 ) -> dict[str, Any]:
-    """Every benchmark, for every model; what ``digit-edge bench`` prints."""
+    """Every benchmark, for every model; what ``digit-edge bench`` prints.
+
+    ``data``: MNIST, whose test digits make the number frames of the ``camera --number``
+    bench (skipped without it).
+    """
     report: dict[str, Any] = {"models": []}
     for path in models:
         progress(f"benchmarking {path}")
@@ -298,6 +350,14 @@ def run(
             progress("headless camera on a 640x480 video")
             video = write_video(Path(tmp) / "digits.avi", frames=300)
             report["camera"] = bench_camera(models[0], video, runtime)
+            if data is not None:
+                progress("camera --number on 640x480 frames of 6-digit numbers")
+                test = mnist.load(data, canonical_sizes=False)
+                numbers = write_number_video(Path(tmp) / "numbers.avi", test.x_test, test.y_test)
+                report["number_camera"] = {
+                    "model": str(models[0]),
+                    **bench_number_camera(models[0], video, numbers, runtime),
+                }
             image = Path(tmp) / "digit.png"
             cv2.imwrite(str(image), next(synth.font_set(1, seed=5)).image)
             progress("process start-up to first prediction")
@@ -368,6 +428,14 @@ def format_report(report: dict[str, Any]) -> str:
             f"{c['loop_waited_for_decoder']:.1%}: bound by {bound}; "
             f"decoding {c['loop_decode_ms_per_frame']:.3f} ms/frame in the loop vs "
             f"{c['decode_ms_per_frame']:.3f} alone"
+        )
+    if "number_camera" in report:
+        n = report["number_camera"]
+        lines.append(
+            f"camera --number, 640x480 6-digit numbers: {n['number_camera_fps']:.0f} FPS vs "
+            f"plain camera on 640x480 single digits {n['plain_camera_fps']:.0f} FPS: "
+            f"{n['number_over_plain']:.0%} (one thread); "
+            f"{n['numbers_per_second']:.0f} numbers/s (read p50 {n['number_read_ms_p50']:.2f} ms)"
         )
     if "startup" in report:
         s = report["startup"]

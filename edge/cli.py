@@ -827,6 +827,13 @@ def _format_unsure(row: dict[str, Any]) -> str:
     show_default=True,
     help="Also time normalisation, the headless camera, and start-up + peak RSS.",
 )
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="MNIST (.npz or IDX): its test digits make the 6-digit number frames of the "
+    "`camera --number` bench (skipped without it).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 def bench(
     models: tuple[Path, ...],
@@ -837,6 +844,7 @@ def bench(
     runs: int,
     warmup: int,
     system: bool,
+    data: Path | None,
     as_json: bool,
 ) -> None:
     """benchmark_model's metrics for each model side by side, plus the edge pipeline's costs."""
@@ -854,6 +862,7 @@ def bench(
         warmup=warmup,
         system=system,
         progress=lambda msg: click.echo(f"digit-edge: {msg}", err=True) if verbose else None,
+        data=data,
     )
     click.echo(json.dumps(report, indent=2) if as_json else bench_mod.format_report(report))
 

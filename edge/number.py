@@ -580,12 +580,14 @@ class DigitInNumber:
     box: tuple[int, int, int, int]
     line: int
     image: np.ndarray | None = field(default=None, repr=False)  # the 28x28 the model saw
+    unsure: bool = False  # below --min-confidence: "?" in the number, the best guess here
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "label": self.label,
             "probability": round(self.probability, 6),
             "box": list(self.box),
+            "unsure": self.unsure,
         }
 
 
@@ -646,7 +648,7 @@ def number_string(digits: list[DigitInNumber], min_confidence: float = 0.0) -> s
         if out and d.line != line:
             out.append("\n")
         line = d.line
-        out.append(d.label if d.probability >= min_confidence else "?")
+        out.append("?" if d.unsure or d.probability < min_confidence else d.label)
     return "".join(out)
 
 
@@ -672,8 +674,9 @@ class NumberReader:
         digits = []
         for d in found.digits:
             reading = self.reader.read_pixels(np.rint(d.image * 255.0).astype(np.uint8))
-            p = float(reading.probability)
-            digits.append(DigitInNumber(reading.label, p, d.box, d.line, d.image))
+            label, p = reading.top_k[0]  # the best guess, also when the reader is unsure
+            unsure = p < self.min_confidence
+            digits.append(DigitInNumber(label, p, d.box, d.line, d.image, unsure))
         t2 = time.perf_counter()
         return NumberReading(
             number_string(digits, self.min_confidence),

@@ -118,6 +118,8 @@ def test_number_string_lines_and_low_confidence():
     ]
     assert N.number_string(d) == "12\n3"
     assert N.number_string(d, min_confidence=0.5) == "1?\n3"
+    d[0].unsure = True
+    assert N.number_string(d) == "?2\n3"
 
 
 # -- whole pages ----------------------------------------------------------------------------------
@@ -291,7 +293,7 @@ def test_number_reading_as_dict(reader):
     got = N.NumberReader(reader, min_confidence=0.0).read(image)
     record = got.as_dict()
     assert record["number"] == got.number and len(record["number"]) == 4
-    assert [set(d) for d in record["digits"]] == [{"label", "probability", "box"}] * 4
+    assert [set(d) for d in record["digits"]] == [{"label", "probability", "box", "unsure"}] * 4
     assert record["lowest_probability"] == min(d["probability"] for d in record["digits"])
     assert record["no_digit"] is None
     blank = N.NumberReader(reader).read(np.full((240, 320), 200, np.uint8)).as_dict()

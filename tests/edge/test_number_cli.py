@@ -116,3 +116,13 @@ def test_a_12000_by_9000_photo_is_read_within_the_memory_bound(int8_model, tmp_p
     assert len(record["digits"]) == 4
     assert record["digits"][0]["box"][0] > 1000  # in the file's own pixels
     assert measured.peak_rss_mb < 150, f"peak RSS {measured.peak_rss_mb:.0f} MB"
+
+
+def test_min_confidence_turns_unsure_digits_into_question_marks(int8_model, files):
+    result = run(
+        "classify", files / "a_number.png", "--model", int8_model, "--number", "--json",
+        "--min-confidence", "1.0",
+    )  # fmt: skip
+    record = _records(result.stdout)[0]
+    assert record["number"] == "????"
+    assert all(d["unsure"] and d["label"].isdigit() for d in record["digits"])
