@@ -48,8 +48,8 @@ class NumberOptions:
     """The rules of segmentation, as fractions of the digit height where they are sizes."""
 
     first_size: int = 320  # the first look: the longer side shrunk to this
-    digit_height: float = 44.0  # then rescaled so digits are about this tall (px) ...
-    rescale_below: float = 36.0  # ... when they are shorter than this at the first look
+    digit_height: float = 34.0  # then rescaled so digits are about this tall (px) ...
+    rescale_below: float = 30.0  # ... when they are shorter than this at the first look
     max_size: int = 1600  # never more than this on the longer side (time and memory)
     min_size: float = 0.025  # ink shorter than this fraction of the image's shorter side: speck
     speck: float = 0.3  # parts smaller than this (longer side, x digit height): not digits
@@ -58,6 +58,7 @@ class NumberOptions:
     stack: float = 0.6  # two tall parts overlapping this much of the narrower: one digit
     local_floor: float = 0.4  # the local ink peak is at least this fraction of the image's
     window: float = 0.15  # first look: the local peak is the strongest ink this near (x side)
+    closer_window: float = 0.5  # closer look: ... this near (x digit height)
     small_digit: float = 0.45  # a lone piece this tall (x digit height) is a small digit
     max_width: float = 1.25  # a blob wider than this x its height is touching digits
     cut_pull: float = 1.0  # a cut a fifth of a digit off the even split costs this x the most ink
@@ -79,6 +80,7 @@ class Part:
     y1: int
     area: int
     blobs: tuple[int, ...]  # its blobs' indices in the outline list; only ink within the box
+    cut: bool = False  # a piece of a touching blob: its blobs reach beyond the box
 
     @property
     def w(self) -> int:
@@ -187,7 +189,7 @@ def closer_look(
                   int(x0 * s) : max(int(x0 * s) + 1, round(x1 * s))]  # fmt: skip
     under = cv2.resize(under, size, interpolation=cv2.INTER_LINEAR)
     flat = flatten_illumination(region, under, inverted)
-    mask, peak = ink_mask(flat, height, options)
+    mask, peak = ink_mask(flat, options.closer_window * height, options)
     return Ink(flat, mask, peak, scale, (x0, y0))
 
 
@@ -349,12 +351,18 @@ def join_broken(parts: list[Part], height: float, options: NumberOptions) -> lis
             if merged:
                 break
     todo = attach_pieces(todo, height, options)
-    return [
-        p
-        for p in todo
-        if p.h >= options.piece * height
-        or (p.h >= options.small_digit * height and p.h >= 0.7 * p.w)
-    ]
+    return [p for p in todo if digit_sized(p, height, options)]
+
+
+def digit_sized(p: Part, height: float, options: NumberOptions) -> bool:
+    """Whether a part left alone after joining is a digit: ``piece`` digit heights tall; or
+    a small digit (``small_digit`` heights, taller than wide); or a digit drawn low and wide
+    (0.3 heights tall, 0.6 long, not a dash). Dots, dashes and bits of texture are not."""
+    if p.h >= options.piece * height:
+        return True
+    if p.h >= options.small_digit * height and p.h >= 0.7 * p.w:
+        return True
+    return p.h >= 0.3 * height and max(p.w, p.h) >= 0.6 * height and not is_bar(p)
 
 
 def one_digit(a: Part, b: Part, height: float, options: NumberOptions) -> bool:
@@ -459,7 +467,7 @@ def split_touching(
         x0 = part.x0 + a
         pieces.append(
             Part(x0, part.y0 + int(rows[0]), part.x0 + b, part.y0 + int(rows[-1]) + 1,
-                 int(ink[:, a:b].sum()), part.blobs)
+                 int(ink[:, a:b].sum()), part.blobs, cut=True)
         )  # fmt: skip
     return pieces
 
@@ -555,15 +563,23 @@ def touches_edge(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> bool
 def _to_mnist(
     part: Part, ink: Ink, outlines: Outlines, options: NumberOptions
 ) -> np.ndarray | None:
-    """The part through edge.normalize's crop, fit and centring, with its own ink peak."""
-    own = _part_mask(part, ink.mask, outlines)
-    contours, _ = cv2.findContours(
-        own, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(part.x0, part.y0)
-    )
-    if not contours:
+    """The part through edge.normalize's crop, fit and centring, with its own ink peak.
+
+    A piece cut from a touching blob is outlined again within its box; a whole part's
+    outlines are its blobs' own.
+    """
+    box = (slice(part.y0, part.y1), slice(part.x0, part.x1))
+    if part.cut:
+        own = _part_mask(part, ink.mask, outlines)
+        found, _ = cv2.findContours(
+            own, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(part.x0, part.y0)
+        )
+        contours, peak = tuple(found), cv2.minMaxLoc(ink.flat[box], own)[1]
+    else:
+        contours, peak = tuple(outlines[i] for i in part.blobs), cv2.minMaxLoc(ink.flat[box])[1]
+    if not contours or peak <= 0:
         return None
-    peak = cv2.minMaxLoc(ink.flat[part.y0 : part.y1, part.x0 : part.x1], own)[1]
-    region = DigitRegion((part.x0, part.y0, part.x1, part.y1), tuple(contours))
+    region = DigitRegion((part.x0, part.y0, part.x1, part.y1), contours)
     patch, _ = digit_patch(ink.flat, ink.mask, region, peak, options.normalize)
     return patch
 
@@ -653,7 +669,11 @@ def number_string(digits: list[DigitInNumber], min_confidence: float = 0.0) -> s
 
 
 class NumberReader:
-    """Segmentation plus a :class:`DigitReader`'s model: ``read(image) -> NumberReading``."""
+    """Segmentation plus a :class:`DigitReader`'s model: ``read(image) -> NumberReading``.
+
+    Each digit goes through the model's single-image path (``predict_pixels``), as a
+    DigitReader's does; the best class is kept even when unsure (it shows as "?").
+    """
 
     def __init__(
         self,
@@ -671,12 +691,13 @@ class NumberReader:
         t0 = time.perf_counter()
         found = segment(image, self.options)
         t1 = time.perf_counter()
-        digits = []
+        digits, labels, model = [], self.model.labels, self.model
         for d in found.digits:
-            reading = self.reader.read_pixels(np.rint(d.image * 255.0).astype(np.uint8))
-            label, p = reading.top_k[0]  # the best guess, also when the reader is unsure
+            probs = model.predict_pixels(np.rint(d.image * 255.0).astype(np.uint8))
+            best = int(probs.argmax())
+            p = float(probs[best])
             unsure = p < self.min_confidence
-            digits.append(DigitInNumber(label, p, d.box, d.line, d.image, unsure))
+            digits.append(DigitInNumber(labels[best], p, d.box, d.line, d.image, unsure))
         t2 = time.perf_counter()
         return NumberReading(
             number_string(digits, self.min_confidence),
