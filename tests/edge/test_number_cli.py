@@ -126,3 +126,42 @@ def test_min_confidence_turns_unsure_digits_into_question_marks(int8_model, file
     record = _records(result.stdout)[0]
     assert record["number"] == "????"
     assert all(d["unsure"] and d["label"].isdigit() for d in record["digits"])
+
+
+def test_eval_numbers_reports_each_set(int8_model):
+    from tests.conftest import data_path
+
+    result = run(
+        "eval", int8_model, "--data", data_path(), "--limit", "20", "--numbers", "4", "--json",
+        "--min-confidence", "0",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)["numbers"]
+    assert [r["set"] for r in rows] == ["numbers", "4-digit", "page"]
+    for r in rows:
+        assert r["count"] == 4 and 0.0 <= r["exact"] <= 1.0 and r["per_digit"] <= 1.0
+        assert r["numbers_per_second"] > 0
+
+
+def test_edit_distance():
+    from edge.synth_numbers import edit_distance
+
+    assert edit_distance("2024", "2024") == 0
+    assert edit_distance("224", "2024") == 1  # a digit missed
+    assert edit_distance("20244", "2024") == 1  # one too many
+    assert edit_distance("2124", "2024") == 1
+    assert edit_distance("", "2024") == 4
+
+
+def test_bench_number_camera_ratio(int8_model, tmp_path, mnist_data):
+    from edge import bench
+
+    digits = bench.write_video(tmp_path / "digits.avi", frames=40)
+    numbers = bench.write_number_video(
+        tmp_path / "numbers.avi", mnist_data.x_test, mnist_data.y_test, frames=40
+    )
+    result = bench.bench_number_camera(int8_model, digits, numbers, None, rounds=1)
+    assert result["plain_camera_fps"] > 0 and result["number_camera_fps"] > 0
+    ratio = result["number_camera_fps"] / result["plain_camera_fps"]
+    assert result["number_over_plain"] == pytest.approx(ratio)
+    assert result["numbers_per_second"] > 0
