@@ -59,6 +59,7 @@ class NumberOptions:
     local_floor: float = 0.4  # the local ink peak is at least this fraction of the image's
     window: float = 0.15  # first look: the local peak is the strongest ink this near (x side)
     closer_window: float = 0.5  # closer look: ... this near (x digit height)
+    faint_line: float = 0.5  # a line of digits with fainter ink than this x the strongest: none
     small_digit: float = 0.45  # a lone piece this tall (x digit height) is a small digit
     max_width: float = 1.25  # a blob wider than this x its height is touching digits
     cut_pull: float = 1.0  # a cut a fifth of a digit off the even split costs this x the most ink
@@ -233,10 +234,11 @@ def erase_lines(ink: Ink, length: float, width: int = 3) -> Ink:
     """Ink with straight lines longer than ``length`` px removed: ruled and grid lines, a page
     edge, a table's edge.
 
-    A probabilistic Hough transform finds them; each is erased, ``width`` px wide, from the
-    mask and the ink along its whole length across the image (a ruled line does not stop
-    where the line finder lost it under a digit or a gap), which also cuts a digit where a
-    line crosses it (its pieces are joined later).
+    A probabilistic Hough transform finds them; each is erased ``width`` px wide along its
+    whole length across the image (a ruled line does not stop where the line finder lost it
+    under a digit or in a gap), but only where the ink is fainter than 1.5x the lines' median:
+    a pen stroke crossing a printed line is darker than the line and stays. A line as dark as
+    the pen cuts the digits it crosses; their pieces are joined later.
     """
     if ink.mask is None:
         return ink
@@ -246,15 +248,20 @@ def erase_lines(ink: Ink, length: float, width: int = 3) -> Ink:
     )  # fmt: skip
     if found is None:
         return ink
-    mask, flat = ink.mask.copy(), ink.flat.copy()
-    reach = float(sum(mask.shape))  # beyond the image either way: cv2.line clips
+    band = np.zeros_like(ink.mask)
+    reach = float(sum(band.shape))  # beyond the image either way: cv2.line clips
     for x0, y0, x1, y1 in found[:, 0].astype(np.float64):
         dx, dy = x1 - x0, y1 - y0
         norm = max(np.hypot(dx, dy), 1e-9)
         dx, dy = dx / norm * reach, dy / norm * reach
         a, b = (round(x0 - dx), round(y0 - dy)), (round(x1 + dx), round(y1 + dy))
-        cv2.line(mask, a, b, 0, width)
-        cv2.line(flat, a, b, 0, width)
+        cv2.line(band, a, b, 255, width)
+    on_lines = ink.flat[cv2.bitwise_and(band, ink.mask) > 0]
+    if on_lines.size == 0:
+        return ink
+    weak = cv2.compare(ink.flat, 1.5 * float(np.median(on_lines)), cv2.CMP_LT)
+    keep = cv2.bitwise_not(cv2.bitwise_and(band, weak))
+    mask, flat = cv2.bitwise_and(ink.mask, keep), cv2.bitwise_and(ink.flat, keep)
     return Ink(flat, mask, ink.peak, ink.scale, ink.origin)
 
 
@@ -527,8 +534,9 @@ def segment(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) 
         floor = options.speck * expected
         height = typical_height(parts, floor, 2.5 * expected)
         digits, pieces = sort_parts(parts, height, floor, options)
+    lines = group_lines(join_broken(digits + pieces, height, options))
     found = []
-    for n, line in enumerate(group_lines(join_broken(digits + pieces, height, options))):
+    for n, line in enumerate(strong_lines(lines, ink.flat, options)):
         line_height = float(statistics.median(p.h for p in line))
         for joined in line:
             for part in split_touching(joined, line_height, ink.mask, outlines, options):
@@ -538,6 +546,21 @@ def segment(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) 
     if not found:
         return Segmentation([], "no digit: no digit-sized ink in the image")
     return Segmentation(found)
+
+
+def strong_lines(
+    lines: list[list[Part]], flat: np.ndarray, options: NumberOptions
+) -> list[list[Part]]:
+    """The lines whose strongest ink is at least ``faint_line`` of the strongest line's: one
+    pen wrote the number, and what is much fainter (paper texture, a grid line's remains, a
+    pencil mark, a shadow's edge) is not part of it."""
+    peaks = [max(cv2.minMaxLoc(flat[p.y0 : p.y1, p.x0 : p.x1])[1] for p in line) for line in lines]
+    strongest = max(peaks, default=0.0)
+    return [
+        line
+        for line, peak in zip(lines, peaks, strict=True)
+        if peak >= options.faint_line * strongest
+    ]
 
 
 def without_lines(
