@@ -26,13 +26,13 @@ setup-edge: $(EDGE_VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[train,dev,serve]'
+	$(BIN)/pip install --quiet -e '.[train,dev,serve,mqtt]'
 	@touch $@
 
 $(EDGE_VENV)/.installed: pyproject.toml requirements/edge-pi.txt
 	$(PYTHON) -m venv $(EDGE_VENV)
 	$(EDGE_BIN)/pip install --quiet --upgrade pip
-	$(EDGE_BIN)/pip install --quiet -c requirements/edge-pi.txt -e '.[edge,dev,serve]'
+	$(EDGE_BIN)/pip install --quiet -c requirements/edge-pi.txt -e '.[edge,dev,serve,mqtt]'
 	@touch $@
 
 train: setup-host ## fit the default models (lenet, dense) into $(ARTIFACTS)/
@@ -56,8 +56,10 @@ test-edge: setup-edge test-host
 DEBIAN_VENV := .venv-debian
 DEBIAN_DEBS := python3-venv python3-opencv python3-aiohttp gstreamer1.0-tools \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good chromium chromium-driver
+# The MQTT tests' broker and subscriber, and the Pi's paho-mqtt (1.6.1) for .venv-debian.
+DEBIAN_DEBS += mosquitto mosquitto-clients python3-paho-mqtt
 
-apt-deps: ## the Debian packages the tests need (GStreamer, Debian's OpenCV, Chromium); root
+apt-deps: ## the Debian packages the tests need (GStreamer, Debian's OpenCV, Chromium, mosquitto); root
 	apt-get -o DPkg::Lock::Timeout=600 update -q
 	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q \
 		--no-install-recommends $(DEBIAN_DEBS)
@@ -86,6 +88,7 @@ bench: setup models ## timings and accuracies (not part of the tests)
 	$(BIN)/python -m convert.bench $(DATA_ARG) --artifacts $(ARTIFACTS)
 	$(EDGE_BIN)/digit-edge bench $(EDGE_BENCH_MODELS) $(DATA_ARG)
 	$(EDGE_BIN)/digit-edge eval $(EDGE_BENCH_MODELS) $(DATA_ARG) --photos 2000 --numbers 1000
+	$(EDGE_BIN)/python -m tests.edge.mqtt_bench --model $(ARTIFACTS)/tflite/lenet_int8.tflite
 
 lint: setup-host
 	$(BIN)/ruff check .

@@ -366,6 +366,8 @@ class FrameReading:
     fps: float  # frames per second over the last FPS_WINDOW frames
     summary: Summary  # the run so far (live: the loop keeps updating it)
     runtime: str = ""  # the interpreter, as the JSON lines name it
+    seq: int = 0  # the readings of this run, 1, 2, 3, ...: a gap downstream is a lost reading
+    at: float = field(default_factory=time.time)  # when it was read (Unix seconds)
 
     @functools.cached_property
     def record(self) -> dict[str, Any]:
@@ -373,6 +375,8 @@ class FrameReading:
         return {
             "event": "frame",
             "frame": self.number,
+            "seq": self.seq,
+            "time": round(self.at, 3),
             "fps": round(self.fps, 2),
             **self.reading.as_dict(),
             "runtime": self.runtime,
@@ -420,7 +424,9 @@ def run(
                 reading = reader.read(frame)
                 _count(summary, reading)
                 fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
-                event = FrameReading(number, frame, reading, fps, summary, runtime)
+                event = FrameReading(
+                    number, frame, reading, fps, summary, runtime, seq=summary.classified
+                )
                 for consumer in consumers:
                     consumer(event)
         except StopLoop as exc:

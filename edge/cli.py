@@ -25,11 +25,13 @@ from edge import __version__, confidence
 from edge.classify import image_record
 from edge.errors import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, DigitEdgeError
 from edge.model import DigitClassifier, ModelOptions
+from edge.mqtt_options import mqtt_options
 from edge.pipeline import PREPROCESSING_NAMES, DigitReader
 from edge.runtime import KERNEL_NAMES, RUNTIME_NAMES
 
 if TYPE_CHECKING:  # imported where used: eval's module is not loaded for classify
     from edge.evaluate import Dataset
+    from edge.mqtt import MqttPublisher, MqttSettings
 
 DEFAULT_MODEL = Path("artifacts/tflite/lenet_int8.tflite")
 
@@ -467,6 +469,11 @@ def loop_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--changes-only", is_flag=True, help="Headless: print only when the reading changes.")
 @click.option("--loop", "loop", is_flag=True, help="Play a video file again at its end.")
 @click.option(
+    "--realtime",
+    is_flag=True,
+    help="Play a video file at its own frame rate, as a camera would deliver it.",
+)
+@click.option(
     "--save-preprocessed",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -474,6 +481,7 @@ def loop_options(f: Callable[..., Any]) -> Callable[..., Any]:
 )
 @_NUMBER_OPTION
 @min_confidence_option
+@mqtt_options
 def camera(
     source: str,
     model_path: Path,
@@ -490,14 +498,17 @@ def camera(
     top_k: int,
     changes_only: bool,
     loop: bool,
+    realtime: bool,
     save_preprocessed: Path | None,
     number: bool,
     min_confidence: float | None,
+    mqtt: MqttSettings | None,
 ) -> None:
     """Read digits live from a camera, a video file or a stream.
 
     Ends with a summary on end of video, q/Esc (window), Ctrl-C or SIGTERM. With --number,
-    every digit of each frame is read (the window boxes each one and shows the number).
+    every digit of each frame is read (the window boxes each one and shows the number). With
+    --mqtt every reading also goes to an MQTT broker (docs/mqtt.md).
     """
     from edge.camera import CameraOptions, JsonLines, Window, run
     from edge.sources import parse_source
@@ -508,7 +519,12 @@ def camera(
     model = open_model(model_path, runtime, threads, kernels, verbose)
     reader = _reader(model, preprocess, top_k, number, confidence.resolve(min_confidence, model))
     options = CameraOptions(
-        source=source, max_frames=max_frames, every=every, retries=retries, loop=loop
+        source=source,
+        max_frames=max_frames,
+        every=every,
+        retries=retries,
+        loop=loop,
+        realtime=realtime,
     )
     consumers: list[Any] = [JsonLines(changes_only=changes_only) if headless else Window()]
     if save_preprocessed is not None:
@@ -518,10 +534,26 @@ def camera(
             _save_model_inputs(save_preprocessed, name, event.reading, {})
 
         consumers.append(save)
-    summary = run(reader, options, consumers)
+    publisher = mqtt_publisher(mqtt, model)
+    if publisher is not None:
+        consumers.append(publisher)  # run() closes it: queued readings go out, then offline
+    summary = {**run(reader, options, consumers).as_dict(), "runtime": model.runtime.describe()}
+    if publisher is not None:
+        summary["mqtt"] = publisher.stats.as_dict()
     if headless:
-        click.echo(json.dumps({**summary.as_dict(), "runtime": model.runtime.describe()}))
-    click.echo(f"digit-edge: {summary_line(summary.as_dict())}", err=True)
+        click.echo(json.dumps(summary))
+    click.echo(f"digit-edge: {summary_line(summary)}", err=True)
+
+
+def mqtt_publisher(mqtt: MqttSettings | None, model: DigitClassifier) -> MqttPublisher | None:
+    """The publisher for ``--mqtt`` (None without it); it connects in the background."""
+    if mqtt is None:
+        return None
+    import dataclasses
+
+    from edge.mqtt import MqttPublisher
+
+    return MqttPublisher(dataclasses.replace(mqtt, model=model.path.name))
 
 
 def summary_line(s: dict[str, Any]) -> str:
@@ -532,6 +564,12 @@ def summary_line(s: dict[str, Any]) -> str:
         f"{s['digits']} digits{skipped}, {s['fps']} FPS"
         + (f" (bound by {s['bound_by']})" if s["bound_by"] else "")
         + f"; ended by {s['ended_by']}"
+        + (
+            f"; mqtt: {s['mqtt']['published']} published, {s['mqtt']['queued']} queued, "
+            f"{s['mqtt']['dropped']} dropped"
+            if s.get("mqtt")
+            else ""
+        )
     )
 
 

@@ -269,3 +269,16 @@ def test_capturing_fd2_leaves_stdout_alone(capfd):
         os.write(2, b"[png @ 0x1] Invalid PNG signature\n")
     out, err = capfd.readouterr()
     assert out == "a JSON line\n" and "PNG" not in err and "PNG" in captured.text
+
+
+def test_realtime_plays_a_file_at_its_frame_rate(int8_model, tmp_path):
+    """--realtime: 45 frames of a 90 FPS file take half a second, not the ~50 ms they decode in;
+    seq numbers the readings and time says when each was read."""
+    video = write_video(tmp_path / "paced.avi", frames=45, size=(160, 120), fps=90.0)
+    reader = DigitReader(open_model(int8_model))
+    out = io.StringIO()
+    summary = run(reader, CameraOptions(str(video), realtime=True), [JsonLines(out)])
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert summary.frames == 45 and [r["seq"] for r in records] == list(range(1, 46))
+    assert 0.85 * 90 <= summary.fps <= 1.05 * 90
+    assert 44 / 90 * 0.95 <= records[-1]["time"] - records[0]["time"] <= 44 / 90 * 1.3
