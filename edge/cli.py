@@ -603,6 +603,7 @@ def summary_line(s: dict[str, Any]) -> str:
 @loop_options
 @_NUMBER_OPTION
 @min_confidence_option
+@mqtt_options
 def serve(
     source: str,
     model_path: Path,
@@ -621,6 +622,7 @@ def serve(
     top_k: int,
     number: bool,
     min_confidence: float | None,
+    mqtt: MqttSettings | None,
 ) -> None:
     """A web page with the live picture, the readings and the pace, on this device.
 
@@ -628,7 +630,8 @@ def serve(
     it), /api/events (server-sent events, one per reading), /api/status, /healthz; POST
     /api/classify (an image as the body or the multipart field `image`: the `classify --json`
     object). One camera loop feeds every viewer. A video file plays once at its own frame rate
-    (the page then says the source ended) unless --loop.
+    (the page then says the source ended) unless --loop. With --mqtt every reading also goes
+    to an MQTT broker (docs/mqtt.md).
     """
     try:
         from edge import serve as web
@@ -659,7 +662,8 @@ def serve(
         source=source, every=every, retries=retries, loop=loop, realtime=True
     )
     about = {"source": source, "model": str(model_path), "runtime": model.runtime.describe()}
-    web.serve(reader, uploads, camera_options, web.ServeOptions(host, port, token or None), about)
+    options = web.ServeOptions(host, port, token or None)
+    web.serve(reader, uploads, camera_options, options, about, mqtt_publisher(mqtt, model))
 
 
 # -- eval ------------------------------------------------------------------------------------------

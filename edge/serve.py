@@ -20,7 +20,7 @@ import signal
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import cv2
@@ -31,6 +31,9 @@ from edge.camera import CameraOptions, FrameReading, StopFlag, Summary, run
 from edge.classify import image_record, read_image
 from edge.errors import DigitEdgeError
 from edge.pipeline import DigitReader
+
+if TYPE_CHECKING:
+    from edge.mqtt import MqttPublisher
 
 WEB = Path(__file__).resolve().parent / "web"
 #: An upload larger than this is refused (413): a photo of a digit needs far less.
@@ -286,9 +289,11 @@ def serve(
     camera: CameraOptions,
     options: ServeOptions,
     about: dict[str, Any],
+    mqtt: MqttPublisher | None = None,
 ) -> int:
-    """Run until SIGINT/SIGTERM: the web app, and the camera loop on its own thread."""
-    return asyncio.run(_serve(reader, upload_reader, camera, options, about))
+    """Run until SIGINT/SIGTERM: the web app, and the camera loop on its own thread (which
+    also feeds ``mqtt``, the ``--mqtt`` publisher, when given)."""
+    return asyncio.run(_serve(reader, upload_reader, camera, options, about, mqtt))
 
 
 async def _serve(
@@ -297,6 +302,7 @@ async def _serve(
     camera: CameraOptions,
     options: ServeOptions,
     about: dict[str, Any],
+    mqtt: MqttPublisher | None,
 ) -> int:
     loop = asyncio.get_running_loop()
     hub = Hub(loop, about)
@@ -314,7 +320,10 @@ async def _serve(
         loop.add_signal_handler(sig, stopped.set)
     stop = StopFlag()
     thread = threading.Thread(
-        target=_camera, args=(reader, camera, hub, stop), name="digit-edge-camera", daemon=True
+        target=_camera,
+        args=(reader, camera, hub, stop, mqtt),
+        name="digit-edge-camera",
+        daemon=True,
     )
     # Said before the camera thread starts: opening a source mutes stderr for a moment.
     click.echo(f"digit-edge: serving http://{options.host}:{options.port}/", err=True)
@@ -326,14 +335,21 @@ async def _serve(
     return 0
 
 
-def _camera(reader: DigitReader, camera: CameraOptions, hub: Hub, stop: StopFlag) -> None:
+def _camera(
+    reader: DigitReader,
+    camera: CameraOptions,
+    hub: Hub,
+    stop: StopFlag,
+    mqtt: MqttPublisher | None,
+) -> None:
     """The camera loop's thread: runs it, then tells the hub (and the log) how it ended."""
     from edge.cli import summary_line
 
     summary, error = None, None
     try:
-        summary = run(reader, camera, [hub], stop)
-        click.echo(f"digit-edge: {summary_line(summary.as_dict())}", err=True)
+        summary = run(reader, camera, [hub] if mqtt is None else [hub, mqtt], stop)
+        mqtt_stats = {} if mqtt is None else {"mqtt": mqtt.stats.as_dict()}
+        click.echo(f"digit-edge: {summary_line({**summary.as_dict(), **mqtt_stats})}", err=True)
     except DigitEdgeError as exc:
         error = str(exc)
         click.echo(f"digit-edge: error: {error}", err=True)

@@ -436,3 +436,24 @@ def test_a_fleet_of_8_cameras_loses_nothing(int8_model, videos, broker, tmp_path
     print(f"fleet: {len(devices)} devices, {published} published, {len(got)} received")
     assert published == 8 * 60 and len(sub.lines()) == 8 * 60
     assert got == {(d, seq) for d in devices for seq in range(1, 61)}
+
+
+def test_serve_publishes_too(int8_model, videos, broker, tmp_path):
+    """`serve --mqtt`: the web app's camera loop feeds the broker as `camera` does."""
+    sub = Subscriber(broker.port, "digit-edge/srv1/#", tmp_path / "sub.txt")
+    time.sleep(0.3)
+    args = ["serve", "--source", str(videos["short"]), "--model", str(int8_model), "--port",
+            str(free_port()), "--mqtt", broker.url, "--device-id", "srv1"]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    try:  # the file plays once at its frame rate (2 s); then the loop ends, the page stays
+        assert sub.wait(lambda s: ("digit-edge/srv1/status", "offline") in s.lines(), timeout=60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        sub.stop()
+    assert proc.returncode == 0, err
+    assert [r["seq"] for r in sub.readings("digit-edge/srv1/reading")] == list(range(1, 61))
+    assert "mqtt: 60 published, 0 queued, 0 dropped" in err
