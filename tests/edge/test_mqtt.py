@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -49,7 +50,7 @@ def videos(tmp_path_factory):
         "short": write_video(folder / "short.avi", frames=60, size=(160, 120)),
         # 10 s at 60 FPS with --realtime: long enough to stop the broker 5 s in the middle
         "paced": write_video(folder / "paced.avi", frames=600, size=(160, 120), fps=60.0),
-        "long": write_video(folder / "long.avi", frames=1500, size=(160, 120)),
+        "paced_short": write_video(folder / "paced_short.avi", 120, size=(160, 120), fps=60.0),
     }
 
 
@@ -345,33 +346,31 @@ def test_broker_stopped_for_5_s_mid_run(queue, int8_model, videos, broker, tmp_p
 
 
 def test_a_broker_that_never_answers_keeps_the_camera_fps(int8_model, videos):
-    """A socket that listens but never replies (no CONNACK): the loop's FPS with --mqtt stays
-    within 10% of the FPS without it. Runs interleaved in this process, best of 5 each: the
-    machine is shared, and the least disturbed run shows what the loop itself costs."""
+    """A socket that listens but never replies (no CONNACK): a camera-paced loop (a 60 FPS
+    file, --realtime) keeps its FPS with --mqtt within 10% of its FPS without (medians of
+    runs interleaved in this process). A publish that waited for the network would stall it."""
     reader = DigitReader(open_model(int8_model))
-    options = CameraOptions(str(videos["long"]))
+    options = CameraOptions(str(videos["paced_short"]), realtime=True)
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)
     url = parse_url(f"mqtt://127.0.0.1:{silent.getsockname()[1]}")
     plain, with_mqtt, stats = [], [], []
     try:
-        for _ in range(5):
+        for _ in range(3):
             plain.append(run(reader, options).fps)
             # close_timeout: no waiting for the CONNACK at the end
-            publisher = MqttPublisher(MqttSettings(url, "cam7"), lambda _msg: None, 0.5)
-            t0 = time.monotonic()
+            publisher = MqttPublisher(MqttSettings(url, "cam7", queue=50), lambda _m: None, 0.5)
             with_mqtt.append(run(reader, options, [publisher]).fps)  # run() closes it
-            assert time.monotonic() - t0 < 15
             stats.append(publisher.stats)
     finally:
         silent.close()
-    ratio = max(with_mqtt) / max(plain)
-    print(f"FPS without MQTT {[round(f) for f in plain]}, with a silent broker "
-          f"{[round(f) for f in with_mqtt]}: best-of-5 ratio {ratio:.3f}")  # fmt: skip
-    assert ratio >= 0.9
-    for s in stats:  # never connected: the queue kept the latest 1000 and dropped the rest
-        assert (s.published, s.queued, s.dropped, s.connects) == (0, 1000, 500, 0)
+    ratio = statistics.median(with_mqtt) / statistics.median(plain)
+    print(f"FPS without MQTT {[round(f, 1) for f in plain]}, with a silent broker "
+          f"{[round(f, 1) for f in with_mqtt]}: ratio of medians {ratio:.3f}")  # fmt: skip
+    assert 0.9 <= ratio <= 1.1 and min(plain) > 0.8 * 60
+    for s in stats:  # never connected: the queue kept the latest 50 and dropped the rest
+        assert (s.published, s.queued, s.dropped, s.connects) == (0, 50, 70, 0)
 
 
 @pytest.fixture(scope="module")
