@@ -1,4 +1,5 @@
-"""Fixtures shared by every test; imports no TensorFlow, so tests/edge runs in .venv-edge too."""
+"""Fixtures shared by every test; imports no TensorFlow and nothing of train or convert, so
+tests/edge runs alone in .venv-edge (and from the Pi bundle)."""
 
 from __future__ import annotations
 
@@ -9,48 +10,48 @@ import numpy as np
 import pytest
 
 from edge import mnist
+from tests import model_zoo
 
-ROOT = Path(__file__).resolve().parent.parent
-TEST_MODELS = ROOT / "build" / "test-models"
 HAS_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
 
 
-def data_path() -> Path:
-    """MNIST as the stages find it ($DIGIT_EDGE_DATA, then the offline copy)."""
-    return mnist.resolve_data_path() or mnist.OFFLINE_COPY
-
-
 @pytest.fixture(scope="session")
-def mnist_data() -> mnist.Mnist:
-    """The real MNIST (offline copy beside the checkout, or DIGIT_EDGE_DATA)."""
-    path = data_path()
-    if not path.exists():
-        pytest.fail(f"MNIST not found at {path}: set DIGIT_EDGE_DATA to an mnist.npz or IDX folder")
-    return mnist.load(path)
+def mnist_path() -> Path:
+    """Where MNIST is ($DIGIT_EDGE_DATA, or the offline copy beside the checkout).
 
-
-@pytest.fixture(scope="session")
-def test_models(mnist_data: mnist.Mnist) -> Path:
-    """Small real models, converted in every mode, with TensorFlow's golden outputs.
-
-    Built once by the host environment (which has TensorFlow) into build/test-models and reused
-    by the device-like environment, which cannot build them.
+    Skips where there is none and none was asked for; fails where $DIGIT_EDGE_DATA names a
+    path that does not exist.
     """
-    from tests import model_zoo  # imports TensorFlow lazily, only when it must build
+    path = mnist.resolve_data_path()
+    if path is None:
+        pytest.skip(f"MNIST not found: set {mnist.ENV_VAR} (or put it at {mnist.OFFLINE_COPY})")
+    if not path.exists():
+        pytest.fail(f"{mnist.ENV_VAR}={path}: no such file or folder")
+    return path
 
-    if model_zoo.is_current(TEST_MODELS):
-        return TEST_MODELS
-    if not HAS_TENSORFLOW:
-        pytest.fail(
-            f"{TEST_MODELS} is missing or stale and this environment has no TensorFlow to build "
-            "it: run the host tests first (`make test` does)"
-        )
-    model_zoo.build(TEST_MODELS, mnist_data)
-    return TEST_MODELS
+
+@pytest.fixture(scope="session")
+def mnist_data(mnist_path: Path) -> mnist.Mnist:
+    """The real MNIST, loaded once."""
+    return mnist.load(mnist_path)
+
+
+@pytest.fixture(scope="session")
+def test_models() -> Path:
+    """The committed fixture models (tests/model_zoo.py says what they are and regenerates them)."""
+    return model_zoo.FIXTURES
 
 
 @pytest.fixture(scope="session")
 def golden(test_models: Path) -> dict[str, np.ndarray]:
-    """Inputs and TensorFlow's reference outputs for every test model (see tests/model_zoo.py)."""
-    with np.load(test_models / "golden.npz") as npz:
-        return {k: npz[k] for k in npz.files}
+    """Inputs (float [0, 1]) and TensorFlow's reference outputs for every fixture model."""
+    with np.load(test_models / model_zoo.GOLDEN_FILE) as npz:
+        out = {k: npz[k] for k in npz.files}
+    out["x"] = out["x"].astype(np.float32) / np.float32(255.0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def int8_model(test_models: Path) -> Path:
+    """The LeNet int8 file: what the device runs by default."""
+    return test_models / model_zoo.file_name("lenet", "int8")

@@ -1,4 +1,5 @@
-"""Fixtures for the convert tests: tiny real models, trained in seconds, and one stage run."""
+"""Fixtures for the convert tests: tiny real models (tests/model_zoo.py trains them in seconds),
+their conversions by this checkout's code, and one stage run."""
 
 from __future__ import annotations
 
@@ -6,39 +7,55 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from tests import model_zoo
 from tests.conftest import HAS_TENSORFLOW
 
 if not HAS_TENSORFLOW:  # the convert stage lives on the host; .venv-edge only runs tests/edge
     pytest.skip("the convert tests need TensorFlow (host environment)", allow_module_level=True)
 
 EDGE_PYTHON = Path(__file__).resolve().parents[2] / ".venv-edge" / "bin" / "python"
+TINY_MODELS = ("lenet", "dense")
 
 
 @pytest.fixture(scope="session")
 def tiny_artifacts(tmp_path_factory, mnist_data) -> Path:
     """``artifacts/models/{lenet,dense}.keras`` + metrics, trained for one epoch on 4,000 images."""
-    import keras
-
     from train.models import MODELS
 
     root = tmp_path_factory.mktemp("artifacts")
     models = root / "models"
     models.mkdir()
-    keras.utils.set_random_seed(1)
-    x = mnist_data.x_train[:4000].astype(np.float32) / 255.0
-    y = mnist_data.y_train[:4000]
-    for name in ("lenet", "dense"):
-        spec = MODELS[name]
-        model = spec.build()
-        model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
-        model.fit(x.reshape((-1, *spec.input_shape)), y, epochs=1, batch_size=64, verbose=0)
+    for name in TINY_MODELS:
+        model = model_zoo.train_tiny(
+            MODELS[name].build, mnist_data, images=4000, epochs=1, seed=1, batch_size=64
+        )
         model.save(models / f"{name}.keras")
         meta = {"seed": 1, "test_accuracy": None, "data_sha256": mnist_data.sha256}
         (models / f"{name}.metrics.json").write_text(json.dumps(meta))
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_keras(tiny_artifacts) -> dict:
+    """The tiny Keras models, loaded."""
+    import keras
+
+    return {
+        name: keras.models.load_model(tiny_artifacts / "models" / f"{name}.keras")
+        for name in TINY_MODELS
+    }
+
+
+@pytest.fixture(scope="session")
+def converted(tiny_keras, mnist_data, tmp_path_factory) -> Path:
+    """Each tiny model in every one of model_zoo.VARIANTS, converted by this checkout's code."""
+    out = tmp_path_factory.mktemp("converted")
+    for name, model in tiny_keras.items():
+        for variant, blob in model_zoo.convert_variants(model, mnist_data).items():
+            (out / model_zoo.file_name(name, variant)).write_bytes(blob)
+    return out
 
 
 @pytest.fixture(scope="session")

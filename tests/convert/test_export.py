@@ -12,77 +12,78 @@ from convert.errors import ConvertError
 from convert.export import balanced_sample, convert, fold_batchnorm
 from edge.model import open_model
 from tests import model_zoo
-from tests.convert.conftest import EDGE_PYTHON
+from tests.convert.conftest import EDGE_PYTHON, TINY_MODELS
 
-ALL_FILES = [(m, v) for m in model_zoo.MODEL_NAMES for v, _, _ in model_zoo.VARIANTS]
+ALL_FILES = [(m, v) for m in TINY_MODELS for v, _, _ in model_zoo.VARIANTS]
+FILE_IDS = [f"{m}_{v}" for m, v in ALL_FILES]
 
 
 def names(ops):
     return {o.name for o in ops}
 
 
-@pytest.mark.parametrize(("model", "variant"), ALL_FILES)
-def test_every_mode_loads_and_predicts_in_the_edge_interpreter(test_models, golden, model, variant):
-    clf = open_model(test_models / model_zoo.file_name(model, variant))
+@pytest.fixture(scope="module")
+def test_images(mnist_data) -> tuple[np.ndarray, np.ndarray]:
+    return mnist_data.x_test[:200].astype(np.float32) / 255.0, mnist_data.y_test[:200]
+
+
+@pytest.mark.parametrize(("model", "variant"), ALL_FILES, ids=FILE_IDS)
+def test_every_mode_loads_and_predicts_in_the_edge_interpreter(
+    converted, test_images, model, variant
+):
+    clf = open_model(converted / model_zoo.file_name(model, variant))
     assert clf.input_shape[0] == 1  # static batch for the device
-    probs = clf.predict(golden["x"][:200])
+    x, y = test_images
+    probs = clf.predict(x)
     assert probs.shape == (200, 10)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=0.02)
-    assert np.mean(probs.argmax(1) == golden["y"][:200]) > 0.85
+    assert np.mean(probs.argmax(1) == y) > 0.85
 
 
-@pytest.mark.parametrize(("model", "variant"), ALL_FILES)
-def test_graph_has_a_static_batch_and_fits_tflite_runtime_2_14(test_models, model, variant):
-    path = test_models / model_zoo.file_name(model, variant)
-    ops = flatbuf.read_ops(path.read_bytes())
+@pytest.mark.parametrize(("model", "variant"), ALL_FILES, ids=FILE_IDS)
+def test_graph_has_a_static_batch_and_fits_tflite_runtime_2_14(converted, model, variant):
+    ops = flatbuf.read_ops((converted / model_zoo.file_name(model, variant)).read_bytes())
     assert not names(ops) & {"SHAPE", "STRIDED_SLICE", "PACK"}  # no dynamic-batch arithmetic
     assert flatbuf.table_verdict(ops)[0] is True
 
 
 @pytest.mark.parametrize(
-    ("variant", "dtype", "zero_point"), [("int8", "int8", -128), ("int8-uint8", "uint8", 0)]
+    ("variant", "dtype", "zero_point"),
+    [("int8", "int8", -128), ("int8-uint8", "uint8", 0)],
+    ids=["int8-io", "uint8-io"],
 )
-def test_int8_io_is_integer_with_sane_quantization(test_models, variant, dtype, zero_point):
-    for model in model_zoo.MODEL_NAMES:
-        clf = open_model(test_models / model_zoo.file_name(model, variant))
-        inp, out = clf.input_params, clf.output_params
-        assert (inp.dtype.name, out.dtype.name) == (dtype, dtype)
-        # pixels in [0, 1] use the whole integer range: scale 1/255, zero point at black
-        assert inp.scale == pytest.approx(1 / 255, rel=1e-3) and inp.zero_point == zero_point
-        # softmax output: TFLite's fixed 1/256 grid starting at probability 0
-        assert out.scale == pytest.approx(1 / 256) and out.zero_point == zero_point
-        q = clf.to_input(np.array([[[0.0] * 28] * 27 + [[1.0] * 28]], np.float32))
-        info = np.iinfo(dtype)
-        assert q.min() == info.min and q.max() == info.max
+@pytest.mark.parametrize("model", TINY_MODELS)
+def test_int8_io_is_integer_with_sane_quantization(converted, model, variant, dtype, zero_point):
+    clf = open_model(converted / model_zoo.file_name(model, variant))
+    inp, out = clf.input_params, clf.output_params
+    assert (inp.dtype.name, out.dtype.name) == (dtype, dtype)
+    # pixels in [0, 1] use the whole integer range: scale 1/255, zero point at black
+    assert inp.scale == pytest.approx(1 / 255, rel=1e-3) and inp.zero_point == zero_point
+    # softmax output: TFLite's fixed 1/256 grid starting at probability 0
+    assert out.scale == pytest.approx(1 / 256) and out.zero_point == zero_point
+    q = clf.to_input(np.array([[[0.0] * 28] * 27 + [[1.0] * 28]], np.float32))
+    info = np.iinfo(dtype)
+    assert q.min() == info.min and q.max() == info.max
 
 
-def test_cnn_int8_file_is_under_11000_bytes(test_models):
-    assert (test_models / model_zoo.file_name("lenet", "int8")).stat().st_size <= 11_000
+def test_cnn_int8_file_is_under_11000_bytes(converted):
+    assert (converted / model_zoo.file_name("lenet", "int8")).stat().st_size <= 11_000
 
 
-def test_every_file_loads_and_runs_in_tflite_runtime_2_14(test_models, golden):
+def test_every_file_loads_and_runs_in_tflite_runtime_2_14(converted, test_images):
     if not EDGE_PYTHON.exists():
         pytest.skip(f"{EDGE_PYTHON} does not exist (`make setup-edge` creates it)")
-    files = [test_models / model_zoo.file_name(m, v) for m, v in ALL_FILES]
-    report = compat.check_on_device(files, golden["x"][:100], python=EDGE_PYTHON, reps=10)
+    files = [converted / model_zoo.file_name(m, v) for m, v in ALL_FILES]
+    x = test_images[0][:100]
+    report = compat.check_on_device(files, x, python=EDGE_PYTHON, reps=10)
     assert report.ran, report.reason
     assert report.runtime == "tflite-runtime 2.14.0"
     assert report.tensorflow_importable is False
     for path in files:
         result = report.results[str(path)]
         assert result["loads"], result.get("error")
-        host = open_model(path).predict(golden["x"][:100])
+        host = open_model(path).predict(x)
         assert np.mean(result["probs"].argmax(1) == host.argmax(1)) >= 0.98
-
-
-@pytest.fixture(scope="module")
-def tiny_keras(tiny_artifacts):
-    import keras
-
-    return {
-        name: keras.models.load_model(tiny_artifacts / "models" / f"{name}.keras")
-        for name in ("lenet", "dense")
-    }
 
 
 def test_per_channel_dynamic_range_is_what_tflite_runtime_2_14_rejects(tiny_keras, tmp_path):

@@ -20,16 +20,6 @@ from convert.ptq import FULLY_CONNECTED, SOFTMAX, refine_int8, run_tensors
 
 
 @pytest.fixture(scope="module")
-def tiny_keras(tiny_artifacts):
-    import keras
-
-    return {
-        name: keras.models.load_model(tiny_artifacts / "models" / f"{name}.keras")
-        for name in ("lenet", "dense")
-    }
-
-
-@pytest.fixture(scope="module")
 def calib(mnist_data) -> np.ndarray:
     return mnist_data.x_train[:300].reshape(-1, 28, 28, 1).astype(np.float32) / 255.0
 

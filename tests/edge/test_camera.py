@@ -18,13 +18,7 @@ from edge.camera import CameraOptions, JsonLines, run
 from edge.cli import cli
 from edge.model import open_model
 from edge.pipeline import DigitReader
-from tests import model_zoo
 from tests.edge.helpers import ROOT, write_video
-
-
-@pytest.fixture(scope="module")
-def int8_model(test_models):
-    return test_models / model_zoo.file_name("lenet", "int8")
 
 
 @pytest.fixture(scope="module")

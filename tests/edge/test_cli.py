@@ -19,11 +19,6 @@ from tests import model_zoo
 from tests.edge.helpers import ROOT, digit_on_paper, edge_cli, huge_jpeg
 
 
-@pytest.fixture(scope="module")
-def int8_model(test_models):
-    return test_models / model_zoo.file_name("lenet", "int8")
-
-
 @pytest.fixture
 def run():
     def invoke(*args: str):
@@ -111,7 +106,7 @@ def test_classify_human_output_and_save_preprocessed(run, int8_model, inputs, tm
 @pytest.mark.parametrize("variant", ["float32", "dynamic", "float16", "int8", "int8-uint8"])
 def test_every_converted_mode_classifies(run, test_models, variant, inputs, mnist_data):
     good, _ = inputs
-    model = test_models / model_zoo.file_name("dense", variant)
+    model = test_models / model_zoo.file_name("mlp", variant)
     result = run("classify", good / "mnist_0.png", "--model", model, "--json")
     assert result.exit_code == 0
     assert _json_lines(result.stdout)[0]["label"] == str(mnist_data.y_test[0])

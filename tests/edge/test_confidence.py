@@ -14,13 +14,7 @@ from edge.cli import cli
 from edge.manifest import Manifest, manifest_path
 from edge.model import open_model
 from edge.pipeline import DigitReader
-from tests import model_zoo
 from tests.edge.helpers import digit_on_paper
-
-
-@pytest.fixture(scope="module")
-def int8_model(test_models):
-    return test_models / model_zoo.file_name("lenet", "int8")
 
 
 def _probs(rows: list[list[float]]) -> np.ndarray:

@@ -14,14 +14,8 @@ from click.testing import CliRunner
 
 from edge.bench import run_measured
 from edge.cli import cli
-from tests import model_zoo
 from tests.edge.helpers import ROOT
 from tests.edge.test_number import page
-
-
-@pytest.fixture(scope="module")
-def int8_model(test_models):
-    return test_models / model_zoo.file_name("lenet", "int8")
 
 
 def run(*args):

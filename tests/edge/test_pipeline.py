@@ -96,7 +96,7 @@ def test_other_28x28_inputs_read_the_same(test_models, mnist_data):
 
 def test_reading_timings_and_model_input_can_be_set(test_models, mnist_data):
     reader = DigitReader(
-        open_model(test_models / model_zoo.file_name("dense", "float32")), preprocess="none"
+        open_model(test_models / model_zoo.file_name("mlp", "float32")), preprocess="none"
     )
     reading = reader.read(mnist_data.x_test[1])
     reading.timings_ms = {"read": 1.0, **reading.timings_ms}

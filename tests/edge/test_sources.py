@@ -19,7 +19,6 @@ import pytest
 
 from edge.errors import CameraError
 from edge.sources import MjpegReader, has_gstreamer, parse_source
-from tests import model_zoo
 from tests.edge.helpers import ROOT, write_video
 
 STANDINS = ROOT / "tests" / "edge" / "standins"
@@ -27,11 +26,6 @@ NEEDS_GSTREAMER = pytest.mark.skipif(
     not has_gstreamer() and os.environ.get("DIGIT_EDGE_REQUIRE_GSTREAMER") != "1",
     reason="this OpenCV has no GStreamer backend (make test-debian runs it with Debian's)",
 )
-
-
-@pytest.fixture(scope="module")
-def int8_model(test_models):
-    return test_models / model_zoo.file_name("lenet", "int8")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from edge import uci
 from edge.cli import cli
 from edge.normalize import normalize
 from tests import model_zoo
-from tests.conftest import data_path
 
 pytestmark = pytest.mark.skipif(not uci.available(), reason="scikit-learn is not installed")
 
@@ -45,11 +44,11 @@ def test_photos_are_reproducible_camera_frames():
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
-def test_eval_reports_uci_beside_the_synthetic_sets(test_models):
+def test_eval_reports_uci_beside_the_synthetic_sets(test_models, mnist_path):
     model = test_models / model_zoo.file_name("lenet", "int8")
     out = CliRunner().invoke(
         cli,
-        ["eval", str(model), "--data", str(data_path()), "--limit", "200", "--photos", "40",
+        ["eval", str(model), "--data", str(mnist_path), "--limit", "200", "--photos", "40",
          "--min-confidence", "0.9", "--json"],
     )  # fmt: skip
     assert out.exit_code == 0, out.output
