@@ -20,7 +20,8 @@ What differs from the tutorials' ``TFLiteConverter.from_keras_model(model)``:
   one row is much larger than the rest. ReLU and max-pooling commute with a positive per-channel
   scale, so each channel can be scaled down in one layer and up in the next without changing the
   function (Nagel et al. 2019, "Data-Free Quantization"); balancing the ranges recovers what
-  per-channel quantization gave. Applied to dynamic-range only: measured, it does not help int8.
+  per-channel quantization gave. A recipe of the dynamic-range mode only (docs/convert.md:
+  it does not help int8).
 - **Names stripped.** Tensor names, the model description and the (then nameless) signature are
   dropped; the input and output tensors are renamed ``image`` / ``probabilities``. That is
   ~1.2 kB of a 10 kB int8 CNN. Nothing the interpreter needs is touched.

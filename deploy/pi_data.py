@@ -38,7 +38,7 @@ def video_frame(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A BGR webcam frame of a sheet of paper filling the view, the digit written near the middle.
 
     The sheet fills the frame on purpose: this video checks that host and Pi agree, and a
-    paper edge in view makes the digit search borderline (see the report of issue 5)."""
+    paper edge in view makes the digit search borderline (docs/edge.md, "background")."""
     h, w = FRAME
     photo = as_photo(digit, 320, rng)
     frame = np.full((h, w), 235, np.float32) + rng.normal(0.0, 4.0, (h, w))

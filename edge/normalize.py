@@ -152,8 +152,8 @@ def paper_and_polarity(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     half its window wide outvotes the paper, and the "background" under it turns to ink (a
     marker-drawn 1 then reads as a hook). So for dark ink the paper is estimated again with the
     ink removed first: a closing with a 5x5 ellipse at 1/8 scale (dark strokes up to 40 px wide
-    at work scale), then the same median. On 6,000 synthetic photos: 98.2% -> 98.5% read right
-    by the int8 CNN, the errors fixed being big bold digits (docs/edge.md). White-on-black input
+    at work scale), then the same median (docs/edge.md, "background", has what it fixes and
+    costs). White-on-black input
     keeps the median (screens, scans already inverted, the training's font digits).
     """
     if min(gray.shape) < MIN_LIGHTING_SIZE:

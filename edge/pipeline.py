@@ -109,7 +109,7 @@ class DigitReader:
         t1 = time.perf_counter()
         unsure = float(probs.max()) < self.min_confidence
         k = max(self.top_k, confidence.CANDIDATES) if unsure else self.top_k
-        order = np.argsort(probs)[::-1][:k] if k > 1 else [probs.argmax()]
+        order = np.argsort(-probs, kind="stable")[:k]  # ties: the lower class first, as argmax
         top = [(self.model.labels[int(i)], float(probs[i])) for i in order]
         reading = Reading(None if unsure else top[0][0], top[0][1], top, unsure=unsure)
         reading.timings_ms = {

@@ -55,3 +55,10 @@ def golden(test_models: Path) -> dict[str, np.ndarray]:
 def int8_model(test_models: Path) -> Path:
     """The LeNet int8 file: what the device runs by default."""
     return test_models / model_zoo.file_name("lenet", "int8")
+
+
+@pytest.fixture(scope="session")
+def digits(test_models: Path) -> np.ndarray:
+    """uint8 28x28 digits, white on black (the fixture's synthetic font digits, not MNIST)."""
+    with np.load(test_models / model_zoo.GOLDEN_FILE) as npz:
+        return npz["x"]

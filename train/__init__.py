@@ -1,1 +1,1 @@
-"""digit-edge training stage: the seed's models, MNIST loading and a reproducible recipe."""
+"""digit-edge training stage: the registered models, MNIST loading and a reproducible recipe."""

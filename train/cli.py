@@ -60,7 +60,7 @@ def main(
     models: tuple[str, ...], data: Path | None, out: Path, seed: int, epochs: int | None,
     any_size: bool, as_json: bool, list_models: bool,
 ) -> None:  # fmt: skip
-    """Train the seed's models on MNIST, reproducibly, and save them for conversion.
+    """Train the registered models on MNIST, reproducibly, and save them for conversion.
 
     Each model is trained with its registered recipe (warm-up + cosine Adam, light affine
     augmentation; the CNN also sees printed digits); the epoch kept is the latest within one

@@ -72,9 +72,8 @@ def select_epoch(val_accuracies: list[float], n_val: int) -> int:
 
     Why not simply the best: 5,000 validation images measure accuracy to about ±0.14 pp, so
     the top of 15 noisy scores is often a lucky mid-training epoch at a high learning rate
-    (measured: seed 1 kept epoch 9, 98.98% val, 98.64% test, against 98.9-99.0% for the calm
-    final epochs). Later epochs have the lower learning rate; an earlier one is kept only when
-    it is better by more than the noise (as in the seed's 79.5%-98.5% swings).
+    (docs/training.md has the runs). Later epochs have the lower learning rate; an earlier one
+    is kept only when it is better by more than the noise.
     """
     best = max(val_accuracies)
     standard_error = float(np.sqrt(best * (1.0 - best) / max(n_val, 1)))

@@ -21,10 +21,10 @@ def _plain(model, img: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("name", model_zoo.MODEL_NAMES)
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_read_pixels_is_the_plain_path(test_models, mnist_data, name, variant):
+def test_read_pixels_is_the_plain_path(test_models, digits, name, variant):
     model = open_model(test_models / model_zoo.file_name(name, variant))
     reader = DigitReader(model, preprocess="none", top_k=3)
-    for img in mnist_data.x_test[:40]:
+    for img in digits:
         p = _plain(model, img)
         reading = reader.read_pixels(img)
         assert reading.label == str(int(p.argmax()))
@@ -61,12 +61,12 @@ def test_unknown_kernels_and_preprocessing_are_refused(test_models):
 
 
 @pytest.mark.parametrize("name", model_zoo.MODEL_NAMES)
-def test_read_28x28_with_preprocess_none(test_models, mnist_data, name):
+def test_read_28x28_with_preprocess_none(test_models, digits, name):
     """read() on a uint8 28x28 with --preprocess none: the plain path's label and probability."""
     model = open_model(test_models / model_zoo.file_name(name, "int8"))
     reader = DigitReader(model, preprocess="none")
-    readings = [reader.read(img) for img in mnist_data.x_test[:30]]  # kept across invokes
-    for img, reading in zip(mnist_data.x_test[:30], readings, strict=True):
+    readings = [reader.read(img) for img in digits[:30]]  # kept across invokes
+    for img, reading in zip(digits[:30], readings, strict=True):
         p = _plain(model, img)
         label = str(int(p.argmax()))
         assert (reading.label, reading.probability) == (label, float(p.max()))
@@ -77,11 +77,11 @@ def test_read_28x28_with_preprocess_none(test_models, mnist_data, name):
         np.testing.assert_array_equal(reading.model_input, img.astype(np.float32) / 255.0)
 
 
-def test_other_28x28_inputs_read_the_same(test_models, mnist_data):
+def test_other_28x28_inputs_read_the_same(test_models, digits):
     """Float, (28, 28, 1) and strided 28x28 images read as the uint8 image does."""
     model = open_model(test_models / model_zoo.file_name("lenet", "int8"))
     reader = DigitReader(model, preprocess="none")
-    img = mnist_data.x_test[0]
+    img = digits[0]
     want = reader.read(img)
     for variant in (
         img.astype(np.float32) / 255.0,  # float image: to_gray makes the same uint8
@@ -94,11 +94,11 @@ def test_other_28x28_inputs_read_the_same(test_models, mnist_data):
     assert wrong.label is None and "needs 28x28" in wrong.no_digit
 
 
-def test_reading_timings_and_model_input_can_be_set(test_models, mnist_data):
+def test_reading_timings_and_model_input_can_be_set(test_models, digits):
     reader = DigitReader(
         open_model(test_models / model_zoo.file_name("mlp", "float32")), preprocess="none"
     )
-    reading = reader.read(mnist_data.x_test[1])
+    reading = reader.read(digits[1])
     reading.timings_ms = {"read": 1.0, **reading.timings_ms}
     reading.timings_ms["total"] = sum(reading.timings_ms.values())
     assert list(reading.timings_ms) == ["read", "invoke", "postprocess", "preprocess", "total"]

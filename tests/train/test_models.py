@@ -1,4 +1,4 @@
-"""The registry builds exactly the seed's architectures."""
+"""The registry builds exactly the registered architectures (their parameter counts pinned)."""
 
 import pytest
 
