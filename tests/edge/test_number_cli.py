@@ -122,11 +122,9 @@ def test_min_confidence_turns_unsure_digits_into_question_marks(int8_model, file
     assert all(d["unsure"] and d["label"].isdigit() for d in record["digits"])
 
 
-def test_eval_numbers_reports_each_set(int8_model):
-    from tests.conftest import data_path
-
+def test_eval_numbers_reports_each_set(int8_model, mnist_path):
     result = run(
-        "eval", int8_model, "--data", data_path(), "--limit", "20", "--numbers", "4", "--json",
+        "eval", int8_model, "--data", mnist_path, "--limit", "20", "--numbers", "4", "--json",
         "--min-confidence", "0",
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr

@@ -21,17 +21,11 @@ import cv2
 import numpy as np
 import pytest
 
-from tests import model_zoo
 from tests.edge.helpers import ROOT, digit_on_paper, edge_cli, write_video
 
 pytest.importorskip("aiohttp")
 HOST = "127.0.0.1"
 SCREENSHOT = ROOT / "build" / "serve-screenshot.png"
-
-
-@pytest.fixture(scope="module")
-def int8_model(test_models):
-    return test_models / model_zoo.file_name("lenet", "int8")
 
 
 @pytest.fixture(scope="module")
