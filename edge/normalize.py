@@ -145,7 +145,9 @@ def estimate_background(gray: np.ndarray) -> np.ndarray:
     return _median_background(_eighth(gray), gray.shape)
 
 
-def paper_and_polarity(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+def paper_and_polarity(
+    gray: np.ndarray, dark_on_light: bool | None = None
+) -> tuple[np.ndarray, bool]:
     """The background to flatten against, and whether the ink is dark on light paper.
 
     The median of :func:`estimate_background` decides the polarity; but a bold stroke more than
@@ -155,13 +157,17 @@ def paper_and_polarity(gray: np.ndarray) -> tuple[np.ndarray, bool]:
     at work scale), then the same median (docs/edge.md, "background", has what it fixes and
     costs). White-on-black input
     keeps the median (screens, scans already inverted, the training's font digits).
+    ``dark_on_light``: the polarity when the caller knows it (edge.number votes on thin ink).
     """
     if min(gray.shape) < MIN_LIGHTING_SIZE:
         background = estimate_background(gray)
-        return background, is_dark_on_light(gray, background)
+        if dark_on_light is None:
+            dark_on_light = is_dark_on_light(gray, background)
+        return background, dark_on_light
     tiny = _eighth(gray)  # made once for both estimates
     background = _median_background(tiny, gray.shape)
-    dark_on_light = is_dark_on_light(gray, background)
+    if dark_on_light is None:
+        dark_on_light = is_dark_on_light(gray, background)
     if dark_on_light:
         closed = cv2.morphologyEx(tiny, cv2.MORPH_CLOSE, _ELLIPSE5, borderType=cv2.BORDER_REPLICATE)
         background = _median_background(closed, gray.shape)
@@ -437,16 +443,19 @@ def normalize(image: np.ndarray, options: NormalizeOptions = DEFAULT_OPTIONS) ->
 
 
 def ink_image(
-    work: np.ndarray, options: NormalizeOptions = DEFAULT_OPTIONS
+    work: np.ndarray,
+    options: NormalizeOptions = DEFAULT_OPTIONS,
+    dark_on_light: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Steps 2-4 on a work-scale gray image: the ink (bright on black), the paper, the polarity.
 
     Shared by :func:`normalize` and the number reader (:mod:`edge.number`), so a digit in a
-    number sees the same paper, polarity and lighting estimate as a digit alone.
+    number sees the same paper and lighting estimate as a digit alone. ``dark_on_light``:
+    the polarity when the caller knows it, else :func:`is_dark_on_light` decides.
     """
     if options.smooth > 0 and min(work.shape) >= MIN_LIGHTING_SIZE:
         work = cv2.GaussianBlur(work, (0, 0), options.smooth)
-    background, inverted = paper_and_polarity(work)
+    background, inverted = paper_and_polarity(work, dark_on_light)
     return flatten_illumination(work, background, inverted), background, inverted
 
 

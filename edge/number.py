@@ -60,6 +60,7 @@ class NumberOptions:
     window: float = 0.15  # first look: the local peak is the strongest ink this near (x side)
     closer_window: float = 0.5  # closer look: ... this near (x digit height)
     faint_line: float = 0.5  # a line of digits with fainter ink than this x the strongest: none
+    dark_paper: float = 0.5  # ... or on paper darker than this x the brightest line's
     small_digit: float = 0.45  # a lone piece this tall (x digit height) is a small digit
     max_width: float = 1.25  # a blob wider than this x its height is touching digits
     cut_pull: float = 1.0  # a cut a fifth of a digit off the even split costs this x the most ink
@@ -126,6 +127,8 @@ class Ink:
     peak: float
     scale: float  # ink pixels per input pixel
     origin: tuple[int, int] = (0, 0)  # the input pixel (x, y) at the ink's top-left corner
+    lines: np.ndarray | None = None  # long straight lines found (erase_lines), 1 px, 255
+    paper: np.ndarray | None = None  # the paper's brightness under the ink, same size
 
     def to_input(self, part: Part) -> tuple[int, int, int, int]:
         """The part's box as x, y, w, h in the input image's pixels."""
@@ -157,13 +160,45 @@ def ink_mask(
     return cv2.compare(smooth, cv2.multiply(local, norm.threshold), cv2.CMP_GT), peak
 
 
-def first_look(gray: np.ndarray, options: NumberOptions) -> tuple[Ink, np.ndarray, bool]:
-    """The whole image at ``first_size``: its ink, paper and polarity, as edge.normalize sees
-    them (the same function, at a similar scale)."""
-    work, scale = to_work_scale(gray, options.first_size)
-    flat, paper, inverted = ink_image(work, options.normalize)
+def first_sizes(shape: tuple[int, ...], options: NumberOptions) -> list[int]:
+    """The longer sides to take a first look at, in turn until one finds a digit: 320 px,
+    then twice that up to the image's own size (thin strokes of small digits in a large
+    photo fade when averaged down to 320)."""
+    longest, sizes = max(shape[:2]), [options.first_size]
+    while sizes[-1] < min(longest, options.max_size):
+        sizes.append(min(2 * sizes[-1], longest, options.max_size))
+    return sizes
+
+
+def first_look(gray: np.ndarray, size: int, options: NumberOptions) -> tuple[Ink, np.ndarray, bool]:
+    """The whole image with its longer side at ``size``: its ink, paper and polarity, as
+    edge.normalize sees them (the same functions, at a similar scale)."""
+    work, scale = to_work_scale(gray, size)
+    flat, paper, inverted = ink_image(work, options.normalize, thin_ink_is_dark(work))
     mask, peak = ink_mask(flat, options.window * min(flat.shape), options)
-    return Ink(flat, mask, peak, scale), paper, inverted
+    return Ink(flat, mask, peak, scale, paper=paper), paper, inverted
+
+
+def thin_ink_is_dark(work: np.ndarray) -> bool:
+    """The polarity from thin features only: dark strokes (black-hat) against bright ones
+    (white top-hat), a 5x5 ellipse at half the first look's scale, the strong ones (above 15% of the
+    largest) summed as edge.normalize.is_dark_on_light sums its differences.
+
+    Why not that vote: a page holds long edges (a dark table beyond the page, a hard
+    shadow), and the median's lag along them votes "bright ink" on the paper's side; the
+    morphology follows a step edge, so only strokes vote here.
+    """
+    half = cv2.resize(work, (max(1, work.shape[1] // 2), max(1, work.shape[0] // 2)),
+                      interpolation=cv2.INTER_AREA)  # fmt: skip
+    dark = cv2.morphologyEx(half, cv2.MORPH_BLACKHAT, _STROKE_KERNEL)
+    bright = cv2.morphologyEx(half, cv2.MORPH_TOPHAT, _STROKE_KERNEL)
+    t = 0.15 * max(cv2.minMaxLoc(dark)[1], cv2.minMaxLoc(bright)[1])
+    dark_sum = cv2.sumElems(cv2.threshold(dark, t, 0, cv2.THRESH_TOZERO)[1])[0]
+    bright_sum = cv2.sumElems(cv2.threshold(bright, t, 0, cv2.THRESH_TOZERO)[1])[0]
+    return dark_sum >= bright_sum
+
+
+_STROKE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
 
 def closer_look(
@@ -178,7 +213,8 @@ def closer_look(
 ) -> Ink:
     """The region ``box`` (x0, y0, x1, y1 in input pixels) at ``scale``, flattened against the
     first look's paper (resized): only where the digits are, so small digits in a large
-    image cost what the region costs."""
+    image cost what the region costs. The lines the first look found come along (resized),
+    as a region shows too little of a line to find it again."""
     x0, y0, x1, y1 = box
     size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
     shrink = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
@@ -186,12 +222,15 @@ def closer_look(
     if options.normalize.smooth > 0:
         region = cv2.GaussianBlur(region, (0, 0), options.normalize.smooth)
     s = first.scale
-    under = paper[int(y0 * s) : max(int(y0 * s) + 1, round(y1 * s)),
-                  int(x0 * s) : max(int(x0 * s) + 1, round(x1 * s))]  # fmt: skip
-    under = cv2.resize(under, size, interpolation=cv2.INTER_LINEAR)
+    rows = slice(int(y0 * s), max(int(y0 * s) + 1, round(y1 * s)))
+    cols = slice(int(x0 * s), max(int(x0 * s) + 1, round(x1 * s)))
+    under = cv2.resize(paper[rows, cols], size, interpolation=cv2.INTER_LINEAR)
     flat = flatten_illumination(region, under, inverted)
     mask, peak = ink_mask(flat, options.closer_window * height, options)
-    return Ink(flat, mask, peak, scale, (x0, y0))
+    lines = first.lines
+    if lines is not None:
+        lines = cv2.resize(lines[rows, cols], size, interpolation=cv2.INTER_NEAREST)
+    return Ink(flat, mask, peak, scale, (x0, y0), lines, under)
 
 
 def closer_scale(first: Ink, height: float, options: NumberOptions) -> float | None:
@@ -248,7 +287,7 @@ def erase_lines(ink: Ink, length: float, width: int = 3) -> Ink:
     )  # fmt: skip
     if found is None:
         return ink
-    band = np.zeros_like(ink.mask)
+    band, centre = np.zeros_like(ink.mask), np.zeros_like(ink.mask)
     reach = float(sum(band.shape))  # beyond the image either way: cv2.line clips
     for x0, y0, x1, y1 in found[:, 0].astype(np.float64):
         dx, dy = x1 - x0, y1 - y0
@@ -256,13 +295,16 @@ def erase_lines(ink: Ink, length: float, width: int = 3) -> Ink:
         dx, dy = dx / norm * reach, dy / norm * reach
         a, b = (round(x0 - dx), round(y0 - dy)), (round(x1 + dx), round(y1 + dy))
         cv2.line(band, a, b, 255, width)
+        cv2.line(centre, a, b, 255, 1)
     on_lines = ink.flat[cv2.bitwise_and(band, ink.mask) > 0]
     if on_lines.size == 0:
         return ink
     weak = cv2.compare(ink.flat, 1.5 * float(np.median(on_lines)), cv2.CMP_LT)
     keep = cv2.bitwise_not(cv2.bitwise_and(band, weak))
     mask, flat = cv2.bitwise_and(ink.mask, keep), cv2.bitwise_and(ink.flat, keep)
-    return Ink(flat, mask, ink.peak, ink.scale, ink.origin)
+    if ink.lines is not None:
+        centre = cv2.bitwise_or(centre, ink.lines)
+    return Ink(flat, mask, ink.peak, ink.scale, ink.origin, centre, ink.paper)
 
 
 def find_parts(mask: np.ndarray) -> tuple[list[Part], Outlines]:
@@ -514,13 +556,19 @@ def segment(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) 
     there, a closer look at that region alone finds them again, larger.
     """
     gray = to_gray(image)
-    ink, paper, inverted = first_look(gray, options)
+    for size in first_sizes(gray.shape, options):
+        ink, paper, inverted = first_look(gray, size, options)
+        if ink.mask is None:
+            continue
+        floor = max(4.0, options.min_size * min(ink.mask.shape))
+        length = options.line_length * max(ink.mask.shape)
+        ink, parts, outlines = without_lines(ink, length, gray.shape)
+        height = typical_height(parts, floor, 0.9 * ink.mask.shape[0])
+        digits, pieces = sort_parts(parts, height, floor, options)
+        if digits:
+            break
     if ink.mask is None:
         return Segmentation([], "no digit: blank image (no ink darker than the paper)")
-    floor = max(4.0, options.min_size * min(ink.mask.shape))
-    ink, parts, outlines = without_lines(ink, options.line_length * max(ink.mask.shape), gray.shape)
-    height = typical_height(parts, floor, 0.9 * ink.mask.shape[0])
-    digits, pieces = sort_parts(parts, height, floor, options)
     scale = closer_scale(ink, height, options)
     if scale is not None and digits:
         box, scale = digits_region(digits + pieces, ink, height, gray.shape, scale, options)
@@ -536,7 +584,7 @@ def segment(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) 
         digits, pieces = sort_parts(parts, height, floor, options)
     lines = group_lines(join_broken(digits + pieces, height, options))
     found = []
-    for n, line in enumerate(strong_lines(lines, ink.flat, options)):
+    for n, line in enumerate(strong_lines(lines, ink, options)):
         line_height = float(statistics.median(p.h for p in line))
         for joined in line:
             for part in split_touching(joined, line_height, ink.mask, outlines, options):
@@ -548,19 +596,28 @@ def segment(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) 
     return Segmentation(found)
 
 
-def strong_lines(
-    lines: list[list[Part]], flat: np.ndarray, options: NumberOptions
-) -> list[list[Part]]:
-    """The lines whose strongest ink is at least ``faint_line`` of the strongest line's: one
-    pen wrote the number, and what is much fainter (paper texture, a grid line's remains, a
-    pencil mark, a shadow's edge) is not part of it."""
-    peaks = [max(cv2.minMaxLoc(flat[p.y0 : p.y1, p.x0 : p.x1])[1] for p in line) for line in lines]
-    strongest = max(peaks, default=0.0)
+def strong_lines(lines: list[list[Part]], ink: Ink, options: NumberOptions) -> list[list[Part]]:
+    """The lines of digits that are the number's: their strongest ink at least ``faint_line``
+    of the strongest line's (one pen wrote the number; paper texture, a grid line's remains, a
+    pencil mark are much fainter), on paper at least ``dark_paper`` as bright as the brightest
+    line's (beyond the page's edge, a dark table's grain is no digit)."""
+    peaks = [
+        max(cv2.minMaxLoc(ink.flat[p.y0 : p.y1, p.x0 : p.x1])[1] for p in line) for line in lines
+    ]
+    papers = [_paper_under(line, ink) for line in lines]
+    strongest, brightest = max(peaks, default=0.0), max(papers, default=0.0)
     return [
         line
-        for line, peak in zip(lines, peaks, strict=True)
-        if peak >= options.faint_line * strongest
+        for line, peak, paper in zip(lines, peaks, papers, strict=True)
+        if peak >= options.faint_line * strongest and paper >= options.dark_paper * brightest
     ]
+
+
+def _paper_under(line: list[Part], ink: Ink) -> float:
+    """The brightest paper under the line's digits (at their centres)."""
+    if ink.paper is None:
+        return 0.0
+    return max(float(ink.paper[(p.y0 + p.y1) // 2, (p.x0 + p.x1) // 2]) for p in line)
 
 
 def without_lines(
@@ -574,7 +631,23 @@ def without_lines(
     if any(max(p.w, p.h) >= length for p in parts):
         ink = erase_lines(ink, length, width)
         parts, outlines = find_parts(ink.mask)
-    return ink, [p for p in parts if not touches_edge(ink.to_input(p), shape)], outlines
+    inside = [p for p in parts if not touches_edge(ink.to_input(p), shape)]
+    if ink.lines is not None:
+        inside = [p for p in inside if not along_a_line(p, ink, outlines)]
+    return ink, inside, outlines
+
+
+def along_a_line(part: Part, ink: Ink, outlines: Outlines) -> bool:
+    """Whether 80% of the part's ink lies within 3 px of a line erase_lines found: what is
+    left of a line darker than its median (a hard shadow's edge among faint ruled lines), not
+    a digit."""
+    own = _part_mask(part, ink.mask, outlines)
+    near = cv2.dilate(ink.lines[part.y0 : part.y1, part.x0 : part.x1], _NEAR_LINE)
+    on = cv2.countNonZero(cv2.bitwise_and(own, near))
+    return on > 0.8 * max(1, cv2.countNonZero(own))
+
+
+_NEAR_LINE = cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7))
 
 
 def touches_edge(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> bool:

@@ -306,3 +306,45 @@ def test_a_single_digit_reads_the_same_with_or_without_number(reader):
     assert normalize(image).found
     got = N.NumberReader(reader).read(image)
     assert got.number == alone.label
+
+
+def _strip_photo(table: bool) -> tuple[np.ndarray, list[float]]:
+    """A 3000x2000 photo of ten thin-stroked digits on ruled paper (what a phone gives), with
+    maybe a dark textured table beyond a slanted page edge and a hard shadow across it all."""
+    h, w = 2000, 3000
+    alpha = np.zeros((h, w), np.float32)
+    for y in range(80, h, 170):
+        cv2.line(alpha, (0, y), (w, y + 60), 0.25, 3)  # ruled lines, sloped a little
+    centres, x = [], 400
+    for ch in "3752183097":
+        cv2.putText(alpha, ch, (x, 1100), FONT, 4.0, 1.0, 4, cv2.LINE_AA)  # 3% strokes
+        (tw, _), _ = cv2.getTextSize(ch, FONT, 4.0, 6)
+        centres.append(x + tw / 2)
+        x += tw + 70
+    img = 205.0 - 100.0 * alpha
+    if table:
+        yy, xx = np.mgrid[0:h, 0:w]
+        rng = np.random.default_rng(3)
+        wood = cv2.resize(rng.normal(80, 25, (h // 8, w // 8)).astype(np.float32), (w, h))
+        img = np.where(xx * 0.15 + yy < 300, wood, img)  # the table above the page's edge
+        img = np.where(xx * 0.6 + yy * 0.2 < 900, img * 0.55, img)  # a hard shadow, left
+    img = cv2.GaussianBlur(img, (0, 0), 2.5)
+    return np.clip(img, 0, 255).astype(np.uint8), centres
+
+
+@pytest.mark.parametrize("table", [False, True], ids=["ruled", "table-and-shadow"])
+def test_a_phone_photo_of_a_strip(table):
+    """Thin strokes that fade at the first look's 320 px are found at a larger look; a page
+    edge with a hard shadow does not flip the polarity or add digits."""
+    image, centres = _strip_photo(table)
+    seg = N.segment(image)
+    assert len(seg.digits) == 10, seg.reason
+    assert np.allclose(_centres(seg), centres, atol=25)
+    assert [d.line for d in seg.digits] == [0] * 10
+
+
+def test_thin_ink_polarity():
+    image, _ = _strip_photo(True)
+    small = cv2.resize(image, (320, 213), interpolation=cv2.INTER_AREA)
+    assert N.thin_ink_is_dark(small)
+    assert not N.thin_ink_is_dark(255 - small)
