@@ -25,11 +25,13 @@ from edge.mqtt import (
     AckTracker,
     BrokerUrl,
     ChangeFilter,
+    MqttError,
     MqttPublisher,
     MqttSettings,
     check_prefix,
     discovery_config,
     parse_url,
+    read_password,
     sanitize_device_id,
 )
 from edge.pipeline import DigitReader
@@ -177,6 +179,24 @@ def test_an_ack_before_publish_returns_is_not_lost():
     assert acks.waiting == {}
 
 
+def test_the_password_never_comes_from_the_command_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("DIGIT_EDGE_MQTT_PASSWORD", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    assert read_password(None) is None
+    (tmp_path / "mqtt-password").write_text("from-systemd\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))  # systemd's LoadCredential=
+    assert read_password(None) == "from-systemd"
+    monkeypatch.setenv("DIGIT_EDGE_MQTT_PASSWORD", "from-env")
+    assert read_password(None) == "from-env"
+    (tmp_path / "pw").write_text("from-file\nsecond line ignored\n")
+    assert read_password(tmp_path / "pw") == "from-file"
+    (tmp_path / "empty").write_text("")
+    with pytest.raises(MqttError, match="empty"):
+        read_password(tmp_path / "empty")
+    with pytest.raises(MqttError, match="cannot read"):
+        read_password(tmp_path / "missing")
+
+
 def test_discovery_config_has_what_home_assistant_requires():
     settings = MqttSettings(parse_url("mqtt://h"), "pi4", prefix="home/d", model="m.tflite")
     config = discovery_config(settings)
@@ -221,6 +241,24 @@ def test_every_reading_arrives_with_its_labels(int8_model, videos, broker, tmp_p
     assert config["state_topic"] == "digit-edge/cam1/reading"
     assert config["availability_topic"] == "digit-edge/cam1/status"
     assert config["unique_id"] == "cam1_digit" and config["device"]["identifiers"]
+
+
+def test_the_service_settings_come_from_the_environment(int8_model, videos, broker, tmp_path,
+                                                       monkeypatch):  # fmt: skip
+    """/etc/default/digit-edge sets DIGIT_EDGE_MQTT and friends; empty ones count as unset."""
+    sub = Subscriber(broker.port, "home/digits/#", tmp_path / "sub.txt")
+    time.sleep(0.3)
+    monkeypatch.setenv("DIGIT_EDGE_MQTT", broker.url)
+    monkeypatch.setenv("DIGIT_EDGE_MQTT_PREFIX", "home/digits")
+    monkeypatch.setenv("DIGIT_EDGE_DEVICE_ID", "envcam")
+    monkeypatch.setenv("DIGIT_EDGE_MQTT_USER", "")
+    monkeypatch.setenv("DIGIT_EDGE_MQTT_CA_FILE", "")
+    result = edge_cli("camera", "--source", str(videos["short"]), "--model", str(int8_model),
+                      "--headless")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert _lines(result.stdout)[-1]["mqtt"]["published"] == 60
+    assert sub.wait(lambda s: len(s.readings("home/digits/envcam/reading")) == 60)
+    sub.stop()
 
 
 def test_on_change_publishes_the_changes(int8_model, videos, broker, tmp_path):
