@@ -153,13 +153,25 @@ def json_error(status: int, message: str, **headers: str) -> web.Response:
 
 
 def make_app(hub: Hub, upload_reader: DigitReader, token: str | None) -> web.Application:
-    """The routes; ``upload_reader`` is a second model instance (interpreters are not shared
-    between threads), used for POST /api/classify one request at a time."""
-    page = (WEB / "index.html").read_bytes()
-    upload_lock = threading.Lock()
+    """The web app: its routes (:class:`Routes`) behind the token and JSON-error middleware."""
+    routes = Routes(hub, upload_reader)
+    app = web.Application(middlewares=[guard(token)], client_max_size=MAX_UPLOAD_BYTES)
+    app.router.add_get("/", routes.index)
+    app.router.add_get("/stream.mjpg", routes.stream)
+    app.router.add_get("/api/reading", routes.reading)
+    app.router.add_get("/api/status", routes.status)
+    app.router.add_get("/api/events", routes.events)
+    app.router.add_post("/api/classify", routes.classify)
+    app.router.add_get("/healthz", routes.healthz)
+    return app
+
+
+def guard(token: str | None) -> Any:
+    """Middleware: 401 without the token (when there is one), and every 4xx/5xx aiohttp raises
+    (404, 405, 413 ...) as a JSON error rather than an HTML page."""
 
     @web.middleware
-    async def errors_and_token(request: web.Request, handler: Any) -> web.StreamResponse:
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
         if token is not None and not authorized(request, token):
             return json_error(
                 401,
@@ -168,15 +180,29 @@ def make_app(hub: Hub, upload_reader: DigitReader, token: str | None) -> web.App
             )
         try:
             return await handler(request)
-        except web.HTTPException as exc:  # 404, 405, 413 ...: a JSON error, not an HTML page
+        except web.HTTPException as exc:
             if exc.status < 400:
                 raise
             return json_error(exc.status, exc.reason)
 
-    async def index(_: web.Request) -> web.Response:
-        return web.Response(body=page, content_type="text/html", charset="utf-8")
+    return middleware
 
-    async def stream(request: web.Request) -> web.StreamResponse:
+
+class Routes:
+    """The handlers. ``upload_reader`` is a second model instance (interpreters are not shared
+    between threads), used for POST /api/classify one request at a time, off the event loop."""
+
+    def __init__(self, hub: Hub, upload_reader: DigitReader) -> None:
+        self.hub = hub
+        self.upload_reader = upload_reader
+        self.upload_lock = threading.Lock()
+        self.page = (WEB / "index.html").read_bytes()
+
+    async def index(self, _: web.Request) -> web.Response:
+        return web.Response(body=self.page, content_type="text/html", charset="utf-8")
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        """multipart/x-mixed-replace: the newest JPEG whenever this client is ready for one."""
         response = web.StreamResponse(
             headers={
                 "Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}",
@@ -184,6 +210,7 @@ def make_app(hub: Hub, upload_reader: DigitReader, token: str | None) -> web.App
             }
         )
         await response.prepare(request)
+        hub = self.hub
         hub.viewers += 1
         try:
             seq = 0
@@ -200,22 +227,23 @@ def make_app(hub: Hub, upload_reader: DigitReader, token: str | None) -> web.App
             hub.viewers -= 1
         return response
 
-    async def reading(_: web.Request) -> web.Response:
-        if hub.record is None:
-            return json_error(503, f"no reading yet (camera loop {hub.state})")
-        return web.json_response(hub.record)
+    async def reading(self, _: web.Request) -> web.Response:
+        if self.hub.record is None:
+            return json_error(503, f"no reading yet (camera loop {self.hub.state})")
+        return web.json_response(self.hub.record)
 
-    async def status(_: web.Request) -> web.Response:
-        return web.json_response({**hub.status(), "recent": list(hub.recent)})
+    async def status(self, _: web.Request) -> web.Response:
+        return web.json_response({**self.hub.status(), "recent": list(self.hub.recent)})
 
-    async def events(request: web.Request) -> web.StreamResponse:
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """Server-sent events: one per reading, then "end" with the status."""
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
-        with hub.listening() as queue:
-            if hub.state in ("ended", "failed"):
-                queue.put_nowait(("end", hub.status()))
+        with self.hub.listening() as queue:
+            if self.hub.state in ("ended", "failed"):
+                queue.put_nowait(("end", self.hub.status()))
             try:
                 while True:
                     try:
@@ -230,36 +258,26 @@ def make_app(hub: Hub, upload_reader: DigitReader, token: str | None) -> web.App
                 pass
         return response
 
-    async def classify(request: web.Request) -> web.Response:
+    async def classify(self, request: web.Request) -> web.Response:
         if (request.content_length or 0) > MAX_UPLOAD_BYTES:
             return json_error(413, f"upload larger than {MAX_UPLOAD_BYTES // 2**20} MB")
         data, name = await upload(request)
         if not data:
             return json_error(400, "empty upload: send the image as the body or as field 'image'")
-
-        def work() -> dict[str, Any]:
-            with upload_lock:
-                load = lambda: imageio.decode_scaled(data, name)  # noqa: E731
-                return image_record(name, read_image(upload_reader, load), upload_reader.model)
-
         try:
-            return web.json_response(await asyncio.to_thread(work))
+            return web.json_response(await asyncio.to_thread(self._classify, data, name))
         except DigitEdgeError as exc:
             return json_error(400, str(exc))
 
-    async def healthz(_: web.Request) -> web.Response:
+    def _classify(self, data: bytes, name: str) -> dict[str, Any]:
+        with self.upload_lock:
+            reading = read_image(self.upload_reader, lambda: imageio.decode_scaled(data, name))
+            return image_record(name, reading, self.upload_reader.model)
+
+    async def healthz(self, _: web.Request) -> web.Response:
+        hub = self.hub
         body = {"status": hub.state, "error": hub.error, "source": hub.about["source"]}
         return web.json_response(body, status=503 if hub.state == "failed" else 200)
-
-    app = web.Application(middlewares=[errors_and_token], client_max_size=MAX_UPLOAD_BYTES)
-    app.router.add_get("/", index)
-    app.router.add_get("/stream.mjpg", stream)
-    app.router.add_get("/api/reading", reading)
-    app.router.add_get("/api/status", status)
-    app.router.add_get("/api/events", events)
-    app.router.add_post("/api/classify", classify)
-    app.router.add_get("/healthz", healthz)
-    return app
 
 
 def authorized(request: web.Request, token: str) -> bool:

@@ -247,6 +247,25 @@ def test_token(int8_model, video, tmp_path):
         assert len(read_mjpeg_frames(server.port, 2, "/stream.mjpg?token=s3cret-token")) == 2
 
 
+def test_sigterm_with_open_streams_stops_promptly(int8_model, video):
+    """systemd's stop: SIGTERM while a stream and an event client are open ends the server
+    within seconds, exit 0, with the camera summary in the log."""
+    server = Server(int8_model, str(video), "--loop")
+    with server:
+        server.wait_for("running")
+        clients = [
+            threading.Thread(target=read_mjpeg_frames, args=(server.port, 10**6), daemon=True),
+            threading.Thread(target=_read_events, args=(server.port, 10**6), daemon=True),
+        ]
+        for client in clients:
+            client.start()
+        time.sleep(1)
+        assert server.status()["viewers"] == 1
+        start = time.monotonic()
+    assert time.monotonic() - start < 10 and server.proc.returncode == 0
+    assert "ended by server stopped" in server.stderr
+
+
 def test_number_and_min_confidence_as_camera_prints_them(int8_model, video):
     """serve takes camera's --number and --min-confidence: /api/reading is what camera prints."""
     args = ("--number", "--min-confidence", "0.3")
