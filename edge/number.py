@@ -49,7 +49,7 @@ class NumberOptions:
 
     first_size: int = 320  # the first look: the longer side shrunk to this
     digit_height: float = 34.0  # then rescaled so digits are about this tall (px) ...
-    rescale_below: float = 30.0  # ... when they are shorter than this at the first look
+    rescale_below: float = 26  # ... when they are shorter than this at the first look
     max_size: int = 1600  # never more than this on the longer side (time and memory)
     min_size: float = 0.025  # ink shorter than this fraction of the image's shorter side: speck
     speck: float = 0.3  # parts smaller than this (longer side, x digit height): not digits
@@ -146,7 +146,7 @@ def ink_mask(
 
     A single digit's threshold is 40% of its own peak; in a number, one faint digit beside
     bold ones would lose its strokes to 40% of the bold ones' peak. So each pixel's peak is the
-    strongest ink within ``window`` px (a max filter), but never under
+    strongest ink within about ``window`` px (a max filter on 4x4 blocks), but never under
     ``local_floor`` of the image's peak, so paper noise far from any digit is no ink.
     """
     norm = options.normalize
@@ -154,10 +154,18 @@ def ink_mask(
     peak = float(smooth.max())
     if peak < norm.min_contrast * 255.0:
         return None, peak
-    k = max(1, round(window)) | 1
-    local = cv2.dilate(smooth, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    h, w = smooth.shape
+    # The max over 4x4 blocks (a 4x4 dilation sampled every 4th pixel), then over the window
+    # on that 16x smaller grid: a third of the cost of the window at full size.
+    blocks = np.ascontiguousarray(cv2.dilate(smooth, _BLOCK)[2::4, 2::4])
+    k = max(1, round(window / 4)) | 1
+    local = cv2.dilate(blocks, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    local = cv2.resize(local, (w, h), interpolation=cv2.INTER_NEAREST)
     local = cv2.max(local, options.local_floor * peak)
     return cv2.compare(smooth, cv2.multiply(local, norm.threshold), cv2.CMP_GT), peak
+
+
+_BLOCK = cv2.getStructuringElement(cv2.MORPH_RECT, (4, 4))
 
 
 def first_sizes(shape: tuple[int, ...], options: NumberOptions) -> list[int]:
