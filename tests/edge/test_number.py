@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from edge import number as N
+from edge import synth
 from edge.model import open_model
 from edge.normalize import normalize
 from edge.pipeline import DigitReader
@@ -270,22 +273,24 @@ def test_synthetic_numbers_are_reproducible_and_keep_their_gaps(mnist_data):
     assert all(2 <= len(s.number) <= 10 for s in a)
 
 
-def test_each_digit_reads_about_as_well_as_the_clean_mnist_digit(reader, mnist_data):
-    """Segmentation and the photo lose little: the number reader's per-digit accuracy is
-    within 5 points of the model's on the same MNIST digits fed clean (the test model is a
-    weak one, 87% on MNIST, so its errors show)."""
+def test_each_digit_reads_about_as_well_as_a_photo_of_it_alone(reader, mnist_data):
+    """Segmentation loses little: the number reader's per-digit accuracy is within 4 points of
+    the single-digit reader's on photos of the same MNIST digits alone (the fixture model is a
+    small one, so both make mistakes)."""
     samples = list(number_set(mnist_data.x_test, mnist_data.y_test, 40, seed=5, length=4,
                               gap=(1.0, 4.0)))  # fmt: skip
     numbers = N.NumberReader(reader)
-    right = clean = found = 0
+    rng = np.random.default_rng(5)
+    right = alone = found = 0
     for s in samples:
         got = numbers.read(s.image).number
-        alone = "".join(reader.read(mnist_data.x_test[i]).label for i in s.indices)
         found += len(got) == 4
         right += sum(a == b for a, b in zip(got, s.number, strict=False))
-        clean += sum(a == b for a, b in zip(alone, s.number, strict=True))
+        for i, truth in zip(s.indices, s.number, strict=True):
+            photo = synth.photograph(synth.mnist_ink(mnist_data.x_test[i], 80.0), rng)
+            alone += reader.read(photo).label == truth
     assert found >= 39
-    assert right >= clean - 0.05 * 4 * len(samples)
+    assert right >= alone - 0.04 * 4 * len(samples)
 
 
 def test_number_reading_as_dict(reader):
@@ -348,3 +353,17 @@ def test_thin_ink_polarity():
     small = cv2.resize(image, (320, 213), interpolation=cv2.INTER_AREA)
     assert N.thin_ink_is_dark(small)
     assert not N.thin_ink_is_dark(255 - small)
+
+
+def test_an_unsure_digit_is_read_again_shifted(reader, mnist_data):
+    """Below ``reread_below`` the digit's probabilities are the mean over it and its 8
+    one-pixel shifts; above, the single reading (the fixture model is never sure: its top
+    probability stays under 0.4, so the threshold is moved instead)."""
+    model, pixels = reader.model, mnist_data.x_test[0]
+    always = N.NumberReader(reader, dataclasses.replace(OPTIONS, reread_below=1.01))
+    never = N.NumberReader(reader, dataclasses.replace(OPTIONS, reread_below=0.0))
+    assert np.array_equal(never.classify(pixels), model.predict_pixels(pixels))
+    shifted = [np.roll(pixels, s, axis=(0, 1)) for s in [(0, 0), *N._SHIFTS]]
+    mean = np.mean([model.predict_pixels(p) for p in shifted], axis=0)
+    assert np.allclose(always.classify(pixels), mean, atol=1e-6)
+    assert not np.allclose(mean, model.predict_pixels(pixels), atol=1e-3)
