@@ -35,14 +35,8 @@ from edge.mqtt import (
     sanitize_device_id,
 )
 from edge.pipeline import DigitReader
-from tests import model_zoo
 from tests.edge.helpers import ROOT, edge_cli, write_video
 from tests.edge.mosquitto import Mosquitto, Subscriber, find_tool, free_port, running
-
-
-@pytest.fixture(scope="module")
-def int8_model(test_models):
-    return test_models / model_zoo.file_name("lenet", "int8")
 
 
 @pytest.fixture(scope="module")
