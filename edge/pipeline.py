@@ -107,9 +107,11 @@ class DigitReader:
         t0 = time.perf_counter()
         probs = self.model.predict_pixels(pixels)
         t1 = time.perf_counter()
-        unsure = float(probs.max()) < self.min_confidence
+        best = int(probs.argmax())
+        unsure = float(probs[best]) < self.min_confidence
         k = max(self.top_k, confidence.CANDIDATES) if unsure else self.top_k
-        order = np.argsort(-probs, kind="stable")[:k]  # ties: the lower class first, as argmax
+        # a stable sort puts the lower class first among ties, as argmax does
+        order = [best] if k == 1 else np.argsort(-probs, kind="stable")[:k]
         top = [(self.model.labels[int(i)], float(probs[i])) for i in order]
         reading = Reading(None if unsure else top[0][0], top[0][1], top, unsure=unsure)
         reading.timings_ms = {
