@@ -66,7 +66,7 @@ class Refinement:
     skipped: str = ""
 
 
-def builtin_kernels_interpreter(blob: bytes):
+def open_on_builtin_kernels(blob: bytes):
     """An interpreter on TFLite's built-in kernels (the path tflite-runtime 2.14 takes for int8)
     that keeps every intermediate tensor readable."""
     from edge.runtime import load_runtime
@@ -85,7 +85,7 @@ def builtin_kernels_interpreter(blob: bytes):
 def run_tensors(blob: bytes, images: np.ndarray, tensors: list[int]) -> dict[int, np.ndarray]:
     """Run ``blob`` one image at a time and return each listed tensor for every image,
     dequantized to float (the input quantized from float images by the device's own rule)."""
-    it = builtin_kernels_interpreter(blob)
+    it = open_on_builtin_kernels(blob)
     inp = it.get_input_details()[0]
     x = quantize(
         np.asarray(images, np.float32).reshape((-1, *inp["shape"][1:])),

@@ -137,7 +137,7 @@ class DigitClassifier:
         if images.ndim == 2:
             images = images[None]
         step = max(self.options.batch_size, self.input_shape[0])
-        batched = self._batched_interpreter(step) if len(images) > self.input_shape[0] else None
+        batched = self._batched_for(step) if len(images) > self.input_shape[0] else None
         return self._run(images, batched or self.interpreter)
 
     def _run(self, images: np.ndarray, interp: Any) -> np.ndarray:
@@ -164,7 +164,7 @@ class DigitClassifier:
                 out[begin + start : begin + start + n] = dequantize(raw, self.output_params)
         return out
 
-    def _batched_interpreter(self, size: int) -> Any:
+    def _batched_for(self, size: int) -> Any:
         """A second interpreter resized to ``size``, made once; None where the graph has a fixed
         batch (the model's own interpreter then does the work, a batch at a time)."""
         if self._batched is None:

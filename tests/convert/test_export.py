@@ -28,7 +28,7 @@ def test_images(mnist_data) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize(("model", "variant"), ALL_FILES, ids=FILE_IDS)
-def test_every_mode_loads_and_predicts_in_the_edge_interpreter(
+def test_every_mode_loads_and_predicts_on_the_edge_runtime(
     converted, test_images, model, variant
 ):
     clf = open_model(converted / model_zoo.file_name(model, variant))

@@ -110,7 +110,7 @@ def test_a_fixed_batch_model_predicts_any_count(test_models, golden):
     assert model._batched is False  # tried once, not rebuilt per call
 
 
-def test_predict_builds_its_batched_interpreter_once(test_models, golden):
+def test_predict_builds_its_batched_copy_once(test_models, golden):
     model = open_model(test_models / model_zoo.file_name("mlp", "float32"))
     x = golden["x"][:300]  # a full batch of 256 and a short one of 44
     first = model.predict(x)
