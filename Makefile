@@ -113,7 +113,10 @@ PI_INT8     := $(ARTIFACTS)/tflite/lenet_int8.tflite
 PI_MODELS   ?= $(PI_INT8) $(PI_FLOAT)
 BUNDLE      := build/bundle/digit-edge-pi.tar.gz
 
-.PHONY: bundle pi-test
+# The Raspberry Pi OS releases pi-test emulates (deploy/pi-rootfs.sh): today's, then bookworm.
+PI_RELEASES ?= trixie bookworm
+
+.PHONY: bundle pi-test $(addprefix pi-test-,$(PI_RELEASES))
 
 build/wheels/.done: deploy/pi-requirements.txt deploy/bundle.py | setup-host
 	$(BIN)/python deploy/bundle.py wheels --out build/wheels
@@ -122,8 +125,10 @@ build/wheels/.done: deploy/pi-requirements.txt deploy/bundle.py | setup-host
 bundle: setup-host models build/wheels/.done ## the Raspberry Pi bundle: edge, models, install script, unit
 	$(BIN)/python deploy/bundle.py build $(addprefix --model ,$(PI_MODELS)) --wheels build/wheels --out $(BUNDLE)
 
-pi-test: bundle setup-edge ## install the bundle on an emulated Raspberry Pi (root, qemu) and compare
-	deploy/pi-test.sh $(BUNDLE) $(PI_FLOAT) $(PI_INT8) "$(DATA)"
+pi-test: $(addprefix pi-test-,$(PI_RELEASES)) ## install the bundle on emulated Raspberry Pis (root, qemu) and compare
+
+$(addprefix pi-test-,$(PI_RELEASES)): pi-test-%: bundle setup-edge
+	deploy/pi-test.sh $* $(BUNDLE) $(PI_FLOAT) $(PI_INT8) "$(DATA)"
 
 clean: ## remove generated artifacts and build files (keeps the environments)
 	rm -rf $(ARTIFACTS) build .pytest_cache .ruff_cache .hypothesis

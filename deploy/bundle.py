@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+from packaging.requirements import Requirement
 
 from edge.fileio import atomic_path
 
@@ -38,12 +39,32 @@ BUNDLE_NAME = "digit-edge-pi"
 EPOCH = int(os.environ.get("SOURCE_DATE_EPOCH", "1577836800"))
 #: What the device pip-installs besides the edge wheel (NumPy and OpenCV come from Debian).
 DEVICE_REQUIREMENTS = DEPLOY / "pi-requirements.txt"
-#: Raspberry Pi OS bookworm: 64-bit (aarch64) and 32-bit (armv7l), Python 3.11.
-PLATFORMS = {
-    "aarch64": ("manylinux_2_34_aarch64", "manylinux_2_28_aarch64", "manylinux_2_17_aarch64"),
-    "armv7l": ("manylinux_2_34_armv7l", "manylinux_2_31_armv7l", "linux_armv7l"),
-}
-PYTHON_VERSION = "3.11"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One Raspberry Pi OS the bundle installs on: its Python, wheel platform tags and the
+    interpreter wheel (by file-name prefix) that ``pi-requirements.txt`` picks for that Python."""
+
+    name: str
+    python: str
+    platforms: tuple[str, ...]
+    interpreter: str
+
+
+#: Every supported Raspberry Pi OS; `wheels` fetches and `build` requires each one's wheels.
+#: 32-bit trixie is absent: no interpreter has an armv7l wheel for Python 3.13 (install.sh says so).
+TARGETS: tuple[Target, ...] = (
+    Target("trixie-aarch64", "3.13",
+           ("manylinux_2_34_aarch64", "manylinux_2_28_aarch64", "manylinux_2_27_aarch64",
+            "manylinux_2_17_aarch64"), "ai_edge_litert"),
+    Target("bookworm-aarch64", "3.11",
+           ("manylinux_2_34_aarch64", "manylinux_2_28_aarch64", "manylinux_2_17_aarch64"),
+           "tflite_runtime"),
+    Target("bookworm-armv7l", "3.11",
+           ("manylinux_2_34_armv7l", "manylinux_2_31_armv7l", "linux_armv7l"), "tflite_runtime"),
+)  # fmt: skip
+TARGET_NAMES = tuple(t.name for t in TARGETS)
 #: Files from deploy/ that go into the bundle as they are, with their modes.
 SHIPPED = {
     "install.sh": 0o755,
@@ -140,12 +161,36 @@ def model_entries(models: Iterable[Path]) -> list[Entry]:
     return entries
 
 
+def target_wheel(target: Target, name: str) -> bool:
+    """Is ``name`` the interpreter wheel for ``target`` (its Python and machine)?"""
+    abi = "cp" + target.python.replace(".", "")
+    machine = target.platforms[0].rsplit("_", 1)[-1]
+    return (
+        name.startswith(target.interpreter + "-")
+        and f"-{abi}-" in name
+        and name.endswith(f"{machine}.whl")
+    )
+
+
+def device_requirements(target: Target) -> list[str]:
+    """pi-requirements.txt's lines that apply on ``target``, markers evaluated for its Python
+    (``pip download --python-version`` evaluates them for the host's Python instead)."""
+    env = {"python_version": target.python, "python_full_version": f"{target.python}.0"}
+    lines = DEVICE_REQUIREMENTS.read_text(encoding="utf-8").splitlines()
+    reqs = [Requirement(line) for line in lines if line.strip() and not line.startswith("#")]
+    return [f"{r.name}{r.specifier}" for r in reqs if r.marker is None or r.marker.evaluate(env)]
+
+
 def wheel_entries(wheels: Path | None) -> list[Entry]:
     if wheels is None:
         return []
     found = sorted(wheels.glob("*.whl"))
-    if not any(w.name.startswith("tflite_runtime-") for w in found):
-        raise BundleError(f"{wheels}: no tflite_runtime wheel (run `bundle.py wheels` first)")
+    for target in TARGETS:
+        if not any(target_wheel(target, w.name) for w in found):
+            raise BundleError(
+                f"{wheels}: no {target.interpreter} wheel for {target.name} "
+                "(run `bundle.py wheels` first)"
+            )
     return [Entry(f"wheels/{w.name}", w.read_bytes()) for w in found]
 
 
@@ -196,28 +241,32 @@ def main() -> None:
     "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("build/wheels")
 )
 @click.option(
-    "--platform",
-    "platforms",
-    type=click.Choice(sorted(PLATFORMS)),
+    "--target",
+    "targets",
+    type=click.Choice(TARGET_NAMES),
     multiple=True,
-    default=tuple(sorted(PLATFORMS)),
+    default=TARGET_NAMES,
     show_default=True,
-    help="Device architectures to fetch wheels for (repeatable).",
+    help="Raspberry Pi OS releases and architectures to fetch wheels for (repeatable).",
 )
-def wheels(out: Path, platforms: tuple[str, ...]) -> None:
-    """Download the device's wheels (tflite-runtime, click) for offline installs."""
+def wheels(out: Path, targets: tuple[str, ...]) -> None:
+    """Download the device's wheels (the interpreter for each target, click) for offline
+    installs. Wheels already in ``out`` are removed first: the bundle ships all it finds, and
+    a changed pin must not leave the old version beside the new one."""
     out.mkdir(parents=True, exist_ok=True)
-    for machine in platforms:
-        tags = [arg for tag in (*PLATFORMS[machine], "any") for arg in ("--platform", tag)]
+    for old in out.glob("*.whl"):
+        old.unlink()
+    for target in (t for t in TARGETS if t.name in targets):
+        tags = [arg for tag in (*target.platforms, "any") for arg in ("--platform", tag)]
         cmd = [
             sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-            "--only-binary=:all:", "--no-deps", "--python-version", PYTHON_VERSION,
-            "--implementation", "cp", *tags, "-d", str(out), "-r", str(DEVICE_REQUIREMENTS),
+            "--only-binary=:all:", "--no-deps", "--python-version", target.python,
+            "--implementation", "cp", *tags, "-d", str(out), *device_requirements(target),
         ]  # fmt: skip
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise BundleError(f"pip download for {machine} failed: {last}")
+            raise BundleError(f"pip download for {target.name} failed: {last}")
     names = sorted(p.name for p in out.glob("*.whl"))
     click.echo(f"{out}: {', '.join(names)}")
 

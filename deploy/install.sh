@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Install (or update) digit-edge on a Raspberry Pi running Raspberry Pi OS bookworm (64- or
-# 32-bit), from the unpacked bundle this script sits in. Safe to run again: a second run changes
-# nothing that the first one set up, and keeps your /etc/default/digit-edge.
+# Install (or update) digit-edge on a Raspberry Pi, from the unpacked bundle this script sits
+# in. Raspberry Pi OS trixie 64-bit (Python 3.13) gets ai-edge-litert; bookworm 64- or 32-bit
+# (Python 3.11) gets tflite-runtime 2.14. Safe to run again: a second run changes nothing that
+# the first one set up, and keeps your /etc/default/digit-edge.
 #
-#   sudo ./install.sh             # online: apt for Debian's NumPy/OpenCV, pip for tflite-runtime
+#   sudo ./install.sh             # online: apt for Debian's NumPy/OpenCV, pip for the interpreter
 #   sudo ./install.sh --offline   # no network: the wheels in ./wheels (and --wheels DIR) only
 #
 # NumPy and OpenCV are Debian's (python3-numpy, python3-opencv); the venv sees them through
@@ -58,7 +59,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 pyver=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-[ "$pyver" = 3.11 ] || die "tflite-runtime 2.14 needs Python 3.11 (Raspberry Pi OS bookworm); this is $pyver"
+# The interpreter that has wheels for this Python and this userland (a 32-bit Raspberry Pi OS
+# runs armhf on a 64-bit kernel, so ask dpkg, not uname); pi-requirements.txt pins its version.
+arch=$(dpkg --print-architecture)
+release=$(. /etc/os-release && echo "${ID:-linux} ${VERSION_CODENAME:-}")
+case "$pyver/$arch" in
+    3.13/arm64) runtime=ai-edge-litert module=ai_edge_litert ;;
+    3.11/arm64 | 3.11/armhf) runtime=tflite-runtime module=tflite_runtime ;;
+    3.13/armhf) die "no TFLite interpreter exists for 32-bit $release (Python 3.13 on armhf): install Raspberry Pi OS (64-bit), or Raspberry Pi OS (Legacy, 32-bit) bookworm" ;;
+    *) die "no supported interpreter for $release, Python $pyver on $arch: use Raspberry Pi OS trixie 64-bit or bookworm" ;;
+esac
+say "$release, Python $pyver, $arch: $runtime"
 
 # 2. The venv, seeing Debian's packages. Recreated only if missing or not of this Python.
 venv=$PREFIX/venv
@@ -77,21 +88,22 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check --no-input install --
 links=(--find-links "$here/wheels")
 for w in "${EXTRA_WHEELS[@]}"; do links+=(--find-links "$w"); done
 if [ "$OFFLINE" = 1 ]; then links+=(--no-index); fi
-say "pip install $(grep -v '^#' "$here/pi-requirements.txt" | xargs)$([ "$OFFLINE" = 1 ] && echo ' (offline)')"
+say "pip install -r pi-requirements.txt ($runtime for Python $pyver)$([ "$OFFLINE" = 1 ] && echo ', offline')"
 "${pip[@]}" "${links[@]}" -r "$here/pi-requirements.txt" \
-    || die "pip could not install the interpreter$([ "$OFFLINE" = 1 ] && echo ' from the shipped wheels (is this a 32/64-bit ARM Pi with Python 3.11?)')"
+    || die "pip could not install $runtime$([ "$OFFLINE" = 1 ] && echo " from the shipped wheels (no wheel for Python $pyver on $arch?)")"
 edge_wheel=$(ls "$here"/wheels/digit_edge-*.whl)
 say "pip install $(basename "$edge_wheel")"
 "${pip[@]}" --force-reinstall "$edge_wheel" # same version, new code on an update
 
-"$venv/bin/python" - <<'PY' || die "the installed runtime does not work (message above)"
-import cv2, numpy, tflite_runtime, edge
+"$venv/bin/python" - "$runtime" "$module" <<'PY' || die "the installed runtime does not work (message above)"
+import importlib, importlib.metadata, sys, cv2, numpy, edge
+runtime, module = sys.argv[1:]
 for mod in (numpy, cv2):
     if not mod.__file__.startswith("/usr/lib/python3/dist-packages/"):
         raise SystemExit(f"{mod.__name__} comes from {mod.__file__}, not from Debian's package")
-import tflite_runtime.interpreter  # noqa: loads the native library
+importlib.import_module(module + ".interpreter")  # loads the native library
 print(f"install: numpy {numpy.__version__}, opencv {cv2.__version__} (Debian), "
-      f"tflite-runtime {tflite_runtime.__version__}, digit-edge {edge.__version__}")
+      f"{runtime} {importlib.metadata.version(runtime)}, digit-edge {edge.__version__}")
 PY
 
 # 4. Models, settings, the command and the service.

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Build, or reuse from a cache outside the checkout, a Raspberry Pi OS-like root filesystem:
-# Debian bookworm arm64 (minbase) with the Python 3.11, NumPy 1.24 and OpenCV 4.6 that Raspberry
-# Pi OS bookworm ships. Prints the root's path on stdout; progress goes to stderr.
+# Debian arm64 (minbase) of the release Raspberry Pi OS is based on, with the Debian packages
+# that release's Pi OS ships (PACKAGES below). Prints the root's path on stdout; progress goes
+# to stderr.
+#
+#   deploy/pi-rootfs.sh [SUITE]   # trixie (Pi OS 6: Python 3.13, NumPy 2.2, OpenCV 4.10) or
+#                                 # bookworm (Pi OS 5: Python 3.11, NumPy 1.24, OpenCV 4.6; default)
 #
 #   PI_ROOTFS_CACHE  cache folder (default /var/cache/digit-edge/pi-rootfs)
 #   PI_MIRROR        Debian archive to use (default: the one the host's apt sources name)
@@ -12,12 +16,17 @@
 # exit, and a tree is never deleted while anything is mounted inside it.
 set -euo pipefail
 
-SUITE=bookworm
+SUITE=${1:-bookworm}
 ARCH=arm64
 VARIANT=minbase
 FORMAT=1 # bump when the build steps below change what ends up in the tree
+# The Debian packages of the emulated Pi, one list per release: add a package the product
+# needs on the Pi to each release's list (a changed list builds a new cached tree).
 # python3-venv/-pip: the install script's venv; systemd: systemd-analyze verify of the unit.
-PACKAGES="python3 python3-venv python3-pip python3-numpy python3-opencv systemd"
+declare -A PACKAGES=(
+    [bookworm]="python3 python3-venv python3-pip python3-numpy python3-opencv systemd"
+    [trixie]="python3 python3-venv python3-pip python3-numpy python3-opencv systemd"
+)
 
 # All in one function: bash parses it whole, so editing this file mid-build is harmless.
 main() {
@@ -26,9 +35,11 @@ main() {
     log() { echo "pi-rootfs: $*" >&2; }
     die() { log "$*"; exit 1; }
 
+    [ -n "${PACKAGES[$SUITE]:-}" ] || die "unknown release $SUITE (known: ${!PACKAGES[*]})"
+    packages=${PACKAGES[$SUITE]}
     "$here/pi-host.sh"
 
-    key=$(printf '%s\n' "$FORMAT" "$SUITE" "$ARCH" "$VARIANT" "$PACKAGES" | sha256sum | cut -c1-12)
+    key=$(printf '%s\n' "$FORMAT" "$SUITE" "$ARCH" "$VARIANT" "$packages" | sha256sum | cut -c1-12)
     dest="$cache/$SUITE-$ARCH-$key"
     marker=.digit-edge-rootfs
 
@@ -105,7 +116,7 @@ main() {
     debootstrap --arch="$ARCH" --variant="$VARIANT" "$SUITE" "$tmp" "$mirror" >"$tmp.debootstrap.log" 2>&1 \
         || { tail -n 20 "$tmp.debootstrap.log" >&2; die "debootstrap failed (log above)"; }
     rm -f "$tmp.debootstrap.log"
-    log "debootstrap done in $(( $(date +%s) - start )) s; installing $PACKAGES"
+    log "debootstrap done in $(( $(date +%s) - start )) s; installing $packages"
 
     cp /etc/resolv.conf "$tmp/etc/resolv.conf"
     # While building only: no fsync per file (a crash loses the build, which is retried anyway).
@@ -118,7 +129,7 @@ main() {
     if ! "$here/pi-chroot.sh" "$tmp" sh -c "
             export DEBIAN_FRONTEND=noninteractive
             apt-get update -q &&
-            apt-get install -y -q --no-install-recommends $PACKAGES &&
+            apt-get install -y -q --no-install-recommends $packages &&
             apt-get clean" >"$apt_log" 2>&1; then
         tail -n 20 "$apt_log" >&2
         die "apt-get install in the arm64 chroot failed (log above)"
@@ -133,7 +144,7 @@ main() {
         || die "the new root cannot import cv2 and numpy"
     printf 'suite=%s arch=%s variant=%s key=%s built=%s seconds=%s\npackages=%s\n' \
         "$SUITE" "$ARCH" "$VARIANT" "$key" "$(date -u +%FT%TZ)" "$(( $(date +%s) - start ))" \
-        "$PACKAGES" >"$tmp/$marker"
+        "$packages" >"$tmp/$marker"
     [ -z "$(mounted_under "$tmp")" ] || die "something is still mounted under $tmp"
     mv -T "$tmp" "$dest"
     trap - EXIT

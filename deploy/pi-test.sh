@@ -1,36 +1,49 @@
 #!/usr/bin/env bash
-# make pi-test: install the deploy bundle on an emulated Raspberry Pi (Debian bookworm arm64
-# under qemu-user-static) exactly as the README tells a user, run the edge CLI there and on the
-# host's edge runtime, and compare (deploy/pi_compare.py).
+# make pi-test: install the deploy bundle on an emulated Raspberry Pi (Debian arm64 of one
+# Raspberry Pi OS release, under qemu-user-static) exactly as the README tells a user, run the
+# edge CLI there and on the host with the same interpreter, and compare (deploy/pi_compare.py).
 #
-#   deploy/pi-test.sh BUNDLE FLOAT32_MODEL INT8_MODEL MNIST_DIR
+#   deploy/pi-test.sh RELEASE BUNDLE FLOAT32_MODEL INT8_MODEL MNIST_DIR   # RELEASE: trixie, bookworm
 #
-#   PI_TEST_DIR   work folder (default build/pi-test): inputs, outputs, the Pi's writable layer
-#   EDGE_PYTHON   the host's edge runtime (default .venv-edge/bin/python)
+#   PI_TEST_DIR   work folder (default build/pi-test/RELEASE): inputs, outputs, the Pi's writable layer
+#   EDGE_PYTHON   the host's edge runtime (default: host_python below)
 #   PI_LIMIT      MNIST test images to evaluate (default 1000)
+#
+# What runs on both sides is run_side (add a command there and its comparison to pi_compare.py);
+# the Pi's Debian packages are pi-rootfs.sh's PACKAGES.
 #
 # The cached root filesystem (deploy/pi-rootfs.sh) is never changed: the Pi of one run is an
 # overlay on it whose writable layer lives in PI_TEST_DIR and is thrown away afterwards.
 set -Eeuo pipefail
 trap 'echo "pi-test: failed: line $LINENO: $BASH_COMMAND" >&2' ERR
 
+# The host runs the interpreter the Pi of that release installs (pi-requirements.txt), so int8
+# results can be identical: tflite-runtime 2.14 and ai-edge-litert pick different int8 kernels.
+host_python() {
+    case $1 in
+        bookworm) echo .venv-edge/bin/python ;; # tflite-runtime 2.14, NumPy 1.24
+        trixie) echo .venv/bin/python ;;        # ai-edge-litert (pyproject pins the Pi's), NumPy 2
+        *) die "unknown release $1 (trixie or bookworm)" ;;
+    esac
+}
+
 main() {
-    [ $# = 4 ] || { echo "usage: $0 BUNDLE FLOAT32_MODEL INT8_MODEL MNIST_DIR" >&2; exit 2; }
-    local bundle=$1 float_model=$2 int8_model=$3 mnist_dir=$4
+    [ $# = 5 ] || { echo "usage: $0 RELEASE BUNDLE FLOAT32_MODEL INT8_MODEL MNIST_DIR" >&2; exit 2; }
+    local release=$1 bundle=$2 float_model=$3 int8_model=$4 mnist_dir=$5
     local here work edge_python limit start
     here=$(cd "$(dirname "$0")" && pwd)
-    work=$(realpath -m "${PI_TEST_DIR:-build/pi-test}")
-    edge_python=${EDGE_PYTHON:-.venv-edge/bin/python}
+    work=$(realpath -m "${PI_TEST_DIR:-build/pi-test/$release}")
+    edge_python=${EDGE_PYTHON:-$(host_python "$release")}
     limit=${PI_LIMIT:-1000}
     start=$(date +%s)
     for f in "$bundle" "$float_model" "$int8_model"; do
         [ -f "$f" ] || die "$f does not exist"
     done
     [ -d "$mnist_dir" ] || die "no MNIST folder $mnist_dir (set DATA=...)"
-    [ -x "$edge_python" ] || die "no host edge runtime $edge_python (make setup-edge)"
+    [ -x "$edge_python" ] || die "no host edge runtime $edge_python (make setup)"
 
     local rootfs
-    rootfs=$("$here/pi-rootfs.sh")  # which first makes the host able to run arm64 (pi-host.sh)
+    rootfs=$("$here/pi-rootfs.sh" "$release") # which first makes the host able to run arm64
 
     # One run per work folder at a time.
     mkdir -p "$(dirname "$work")"
@@ -52,7 +65,7 @@ main() {
     # As on a booted Pi, /proc and /sys are there (read-only /sys: the CPU list XNNPACK reads).
     mount -t proc proc "$root/proc"
     mount -t sysfs -o ro sysfs "$root/sys"
-    step "emulated Pi ready from $rootfs"
+    step "emulated Raspberry Pi OS $release ready from $rootfs"
 
     # Inputs made at run time from MNIST (never committed), copied where a user would put them.
     "$edge_python" "$here/pi_data.py" --mnist "$mnist_dir" --out "$work/data" >/dev/null
@@ -123,9 +136,9 @@ main() {
     versions host >"$work/out/host/versions.json"
 
     step "host vs Pi"
-    "$edge_python" "$here/pi_compare.py" --host "$work/out/host" --pi "$work/out/pi" \
-        --expected "$work/data/expected.json" --limit "$limit"
-    echo "pi-test: passed in $(($(date +%s) - start)) s"
+    "$edge_python" "$here/pi_compare.py" --release "$release" --host "$work/out/host" \
+        --pi "$work/out/pi" --expected "$work/data/expected.json" --limit "$limit"
+    echo "pi-test $release: passed in $(($(date +%s) - start)) s"
 }
 
 die() { echo "pi-test: $*" >&2; exit 1; }

@@ -6,8 +6,9 @@
 Each side's folder holds what ``deploy/pi-test.sh`` captured: ``versions.json``,
 ``classify_<model>.json`` per model, ``eval.json`` and ``camera.jsonl``. The rules:
 
-- the Pi is what the issue promises: aarch64, Python 3.11, NumPy 1.24 and OpenCV 4.6 from Debian,
-  tflite-runtime 2.14;
+- the Pi is the Raspberry Pi OS release it emulates (``PI_EXPECTED``): aarch64 with that release's
+  Python, NumPy and OpenCV from Debian, and the interpreter install.sh picks for it; the host ran
+  the same interpreter (name and version);
 - int8 models: every prediction identical (label and all ten probabilities), on every input
   (MNIST arrays through the edge API, image files through ``classify``, video frames through
   ``camera``), and the same MNIST accuracy in ``eval``;
@@ -27,12 +28,22 @@ from typing import Any
 
 import click
 
+#: What the emulated Pi of each Raspberry Pi OS release must report (prefixes of versions.json).
 PI_EXPECTED = {
-    "platform": "aarch64",
-    "python": "3.11.",
-    "numpy": "1.24.",
-    "opencv": "4.6.",
-    "interpreter": "tflite-runtime 2.14.",
+    "trixie": {
+        "platform": "aarch64",
+        "python": "3.13.",
+        "numpy": "2.2.",
+        "opencv": "4.10.",
+        "interpreter": "ai-edge-litert 2.1.6",
+    },
+    "bookworm": {
+        "platform": "aarch64",
+        "python": "3.11.",
+        "numpy": "1.24.",
+        "opencv": "4.6.",
+        "interpreter": "tflite-runtime 2.14.",
+    },
 }
 
 
@@ -161,12 +172,16 @@ def right(preds: list[Prediction], truth: list[str]) -> int:
 Row = tuple[str, str, str, str]  # what, host, emulated Pi, verdict
 
 
-def check_versions(checks: Checks, hv: dict[str, Any], pv: dict[str, Any]) -> list[Row]:
+def check_versions(
+    checks: Checks, release: str, hv: dict[str, Any], pv: dict[str, Any]
+) -> list[Row]:
     rows = []
-    for key, prefix in PI_EXPECTED.items():
+    for key, prefix in PI_EXPECTED[release].items():
         ok = str(pv.get(key, "")).startswith(prefix)
         checks.check(ok, f"Pi {key} is {pv.get(key)!r}, expected {prefix}*")
         rows.append((key, str(hv.get(key)), str(pv.get(key)), "ok" if ok else "WRONG"))
+    same = hv.get("interpreter") == pv.get("interpreter")
+    checks.check(same, f"host ran {hv.get('interpreter')}, Pi {pv.get('interpreter')}")
     debian = str(pv.get("numpy_from", "")).startswith("/usr/lib/python3/dist-packages/")
     checks.check(debian, f"Pi NumPy is not Debian's: {pv.get('numpy_from')}")
     debian = debian and str(pv.get("opencv_from", "")).startswith("/usr/lib/python3/")
@@ -282,14 +297,22 @@ def check_readings(
 
 
 @click.command()
+@click.option("--release", type=click.Choice(sorted(PI_EXPECTED)), required=True,
+              help="The Raspberry Pi OS release the Pi emulates.")  # fmt: skip
 @click.option("--host", "host_dir", type=click.Path(exists=True, path_type=Path), required=True)
 @click.option("--pi", "pi_dir", type=click.Path(exists=True, path_type=Path), required=True)
 @click.option("--expected", type=click.Path(exists=True, path_type=Path), required=True)
 @click.option("--limit", default=1000, show_default=True, help="MNIST images eval should cover.")
-@click.option("--atol", default=1e-4, show_default=True, help="Float probability tolerance.")
+@click.option("--atol", default=1e-5, show_default=True, help="Float probability tolerance.")
 @click.option("--acc-tol", default=0.002, show_default=True, help="Float accuracy tolerance.")
 def main(
-    host_dir: Path, pi_dir: Path, expected: Path, limit: int, atol: float, acc_tol: float
+    release: str,
+    host_dir: Path,
+    pi_dir: Path,
+    expected: Path,
+    limit: int,
+    atol: float,
+    acc_tol: float,
 ) -> None:
     """Compare host and emulated-Pi results; exit 1 on any mismatch."""
     checks = Checks()
@@ -299,7 +322,7 @@ def main(
     def both(name: str) -> tuple[Any, Any]:
         return read_json(host_dir / name), read_json(pi_dir / name)
 
-    rows += check_versions(checks, *both("versions.json"))
+    rows += check_versions(checks, release, *both("versions.json"))
     rows += check_arrays(checks, *both("predict.json"), limit, atol)
     rows += check_eval(checks, *both("eval.json"), limit, acc_tol)
 
@@ -331,7 +354,7 @@ def main(
         )
     )  # fmt: skip
 
-    header: Row = ("", "host (.venv-edge)", "emulated Pi", "")
+    header: Row = ("", "host", f"emulated Pi ({release})", "")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     for row in [header, tuple("-" * w for w in widths), *rows]:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

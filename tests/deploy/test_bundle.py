@@ -39,11 +39,20 @@ def fake_models(tmp_path: Path) -> list[Path]:
     return models
 
 
+#: One interpreter wheel per supported Raspberry Pi OS (names as PyPI has them).
+INTERPRETER_WHEELS = (
+    "ai_edge_litert-2.1.6-cp313-cp313-manylinux_2_27_aarch64.whl",
+    "tflite_runtime-2.14.0-cp311-cp311-manylinux_2_34_aarch64.whl",
+    "tflite_runtime-2.14.0-cp311-cp311-manylinux_2_34_armv7l.whl",
+)
+
+
 @pytest.fixture
 def fake_wheels(tmp_path: Path) -> Path:
     wheels = tmp_path / "wheels"
     wheels.mkdir()
-    (wheels / "tflite_runtime-2.14.0-cp311-cp311-manylinux_2_34_aarch64.whl").write_bytes(b"w")
+    for name in INTERPRETER_WHEELS:
+        (wheels / name).write_bytes(b"w")
     (wheels / "click-8.1.7-py3-none-any.whl").write_bytes(b"c")
     return wheels
 
@@ -76,7 +85,7 @@ def test_bundle_holds_what_the_pi_needs(fake_models, fake_wheels, tmp_path):
         "models/lenet_int8.manifest.json",
         "models/lenet_float32.tflite",
         f"wheels/digit_edge-{version}-py3-none-any.whl",
-        "wheels/tflite_runtime-2.14.0-cp311-cp311-manylinux_2_34_aarch64.whl",
+        *(f"wheels/{w}" for w in INTERPRETER_WHEELS),
         "wheels/click-8.1.7-py3-none-any.whl",
     } <= names
     # The first model is the service's default; SHA256SUMS covers every other file.
@@ -125,3 +134,21 @@ def test_missing_model_is_one_clear_error(fake_wheels, tmp_path):
 @pytest.mark.parametrize("script", ["install.sh", "pi-host.sh", "pi-rootfs.sh", "pi-test.sh"])
 def test_shell_scripts_parse(script):
     subprocess.run(["bash", "-n", str(ROOT / "deploy" / script)], check=True)
+
+
+@pytest.mark.parametrize("missing", INTERPRETER_WHEELS)
+def test_a_target_without_its_interpreter_wheel_is_refused(fake_models, fake_wheels, missing):
+    (fake_wheels / missing).unlink()
+    args = ["build", "--model", str(fake_models[0]), "--wheels", str(fake_wheels)]
+    result = CliRunner().invoke(bundle.main, [*args, "--out", str(fake_wheels / "x.tar.gz")])
+    assert result.exit_code == 1
+    machine = missing.rsplit("_", 1)[-1].removesuffix(".whl")
+    assert f"no {missing.split('-')[0]} wheel for" in result.output
+    assert machine in result.output
+
+
+def test_pi_requirements_pick_one_interpreter_per_python():
+    """Markers evaluated per target: bookworm's Python gets tflite-runtime, trixie's ai-edge-litert."""
+    for target in bundle.TARGETS:
+        names = {r.split("=")[0] for r in bundle.device_requirements(target)}
+        assert names == {target.interpreter.replace("_", "-"), "click"}, target.name
