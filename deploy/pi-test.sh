@@ -35,6 +35,7 @@ main() {
     work=$(realpath -m "${PI_TEST_DIR:-build/pi-test/$release}")
     edge_python=${EDGE_PYTHON:-$(host_python "$release")}
     limit=${PI_LIMIT:-1000}
+    export PI_QEMU_CPU=${PI_QEMU_CPU:-cortex-a72} # pi-chroot.sh's CPU model
     start=$(date +%s)
     for f in "$bundle" "$float_model" "$int8_model"; do
         [ -f "$f" ] || die "$f does not exist"
@@ -65,7 +66,10 @@ main() {
     # As on a booted Pi, /proc and /sys are there (read-only /sys: the CPU list XNNPACK reads).
     mount -t proc proc "$root/proc"
     mount -t sysfs -o ro sysfs "$root/sys"
-    step "emulated Raspberry Pi OS $release ready from $rootfs"
+    # ... and /proc/cpuinfo names the Pi's Arm cores: qemu 7.2 would show the x86 host's.
+    pi_cpuinfo "$PI_QEMU_CPU" >"$work/cpuinfo"
+    mount --bind -o ro "$work/cpuinfo" "$root/proc/cpuinfo"
+    step "emulated Raspberry Pi OS $release ready from $rootfs ($PI_QEMU_CPU)"
 
     # Inputs made at run time from MNIST (never committed), copied where a user would put them.
     "$edge_python" "$here/pi_data.py" --mnist "$mnist_dir" --out "$work/data" >/dev/null
@@ -152,6 +156,30 @@ unmount_root() {
     done
 }
 pi() { "$(dirname "$0")/pi-chroot.sh" "$root" "$@"; }
+
+# /proc/cpuinfo as a Raspberry Pi's kernel writes it, for the CPU model qemu emulates, one entry
+# per CPU the (host's) /sys lists. CPU-detection code reads it: XNNPACK's in ai-edge-litert 2.3
+# crashes on the x86 host's that qemu 7.2 passes through (docs/deploy.md, "Which ai-edge-litert").
+pi_cpuinfo() {
+    local part variant revision features model i
+    case $1 in
+        cortex-a72) # Pi 4: BCM2711, no crypto extensions
+            part=0xd08 variant=0x0 revision=3 model="Raspberry Pi 4 Model B Rev 1.5"
+            features="fp asimd evtstrm crc32 cpuid" ;;
+        cortex-a76) # Pi 5: BCM2712
+            part=0xd0b variant=0x4 revision=1 model="Raspberry Pi 5 Model B Rev 1.0"
+            features="fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid"
+            features+=" asimdrdm lrcpc dcpop asimddp" ;;
+        *) die "PI_QEMU_CPU=$1: use cortex-a72 (Pi 4) or cortex-a76 (Pi 5)" ;;
+    esac
+    for ((i = 0; i < $(getconf _NPROCESSORS_CONF); i++)); do
+        printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: %s\nCPU implementer\t: 0x41\n' \
+            "$i" "$features"
+        printf 'CPU architecture: 8\nCPU variant\t: %s\nCPU part\t: %s\nCPU revision\t: %d\n\n' \
+            "$variant" "$part" "$revision"
+    done
+    printf 'Model\t\t: %s\n' "$model"
+}
 
 # Every installed file with its hash (symlinks with their target), for the idempotence check;
 # bytecode caches aside (pip recompiles them with new timestamps).

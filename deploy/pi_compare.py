@@ -9,9 +9,10 @@ Each side's folder holds what ``deploy/pi-test.sh`` captured: ``versions.json``,
 - the Pi is the Raspberry Pi OS release it emulates (``PI_EXPECTED``): aarch64 with that release's
   Python, NumPy and OpenCV from Debian, and the interpreter install.sh picks for it; the host ran
   the same interpreter (name and version);
-- int8 models: every prediction identical (label and all ten probabilities), on every input
-  (MNIST arrays through the edge API, image files through ``classify``, video frames through
-  ``camera``), and the same MNIST accuracy in ``eval``;
+- int8 models: every label identical, on every input (MNIST arrays through the edge API, image
+  files through ``classify``, video frames through ``camera``), the same MNIST accuracy in
+  ``eval``, and all ten probabilities identical, or on trixie at most one output step (1/256)
+  apart (``INT8_STEPS``);
 - float models: probabilities within ``--atol``, MNIST accuracy within ``--acc-tol``, and a
   label may differ only where the host's top two classes are closer than ``--atol``.
 
@@ -35,7 +36,7 @@ PI_EXPECTED = {
         "python": "3.13.",
         "numpy": "2.2.",
         "opencv": "4.10.",
-        "interpreter": "ai-edge-litert 2.1.6",
+        "interpreter": "ai-edge-litert 2.3.0",
     },
     "bookworm": {
         "platform": "aarch64",
@@ -45,6 +46,23 @@ PI_EXPECTED = {
         "interpreter": "tflite-runtime 2.14.",
     },
 }
+
+
+#: How far apart an int8 model's probabilities may be on host and Pi, per release. tflite-runtime
+#: 2.14 gives identical bytes; ai-edge-litert 2.3's int8 kernels round a few outputs (about 1 in
+#: 1,000) one step differently on x86 and Arm (docs/deploy.md, "host vs Pi"): labels still agree.
+INT8_STEPS = {"trixie": 1 / 256, "bookworm": 0.0}
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """The comparison rule for one model file: ``(labels_exact, probability tolerance)``."""
+
+    atol: float  # float models
+    int8_step: float  # int8 models
+
+    def of(self, model_file: str) -> tuple[bool, float]:
+        return (True, self.int8_step) if is_int8(model_file) else (False, self.atol)
 
 
 @dataclass
@@ -143,8 +161,8 @@ def compare_predictions(
 ) -> tuple[int, float]:
     """Check two lists of predictions; return (labels that differ, largest probability gap).
 
-    ``exact``: labels and probabilities identical. Otherwise probabilities within ``atol``, and a
-    label may differ only where the host's top two are within ``atol`` of each other (a tie).
+    Probabilities within ``atol``. ``exact``: labels identical; otherwise a label may differ
+    only where the host's top two are within ``atol`` of each other (a tie).
     """
     checks.check(len(host) == len(pi), f"{what}: host has {len(host)} results, Pi {len(pi)}")
     differ, worst = 0, 0.0
@@ -156,8 +174,7 @@ def compare_predictions(
             differ += 1
             tie = not exact and top2_margin(h.probs) <= atol
             checks.check(tie, f"{what} #{h.key}: host says {h.label}, Pi says {p.label}")
-        limit = 0.0 if exact else atol
-        checks.check(gap <= limit, f"{what} #{h.key}: probabilities differ by {gap:.3g}")
+        checks.check(gap <= atol, f"{what} #{h.key}: probabilities differ by {gap:.3g}")
     return differ, worst
 
 
@@ -192,7 +209,7 @@ def check_versions(
 
 
 def check_arrays(
-    checks: Checks, host: dict[str, Any], pi: dict[str, Any], limit: int, atol: float
+    checks: Checks, host: dict[str, Any], pi: dict[str, Any], limit: int, tol: Tolerance
 ) -> list[Row]:
     """pi_predict.py: every MNIST test image's probabilities, per model."""
     rows = []
@@ -203,7 +220,7 @@ def check_arrays(
     truth = [str(t) for t in host["truth"]]
     for model in sorted(host["models"]):
         h, p = array_predictions(host, model), array_predictions(pi, model)
-        exact = is_int8(model)
+        exact, atol = tol.of(model)
         differ, worst = compare_predictions(checks, f"predict {model}", h, p, exact, atol)
         rows.append(
             (
@@ -323,7 +340,8 @@ def main(
         return read_json(host_dir / name), read_json(pi_dir / name)
 
     rows += check_versions(checks, release, *both("versions.json"))
-    rows += check_arrays(checks, *both("predict.json"), limit, atol)
+    tol = Tolerance(atol, INT8_STEPS[release])
+    rows += check_arrays(checks, *both("predict.json"), limit, tol)
     rows += check_eval(checks, *both("eval.json"), limit, acc_tol)
 
     classify_files = sorted(host_dir.glob("classify_*.json"))
@@ -338,7 +356,7 @@ def main(
         rows.append(
             check_readings(
                 checks, f"classify {model} ({len(names)} images)", *pick, labels,
-                is_int8(model), atol,
+                *tol.of(model),
             )
         )  # fmt: skip
 
@@ -350,7 +368,7 @@ def main(
     rows.append(
         check_readings(
             checks, f"camera {video['frames']} frames", host_cam, pi_cam, labels,
-            is_int8(str(model)), atol,
+            *tol.of(str(model)),
         )
     )  # fmt: skip
 

@@ -41,7 +41,7 @@ def fake_models(tmp_path: Path) -> list[Path]:
 
 #: One interpreter wheel per supported Raspberry Pi OS (names as PyPI has them).
 INTERPRETER_WHEELS = (
-    "ai_edge_litert-2.1.6-cp313-cp313-manylinux_2_27_aarch64.whl",
+    "ai_edge_litert-2.3.0-cp313-cp313-manylinux_2_27_aarch64.whl",
     "tflite_runtime-2.14.0-cp311-cp311-manylinux_2_34_aarch64.whl",
     "tflite_runtime-2.14.0-cp311-cp311-manylinux_2_34_armv7l.whl",
 )
@@ -148,7 +148,7 @@ def test_a_target_without_its_interpreter_wheel_is_refused(fake_models, fake_whe
 
 
 def test_pi_requirements_pick_one_interpreter_per_python():
-    """Markers evaluated per target: bookworm's Python gets tflite-runtime, trixie's ai-edge-litert."""
+    """Markers evaluated per target: Python 3.11 gets tflite-runtime, 3.13 ai-edge-litert."""
     for target in bundle.TARGETS:
         names = {r.split("=")[0] for r in bundle.device_requirements(target)}
         assert names == {target.interpreter.replace("_", "-"), "click"}, target.name
