@@ -1,8 +1,10 @@
-"""Does each file run on the device's interpreter? Ask it: load every file in ``.venv-edge``.
+"""Does each file run on the Raspberry Pi's interpreters? Ask them: load every file in each.
 
-The device-like environment has tflite-runtime 2.14 and no TensorFlow; a subprocess there runs
-:mod:`convert.devicecheck` on all files at once (about a second) and the answers are merged
-with the op-version table of :mod:`convert.flatbuf`.
+A Pi runs one of two interpreters (``DEVICE_RUNTIMES``): tflite-runtime 2.14 on Raspberry Pi OS
+bookworm, checked in ``.venv-edge`` (NumPy 1.x, no TensorFlow), and ai-edge-litert on trixie,
+checked in the host environment, which pins the version the Pi installs. A subprocess per
+interpreter runs :mod:`convert.devicecheck` on all files at once (about a second); the answers
+are merged with the op-version table of :mod:`convert.flatbuf`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,25 @@ from convert.errors import ConvertError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_VAR = "DIGIT_EDGE_DEVICE_PYTHON"
 DEVICE_RUNTIME = "tflite-runtime"
+
+
+@dataclass(frozen=True)
+class DeviceRuntime:
+    """One interpreter a Raspberry Pi runs: its ``edge.runtime`` name, the key of its entry in
+    each file's report, the Raspberry Pi OS that installs it (deploy/install.sh), and whether it
+    is checked in the device-like environment (``.venv-edge``) or in this one."""
+
+    name: str
+    key: str
+    pi_os: str
+    in_device_env: bool
+
+
+#: The Pi's interpreters, checked on every converted file: bookworm's, then trixie's.
+DEVICE_RUNTIMES: tuple[DeviceRuntime, ...] = (
+    DeviceRuntime(DEVICE_RUNTIME, "tflite_runtime_2_14", "Raspberry Pi OS bookworm", True),
+    DeviceRuntime("ai-edge-litert", "ai_edge_litert", "Raspberry Pi OS trixie", False),
+)
 
 
 def device_python(option: str | os.PathLike[str] | None = None) -> Path | None:
@@ -51,10 +72,12 @@ def check_on_device(
     images: np.ndarray,
     *,
     python: Path | None,
+    runtime: str = DEVICE_RUNTIME,
     reps: int = 500,
     timeout: float = 180.0,
 ) -> DeviceReport:
-    """Load, run and time ``files`` in the device environment; never raises for its failures."""
+    """Load, run and time ``files`` on ``runtime`` in the environment of ``python``; never
+    raises for its failures."""
     if python is None:
         return DeviceReport(None, False, "no device environment (.venv-edge) found")
     with tempfile.TemporaryDirectory(prefix="digit-convert-device-") as tmp:
@@ -62,7 +85,7 @@ def check_on_device(
         request = {
             "files": [str(f) for f in files],
             "images": str(Path(tmp) / "images.npy"),
-            "runtime": DEVICE_RUNTIME,
+            "runtime": runtime,
             "reps": reps,
             "out_dir": tmp,
         }

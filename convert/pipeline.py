@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import time
 import zipfile
@@ -32,6 +33,7 @@ from convert.results import (
     build_manifest,
     drift_gate,
     incompatible_files,
+    incompatible_with_litert,
 )
 from edge.fileio import atomic_write_bytes, sha256_file
 from edge.manifest import manifest_path
@@ -229,8 +231,8 @@ def run(opts: StageOptions, progress: Progress = _no_progress) -> StageResult:
         stage_dir = Path(staging)
         converted = convert_all(opts, inputs, stage_dir, progress)
         measured = evaluate_all(opts, inputs, converted, stage_dir, progress)
-        device = device_check(opts, inputs, converted, stage_dir, progress)
-    report = assemble(opts, inputs, converted, measured, device, load_start)
+        devices = device_check(opts, inputs, converted, stage_dir, progress)
+    report = assemble(opts, inputs, converted, measured, devices, load_start)
     report.timings["wall_seconds_compute"] = round(time.perf_counter() - started, 2)
     written = publish(opts, report, inputs.splits)
     report.timings["wall_seconds"] = round(time.perf_counter() - started, 2)
@@ -333,23 +335,33 @@ def evaluate_all(
     return Measured(evals, latencies, references, keras_times)
 
 
+#: One interpreter's check: its report, and its answer for each file by file name.
+Checked = tuple[compat.DeviceReport, dict[str, dict]]
+
+
 def device_check(
     opts: StageOptions,
     inputs: StageInputs,
     converted: list[Converted],
     stage_dir: Path,
     progress: Progress,
-) -> tuple[compat.DeviceReport, dict[str, dict]]:
-    """Every file loaded and run in the device-like environment; its answers by file name."""
+) -> dict[str, Checked]:
+    """Every file loaded and run on each interpreter a Pi runs (``compat.DEVICE_RUNTIMES``, by
+    key): tflite-runtime in the device-like environment, ai-edge-litert in this one, which pins
+    the version Raspberry Pi OS trixie gets."""
     if not opts.device_check:
-        return compat.DeviceReport(None, False, "skipped (--no-device-check)"), {}
-    tick = progress("Loading in tflite-runtime 2.14", 1)
+        skipped = compat.DeviceReport(None, False, "skipped (--no-device-check)")
+        return {rt.key: (skipped, {}) for rt in compat.DEVICE_RUNTIMES}
+    tick = progress("Loading in the Pi's interpreters", len(compat.DEVICE_RUNTIMES))
     paths = [stage_dir / c.name for c in converted]
-    device = compat.check_on_device(paths, inputs.splits.x_test, python=inputs.device_python)
-    tick()
-    return device, {
-        c.name: device.results.get(str(p), {}) for c, p in zip(converted, paths, strict=True)
-    }
+    checked = {}
+    for rt in compat.DEVICE_RUNTIMES:
+        python = inputs.device_python if rt.in_device_env else Path(sys.executable)
+        device = compat.check_on_device(paths, inputs.splits.x_test, python=python, runtime=rt.name)
+        answers = {c.name: device.results.get(str(stage_dir / c.name), {}) for c in converted}
+        checked[rt.key] = device, answers
+        tick()
+    return checked
 
 
 def assemble(
@@ -357,7 +369,7 @@ def assemble(
     inputs: StageInputs,
     converted: list[Converted],
     measured: Measured,
-    device: tuple[compat.DeviceReport, dict[str, dict]],
+    devices: dict[str, Checked],
     load_start: tuple[float, float, float],
 ) -> StageReport:
     """The typed report: a result per model and per file, the run's context, the gate."""
@@ -366,13 +378,18 @@ def assemble(
         m.name: model_result(m, measured.references[m.name], y_test, measured.keras_times[m.name])
         for m in inputs.trained
     }
-    files = [file_result(opts, c, measured, device, y_test) for c in converted]
+    files = [file_result(opts, c, measured, devices, y_test) for c in converted]
     float_bytes = {f.model: f.bytes for f in files if f.mode == "float32"}
     for f in files:
         if f.model in float_bytes:
             f.size_ratio_vs_float32 = f.bytes / float_bytes[f.model]
-    gate = Gate(opts.max_drift, drift_gate(files, opts.max_drift), incompatible_files(files))
-    header = run_header(opts, inputs, measured, device[0], load_start)
+    gate = Gate(
+        opts.max_drift,
+        drift_gate(files, opts.max_drift),
+        incompatible_files(files),
+        incompatible_with_litert(files),
+    )
+    header = run_header(opts, inputs, measured, devices, load_start)
     return StageReport(header, models, files, gate)
 
 
@@ -398,12 +415,16 @@ def file_result(
     opts: StageOptions,
     c: Converted,
     measured: Measured,
-    device: tuple[compat.DeviceReport, dict[str, dict]],
+    devices: dict[str, Checked],
     y_test: np.ndarray,
 ) -> FileResult:
     ev, times = measured.evals[c.name], measured.latencies[c.name]
     reference = measured.references[c.model.name]
     ops = flatbuf.read_ops(c.blob)
+    (device, answers), (litert, litert_answers) = (
+        devices["tflite_runtime_2_14"],
+        devices["ai_edge_litert"],
+    )
     return FileResult(
         model=c.model.name,
         mode=c.mode,
@@ -422,8 +443,9 @@ def file_result(
         ops=ops,
         validation_choice=c.choice,
         min_runtime_version=flatbuf.min_runtime_version(c.blob),
-        device=device_result(
-            device[0], device[1].get(c.name, {}), ops, ev.probs, reference, y_test
+        device=device_result(device, answers.get(c.name, {}), ops, ev.probs, reference, y_test),
+        litert=device_result(
+            litert, litert_answers.get(c.name, {}), None, ev.probs, reference, y_test
         ),
         blob=c.blob,
         probs=ev.probs,
@@ -433,13 +455,14 @@ def file_result(
 def device_result(
     device: compat.DeviceReport,
     answer: dict,
-    ops: list[flatbuf.OpInfo],
+    ops: list[flatbuf.OpInfo] | None,
     host_probs: np.ndarray,
     reference: np.ndarray,
     y_test: np.ndarray,
 ) -> DeviceResult:
-    """One file on tflite-runtime 2.14: the interpreter's answer where it was asked."""
-    verdict, blockers = flatbuf.table_verdict(ops)
+    """One file on one of the Pi's interpreters: the interpreter's answer where it was asked,
+    else tflite-runtime 2.14's op-version table when given ``ops`` (none exists for others)."""
+    verdict, blockers = flatbuf.table_verdict(ops) if ops is not None else (None, [])
     result = DeviceResult(
         runs=verdict, table_verdict=verdict, table_blockers=blockers,
         checked=device.ran, runtime=device.runtime,
@@ -465,7 +488,7 @@ def run_header(
     opts: StageOptions,
     inputs: StageInputs,
     measured: Measured,
-    device: compat.DeviceReport,
+    devices: dict[str, Checked],
     load_start: tuple[float, float, float],
 ) -> dict:
     """The report's context: interpreters, versions, machine, data, calibration, settings."""
@@ -473,6 +496,7 @@ def run_header(
     import tensorflow as tf
 
     splits, rep_idx, data = inputs.splits, inputs.rep_idx, inputs.data
+    device, litert = devices["tflite_runtime_2_14"][0], devices["ai_edge_litert"][0]
     return {
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "interpreter": {
@@ -481,6 +505,7 @@ def run_header(
             "device_python": str(device.python) if device.python else None,
             "device_check": device.reason if not device.ran else "ran",
             "device_has_tensorflow": device.tensorflow_importable,
+            "device_trixie": litert.runtime,
             "threads": 1,
         },
         "versions": _versions(tf, keras),
@@ -588,12 +613,14 @@ def publish(opts: StageOptions, report: StageReport, splits: Splits) -> list[Pat
 
 def gate_error(result: StageResult) -> DriftGateError | None:
     """The failure to exit with after everything is written: drift beyond ``--max-drift``, or a
-    file the device's tflite-runtime 2.14 cannot load."""
+    file one of the Pi's interpreters (tflite-runtime 2.14, ai-edge-litert) cannot load."""
     gate, problems = result.report.gate, []
     if gate.failed:
         problems.append(f"drift gate ({gate.max_drift_pp} pp) failed for: {', '.join(gate.failed)}")
     if gate.incompatible:
         problems.append(f"tflite-runtime 2.14 cannot run: {', '.join(gate.incompatible)}")
+    if gate.incompatible_litert:
+        problems.append(f"ai-edge-litert cannot run: {', '.join(gate.incompatible_litert)}")
     return DriftGateError("; ".join(problems)) if problems else None
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convert.results import FileResult, StageReport, json_default
+from convert.results import DeviceResult, FileResult, StageReport, json_default
 from edge.fileio import atomic_path, atomic_write_text
 
 #: (header, explanation) for every column; README.md "The convert report" repeats these.
@@ -30,6 +30,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("2.14", "loads and runs in tflite-runtime 2.14 (.venv-edge); `table` = version table only"),
     ("2.14 µs", "single-image latency p50 on tflite-runtime 2.14, same machine"),
     ("2.14 Δpp", "drift in pp of the same file's predictions on tflite-runtime 2.14"),
+    ("LiteRT", "loads and runs in ai-edge-litert as Raspberry Pi OS trixie installs it (pinned)"),
 )
 
 
@@ -56,6 +57,13 @@ def compat_cell(f: FileResult) -> str:
     return mark if f.device.checked else f"{mark} (table)"
 
 
+def litert_cell(f: FileResult) -> str:
+    """ai-edge-litert's answer; no op-version table exists for it, so unchecked is unknown."""
+    if not (f.litert and f.litert.checked):
+        return "—"
+    return {True: "yes", False: "NO", None: "?"}[f.litert.runs]
+
+
 def rows(report: StageReport) -> list[list[str]]:
     """The summary table, one Keras row then one row per file, per model."""
     out = []
@@ -65,6 +73,7 @@ def rows(report: StageReport) -> list[list[str]]:
             [
                 name, "keras", _fmt_int(m.keras_bytes), "", f"{100 * m.keras_accuracy:.2f}",
                 "", "", "", f"{lat['p50']:.0f}/{lat['p90']:.0f}/{lat['p99']:.0f}", "", "", "", "",
+                "",
             ]
         )  # fmt: skip
         for f in (f for f in report.files if f.model == name):
@@ -77,7 +86,7 @@ def rows(report: StageReport) -> list[list[str]]:
                     f"{100 * c.agreement:.2f}", f"{c.max_abs_prob_delta:.4f}",
                     f"{lat['p50']:.1f}/{lat['p90']:.1f}/{lat['p99']:.1f}",
                     _kilo(f.throughput_ips), compat_cell(f),
-                    _fmt(dev.latency_us_p50, ".1f"), _fmt(dev.drift_pp, "+.2f"),
+                    _fmt(dev.latency_us_p50, ".1f"), _fmt(dev.drift_pp, "+.2f"), litert_cell(f),
                 ]
             )  # fmt: skip
     return out
@@ -120,7 +129,8 @@ def header_lines(report: StageReport) -> list[str]:
     lines = [
         f"Interpreter: {it['host']} on the host (all accuracy and latency columns, "
         f"{it['threads']} thread); device check: "
-        + (f"{it['device']} in {it['device_python']}" if it["device"] else it["device_check"]),
+        + (f"{it['device']} in {it['device_python']}" if it["device"] else it["device_check"])
+        + (f", {it['device_trixie']} (trixie's) here" if it.get("device_trixie") else ""),
         f"Data: {data['source']} ({data['test_images']:,} test images"
         + (", canonical MNIST" if data["verified_canonical"] else ", NOT verified canonical")
         + f"); sha256 {sha}",
@@ -144,7 +154,7 @@ def render_terminal(report: StageReport, console) -> None:
         table.add_column(header, justify=justify, no_wrap=True)
     for row in rows(report):
         style = "dim" if row[1] == "keras" else None
-        if row[1] != "keras" and row[10].startswith("NO"):
+        if row[1] != "keras" and "NO" in (row[10][:2], row[13]):
             style = "red"
         table.add_row(*row, style=style)
     console.print(table)
@@ -163,6 +173,8 @@ def render_terminal(report: StageReport, console) -> None:
     gate = report.gate
     for item in gate.incompatible:
         console.print(f"does not run on tflite-runtime 2.14: {item}", style="bold red")
+    for item in gate.incompatible_litert:
+        console.print(f"does not run on ai-edge-litert: {item}", style="bold red")
     if gate.max_drift_pp is not None:
         if gate.failed:
             console.print(
@@ -170,6 +182,34 @@ def render_terminal(report: StageReport, console) -> None:
             )
         else:
             console.print(f"drift gate {gate.max_drift_pp} pp: passed", style="green")
+
+
+def device_lines(report: StageReport, attribute: str, where: str) -> list[str]:
+    """The Markdown section of one of the Pi's interpreters (``FileResult.device`` or
+    ``.litert``): every file's load, accuracy, agreement and latency there."""
+    results: list[tuple[str, DeviceResult | None]] = [
+        (f.file, getattr(f, attribute)) for f in report.files
+    ]
+    runtime = next((d.runtime for _, d in results if d and d.runtime), None)
+    lines = ["", f"## On the Pi's interpreter {runtime or attribute} ({where})", ""]
+    lines += [
+        "| file | loads | acc % | drift pp | agree % (Keras) | agree % (host) "
+        "| max\\|Δp\\| vs host | p50 / p90 µs |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for file, d in results:
+        if d is None or not d.checked:
+            reason = d.reason if d else "not run"
+            lines.append(f"| {file} | not checked ({reason or ''}) |" + " |" * 6)
+            continue
+        lines.append(
+            f"| {file} | {'yes' if d.loads else 'NO: ' + str(d.error)} | "
+            f"{pct(d.accuracy)} | {_fmt(d.drift_pp, '+.2f')} | "
+            f"{pct(d.agreement)} | {pct(d.agreement_with_host)} | "
+            f"{_fmt(d.max_abs_prob_delta_vs_host, '.4f')} | "
+            f"{_fmt(d.latency_us_p50, '.1f')} / {_fmt(d.latency_us_p90, '.1f')} |"
+        )
+    return lines
 
 
 def render_markdown(report: StageReport) -> str:
@@ -196,24 +236,8 @@ def render_markdown(report: StageReport) -> str:
             f"| {f.file} | {ops_text(f)} | {f.min_runtime_version or '?'} | "
             f"{compat_cell(f)}{device_note(f)} |"
         )
-    lines += ["", "## On the device runtime (tflite-runtime 2.14, `.venv-edge`)", ""]
-    lines += [
-        "| file | loads | acc % | drift pp | agree % (Keras) | agree % (host) "
-        "| max\\|Δp\\| vs host | p50 / p90 µs |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for f in report.files:
-        d = f.device
-        if not d.checked:
-            lines.append(f"| {f.file} | not checked ({d.reason or ''}) |" + " |" * 6)
-            continue
-        lines.append(
-            f"| {f.file} | {'yes' if d.loads else 'NO: ' + str(d.error)} | "
-            f"{pct(d.accuracy)} | {_fmt(d.drift_pp, '+.2f')} | "
-            f"{pct(d.agreement)} | {pct(d.agreement_with_host)} | "
-            f"{_fmt(d.max_abs_prob_delta_vs_host, '.4f')} | "
-            f"{_fmt(d.latency_us_p50, '.1f')} / {_fmt(d.latency_us_p90, '.1f')} |"
-        )
+    for d, where in (("device", "`.venv-edge`"), ("litert", "the host environment")):
+        lines += device_lines(report, d, where)
     lines += ["", "## Columns", ""]
     lines += [f"- **{h}**: {text}" for h, text in COLUMNS]
     gate = report.gate

@@ -70,6 +70,7 @@ class FileResult:
     validation_choice: dict[str, Any] | None
     min_runtime_version: str | None
     device: DeviceResult
+    litert: DeviceResult | None = None  # the same on ai-edge-litert (Pi OS trixie's interpreter)
     size_ratio_vs_float32: float | None = None
     blob: bytes = field(default=b"", repr=False)  # the file's bytes
     probs: np.ndarray | None = field(default=None, repr=False)  # host probabilities, test set
@@ -104,6 +105,7 @@ class FileResult:
             "validation_choice": self.validation_choice,
             "min_runtime_version": self.min_runtime_version,
             "tflite_runtime_2_14": asdict(self.device),
+            "ai_edge_litert": asdict(self.litert) if self.litert else None,
         }
 
 
@@ -136,12 +138,14 @@ class Gate:
     max_drift_pp: float | None
     failed: list[str]  # files beyond max_drift_pp, each with its drift
     incompatible: list[str]  # files the device's tflite-runtime 2.14 cannot run
+    incompatible_litert: list[str] = field(default_factory=list)  # ... ai-edge-litert cannot
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "max_drift_pp": self.max_drift_pp,
             "failed": self.failed,
             "incompatible_with_tflite_runtime_2_14": self.incompatible,
+            "incompatible_with_ai_edge_litert": self.incompatible_litert,
         }
 
 
@@ -194,6 +198,11 @@ def incompatible_files(files: list[FileResult]) -> list[str]:
     ]
 
 
+def incompatible_with_litert(files: list[FileResult]) -> list[str]:
+    """The files ai-edge-litert (Raspberry Pi OS trixie's interpreter) cannot run, and why."""
+    return [f"{f.file} ({f.litert.error})" for f in files if f.litert and f.litert.runs is False]
+
+
 def build_manifest(f: FileResult, report: StageReport) -> Manifest:
     """The manifest beside one file: everything the device and a deployer need."""
     header, c = report.header, f.comparison
@@ -224,6 +233,8 @@ def build_manifest(f: FileResult, report: StageReport) -> Manifest:
             "tflite_runtime_2_14_check": "loaded and run in .venv-edge"
             if f.device.checked
             else "op-version table only",
+            "ai_edge_litert": f.litert.runs if f.litert else None,
+            "ai_edge_litert_version": f.litert.runtime if f.litert else None,
             "static_batch": f.input["shape"][0],
         },
         producer={

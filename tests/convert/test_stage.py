@@ -95,6 +95,25 @@ def test_every_file_ran_on_tflite_runtime_2_14(stage_run):
     assert result.report.gate.incompatible == []
 
 
+def test_every_file_runs_and_matches_on_ai_edge_litert(stage_run):
+    """Raspberry Pi OS trixie's interpreter, at the version the host pins for it: every file
+    loads, and its predictions are the host evaluation's (the same interpreter: identical)."""
+    from importlib.metadata import version
+
+    _, result = stage_run
+    pinned = f"ai-edge-litert {version('ai-edge-litert')}"
+    assert result.report.header["interpreter"]["device_trixie"] == pinned
+    for f in result.report.files:
+        litert = f.litert
+        assert litert.runs is True and litert.loads is True, litert.error
+        assert litert.images == 10_000 and litert.agreement_with_host == 1.0
+        if f.host_runtime == pinned:
+            assert litert.max_abs_prob_delta_vs_host == 0.0
+            assert litert.drift_pp == f.comparison.drift_pp
+    assert result.report.gate.incompatible_litert == []
+    assert result.report.to_dict()["files"][0]["ai_edge_litert"]["runtime"] == pinned
+
+
 def run_cli(*args, env=None):
     return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 

@@ -152,3 +152,13 @@ def test_pi_requirements_pick_one_interpreter_per_python():
     for target in bundle.TARGETS:
         names = {r.split("=")[0] for r in bundle.device_requirements(target)}
         assert names == {target.interpreter.replace("_", "-"), "click"}, target.name
+
+
+def test_host_runs_the_ai_edge_litert_the_trixie_pi_installs():
+    """pi-test (trixie) and the convert stage compare against the host's ai-edge-litert: it must
+    be the version pi-requirements.txt gives the Pi (pyproject.toml pins both)."""
+    from importlib.metadata import version
+
+    trixie = next(t for t in bundle.TARGETS if t.interpreter == "ai_edge_litert")
+    (pin,) = [r for r in bundle.device_requirements(trixie) if r.startswith("ai-edge-litert")]
+    assert pin == f"ai-edge-litert=={version('ai-edge-litert')}"
