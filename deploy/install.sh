@@ -42,8 +42,22 @@ here=$(cd "$(dirname "$0")" && pwd)
 (cd "$here" && sha256sum --quiet --strict -c SHA256SUMS) || die "the bundle is damaged (SHA256SUMS)"
 version=$(cat "$here/VERSION")
 
-# 1. Debian's Python, NumPy and OpenCV.
+# 1. Debian's Python decides the interpreter; then Debian's NumPy and OpenCV.
 command -v python3 >/dev/null || die "python3 is missing: sudo apt install python3"
+pyver=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+# The interpreter that has wheels for this Python and this userland (a 32-bit Raspberry Pi OS
+# runs armhf on a 64-bit kernel, so ask dpkg, not uname); pi-requirements.txt pins its version.
+arch=$(dpkg --print-architecture)
+release=$(. /etc/os-release && echo "${ID:-linux} ${VERSION_CODENAME:-}")
+case "$pyver/$arch" in
+    3.13/arm64) runtime=ai-edge-litert module=ai_edge_litert ;;
+    3.11/arm64 | 3.11/armhf) runtime=tflite-runtime module=tflite_runtime ;;
+    3.13/armhf) die "no TFLite interpreter exists for 32-bit $release (Python 3.13 on armhf):" \
+        "install Raspberry Pi OS (64-bit), or Raspberry Pi OS (Legacy, 32-bit) bookworm" ;;
+    *) die "no supported interpreter for $release, Python $pyver on $arch:" \
+        "use Raspberry Pi OS trixie 64-bit or bookworm (64- or 32-bit)" ;;
+esac
+say "$release, Python $pyver, $arch: $runtime"
 missing=()
 for deb in "${DEBS[@]}"; do
     dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q 'install ok installed' \
@@ -58,18 +72,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-pyver=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-# The interpreter that has wheels for this Python and this userland (a 32-bit Raspberry Pi OS
-# runs armhf on a 64-bit kernel, so ask dpkg, not uname); pi-requirements.txt pins its version.
-arch=$(dpkg --print-architecture)
-release=$(. /etc/os-release && echo "${ID:-linux} ${VERSION_CODENAME:-}")
-case "$pyver/$arch" in
-    3.13/arm64) runtime=ai-edge-litert module=ai_edge_litert ;;
-    3.11/arm64 | 3.11/armhf) runtime=tflite-runtime module=tflite_runtime ;;
-    3.13/armhf) die "no TFLite interpreter exists for 32-bit $release (Python 3.13 on armhf): install Raspberry Pi OS (64-bit), or Raspberry Pi OS (Legacy, 32-bit) bookworm" ;;
-    *) die "no supported interpreter for $release, Python $pyver on $arch: use Raspberry Pi OS trixie 64-bit or bookworm" ;;
-esac
-say "$release, Python $pyver, $arch: $runtime"
 
 # 2. The venv, seeing Debian's packages. Recreated only if missing or not of this Python.
 venv=$PREFIX/venv
