@@ -28,9 +28,7 @@ def test_images(mnist_data) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize(("model", "variant"), ALL_FILES, ids=FILE_IDS)
-def test_every_mode_loads_and_predicts_on_the_edge_runtime(
-    converted, test_images, model, variant
-):
+def test_every_mode_loads_and_predicts_on_the_edge_runtime(converted, test_images, model, variant):
     clf = open_model(converted / model_zoo.file_name(model, variant))
     assert clf.input_shape[0] == 1  # static batch for the device
     x, y = test_images
