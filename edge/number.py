@@ -49,8 +49,8 @@ class NumberOptions:
     """The rules of segmentation, as fractions of the digit height where they are sizes."""
 
     first_size: int = 320  # the first look: the longer side shrunk to this
-    digit_height: float = 34.0  # then rescaled so digits are about this tall (px) ...
-    rescale_below: float = 26  # ... when they are shorter than this at the first look
+    digit_height: float = 40.0  # then rescaled so digits are about this tall (px) ...
+    rescale_below: float = 34.0  # ... when they are shorter than this at the first look
     max_size: int = 1600  # never more than this on the longer side (time and memory)
     min_size: float = 0.025  # ink shorter than this fraction of the image's shorter side: speck
     speck: float = 0.3  # parts smaller than this (longer side, x digit height): not digits
@@ -643,7 +643,8 @@ def without_lines(
     if any(max(p.w, p.h) >= length for p in parts):
         ink = erase_lines(ink, length, width)
         parts, outlines = find_parts(ink.mask)
-    inside = [p for p in parts if not touches_edge(ink.to_input(p), shape)]
+    x0, y0, x1, y1 = image_edges(ink, shape)
+    inside = [p for p in parts if p.x0 > x0 and p.y0 > y0 and p.x1 < x1 and p.y1 < y1]
     if ink.lines is not None:
         inside = [p for p in inside if not along_a_line(p, ink, outlines)]
     return ink, inside, outlines
@@ -662,10 +663,19 @@ def along_a_line(part: Part, ink: Ink, outlines: Outlines) -> bool:
 _NEAR_LINE = cv2.getStructuringElement(cv2.MORPH_RECT, (7, 7))
 
 
-def touches_edge(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> bool:
-    """Whether an x, y, w, h box reaches the first or last row or column of the image."""
-    x, y, w, h = box
-    return x <= 0 or y <= 0 or x + w >= shape[1] - 1 or y + h >= shape[0] - 1
+def image_edges(ink: Ink, shape: tuple[int, ...]) -> tuple[float, float, float, float]:
+    """The input image's first and last columns and rows in the ink's pixels (x0, y0, x1,
+    y1); a part reaching one touches the image's edge. Where the ink is a region inside the
+    image, that side has no edge (-inf or inf)."""
+    s, (ox, oy) = ink.scale, ink.origin
+    h, w = ink.mask.shape
+    inf = float("inf")
+    return (
+        (s if ox <= 0 else -inf),
+        (s if oy <= 0 else -inf),
+        (w - s if ox + w / s >= shape[1] - 1 else inf),
+        (h - s if oy + h / s >= shape[0] - 1 else inf),
+    )
 
 
 def _to_mnist(
