@@ -136,11 +136,16 @@ def bench_normalize(count: int = 40, repeats: int = 5) -> dict[str, float]:
 def write_video(path: Path, frames: int = 150, fps: float = 30.0) -> Path:
     """A 640x480 MJPG video of font digits on paper (what the camera tests and bench read)."""
     samples = [s.image for s in synth.font_set(60, seed=3) if s.image.shape[1] == 640]
+    return write_mjpg(path, samples, frames, fps)
+
+
+def write_mjpg(path: Path, images: list[np.ndarray], frames: int, fps: float = 30.0) -> Path:
+    """``frames`` frames of 640x480 ``images`` as an MJPG video, each image held for 10."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
     if not writer.isOpened():
         raise RuntimeError(f"{path}: OpenCV cannot write MJPG video here")
     for i in range(frames):
-        writer.write(samples[(i // 10) % len(samples)])
+        writer.write(images[(i // 10) % len(images)])
     writer.release()
     return path
 
@@ -211,13 +216,7 @@ def write_number_video(
     """A 640x480 MJPG video of ``length``-digit synthetic numbers (edge.synth_numbers), each
     held for 10 frames."""
     samples = [s.image for s in number_set(digits, labels, 30, seed=3, length=length)]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 480))
-    if not writer.isOpened():
-        raise RuntimeError(f"{path}: OpenCV cannot write MJPG video here")
-    for i in range(frames):
-        writer.write(samples[(i // 10) % len(samples)])
-    writer.release()
-    return path
+    return write_mjpg(path, samples, frames)
 
 
 def bench_number_camera(
