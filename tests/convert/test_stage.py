@@ -149,6 +149,16 @@ def snapshot(folder):
         (["--corrupt"], "lenet.keras: not a readable Keras model"),
         (["--truncate"], "dense.keras: not a readable Keras model"),
     ],
+    ids=[
+        "unknown-model",
+        "untrained-model",
+        "unknown-mode",
+        "no-calibration",
+        "missing-data",
+        "missing-device-python",
+        "corrupt-keras",
+        "truncated-keras",
+    ],
 )
 def test_bad_inputs_fail_in_one_line_and_damage_nothing(artifacts_copy, args, message):
     models = artifacts_copy / "models"
