@@ -16,7 +16,7 @@ PREFIX=/opt/digit-edge # fixed: digit-edge.service and digit-edge.default name i
 OFFLINE=0
 ENABLE=0
 EXTRA_WHEELS=()
-DEBS=(python3-venv python3-numpy python3-opencv)
+DEBS=(python3-venv python3-numpy python3-opencv python3-paho-mqtt) # paho: `--mqtt`
 
 say() { echo "install: $*"; }
 die() { echo "install: error: $*" >&2; exit 1; }

@@ -142,6 +142,10 @@ main() {
     step "host vs Pi"
     "$edge_python" "$here/pi_compare.py" --release "$release" --host "$work/out/host" \
         --pi "$work/out/pi" --expected "$work/data/expected.json" --limit "$limit"
+    step "MQTT: the Pi's service publishes to a broker on the host's loopback"
+    "$here/pi-mqtt.sh" "$root" /home/pi/data/digits.avi "$(python3 -c \
+        'import json,sys; print(json.load(open(sys.argv[1]))["video"]["frames"])' \
+        "$work/data/expected.json")" "$work/out/mqtt"
     echo "pi-test $release: passed in $(($(date +%s) - start)) s"
 }
 
