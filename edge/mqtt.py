@@ -155,7 +155,6 @@ def discovery_config(settings: MqttSettings) -> dict[str, Any]:
     return {
         "name": "Digit",
         "unique_id": f"{settings.device_id}_digit",
-        "object_id": f"{settings.device_id}_digit",
         "state_topic": settings.reading_topic,
         "value_template": "{{ value_json.label }}",
         "json_attributes_topic": settings.reading_topic,
