@@ -94,7 +94,9 @@ def _record_hash(data: bytes) -> str:
 def edge_wheel_files(version: str) -> dict[str, bytes]:
     """The files of a pure-Python wheel holding ``edge/`` and the ``digit-edge`` command."""
     files: dict[str, bytes] = {}
-    for path in sorted((REPO / "edge").rglob("*.py")):
+    # The Python modules, and serve's page (edge/web/, package data in pyproject.toml).
+    edge_files = [*(REPO / "edge").rglob("*.py"), *(REPO / "edge" / "web").glob("*.html")]
+    for path in sorted(edge_files):
         files[path.relative_to(REPO).as_posix()] = path.read_bytes()
     if "edge/cli.py" not in files:
         raise BundleError("edge/cli.py does not exist yet: the bundle needs the digit-edge CLI")

@@ -16,7 +16,11 @@ PREFIX=/opt/digit-edge # fixed: digit-edge.service and digit-edge.default name i
 OFFLINE=0
 ENABLE=0
 EXTRA_WHEELS=()
-DEBS=(python3-venv python3-numpy python3-opencv python3-paho-mqtt) # paho: `--mqtt`
+DEBS=(python3-venv python3-numpy python3-opencv python3-paho-mqtt python3-aiohttp) # paho: `--mqtt`; aiohttp: serve
+# The camera module (picamera2, for --source picamera2/auto) and libcamera's GStreamer element
+# (libcamerasrc pipelines): installed where the system has them (Raspberry Pi OS; Debian has no
+# python3-picamera2), never fatal.
+CAMERA_DEBS=(python3-picamera2 gstreamer1.0-libcamera)
 
 say() { echo "install: $*"; }
 die() { echo "install: error: $*" >&2; exit 1; }
@@ -137,5 +141,20 @@ if [ -d /run/systemd/system ]; then
 elif [ "$ENABLE" = 1 ]; then
     systemctl enable digit-edge.service # not booted with systemd (a chroot): enable only
 fi
+# 5. The camera packages, where this system has them.
+for deb in "${CAMERA_DEBS[@]}"; do
+    if dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q 'install ok installed'; then
+        continue
+    elif [ "$OFFLINE" = 1 ]; then
+        say "$deb is not installed (offline: skipped; sudo apt install $deb adds it)"
+    elif [ -n "$(apt-cache policy "$deb" 2>/dev/null | sed -n 's/^ *Candidate: *//p' | grep -v none)" ]; then
+        say "apt-get install $deb"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$deb" \
+            || say "$deb could not be installed (skipped)"
+    else
+        say "$deb: no such package here (skipped: it comes with Raspberry Pi OS)"
+    fi
+done
+
 say "digit-edge $version ready: digit-edge classify PHOTO.png --model $PREFIX/models/$(
     sed -n 's|^DIGIT_EDGE_MODEL=.*/||p' "$here/digit-edge.default")"

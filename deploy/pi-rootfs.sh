@@ -23,10 +23,11 @@ FORMAT=1 # bump when the build steps below change what ends up in the tree
 # The Debian packages of the emulated Pi, one list per release: add a package the product
 # needs on the Pi to each release's list (a changed list builds a new cached tree).
 # python3-venv/-pip: the install script's venv; systemd: systemd-analyze verify of the unit.
-# python3-paho-mqtt: `--mqtt` (Debian's 1.6.1 on bookworm, 2.1 on trixie).
+# python3-paho-mqtt: `--mqtt` (Debian's 1.6.1 on bookworm, 2.1 on trixie); python3-aiohttp:
+# serve; GStreamer's base/good plugins: pi-test's `camera --source` pipeline.
 declare -A PACKAGES=(
-    [bookworm]="python3 python3-venv python3-pip python3-numpy python3-opencv systemd python3-paho-mqtt"
-    [trixie]="python3 python3-venv python3-pip python3-numpy python3-opencv systemd python3-paho-mqtt"
+    [bookworm]="python3 python3-venv python3-pip python3-numpy python3-opencv systemd python3-paho-mqtt python3-aiohttp gstreamer1.0-plugins-base gstreamer1.0-plugins-good"
+    [trixie]="python3 python3-venv python3-pip python3-numpy python3-opencv systemd python3-paho-mqtt python3-aiohttp gstreamer1.0-plugins-base gstreamer1.0-plugins-good"
 )
 
 # All in one function: bash parses it whole, so editing this file mid-build is harmless.

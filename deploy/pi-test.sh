@@ -228,7 +228,18 @@ run_side() {
         "$de" camera --model "$models/$model" --source "$data/digits.avi" --headless \
             --max-frames "$frames" --top-k 10 >"$out/camera.jsonl" || die "host: camera failed"
     fi
-    echo "    $side: classify, eval, predict and camera in $(($(date +%s) - t0)) s"
+    # The camera's other sources on the same video, with the service's model: the MJPEG stream
+    # on standard input (the video's own JPEG frames) on both sides, and a GStreamer pipeline on
+    # the Pi (Debian's OpenCV has the backend; the host's PyPI OpenCV has none).
+    model=$(sed -n 's|^DIGIT_EDGE_MODEL=.*/||p' "$root/etc/default/digit-edge")
+    "${runner[@]}" "$de" camera --model "$models/$model" --source - --headless --top-k 10 \
+        <"$work/data/digits.mjpeg" >"$out/camera_stdin.jsonl" || die "$side: camera --source - failed"
+    if [ "$side" = pi ]; then
+        pi "$de" camera --model "$models/$model" --headless --top-k 10 --source \
+            "filesrc location=$data/digits.avi ! decodebin ! videoconvert ! appsink" \
+            >"$out/camera_gst.jsonl" || die "pi: camera with a GStreamer pipeline failed"
+    fi
+    echo "    $side: classify, eval, predict and camera (file, stdin$([ "$side" = pi ] && echo ', GStreamer')) in $(($(date +%s) - t0)) s"
 }
 
 versions() {

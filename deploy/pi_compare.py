@@ -313,6 +313,33 @@ def check_readings(
     )
 
 
+#: The camera's other sources pi-test runs on the video (camera_<name>.jsonl), and where: the
+#: host's .venv-edge has PyPI's OpenCV, without GStreamer (`make test-debian` covers the host).
+SOURCES = {"stdin (MJPEG)": ("stdin", ("host", "pi")), "GStreamer pipeline": ("gst", ("pi",))}
+
+
+def check_sources(checks: Checks, host_dir: Path, pi_dir: Path) -> list[Row]:
+    """``camera --source -`` and a ``filesrc ! decodebin ! videoconvert ! appsink`` pipeline
+    read the video's frames as the file source did on the same side: the same labels, frame for
+    frame."""
+    rows = []
+    for what, (name, sides) in SOURCES.items():
+        cells = []
+        for side, folder in (("host", host_dir), ("pi", pi_dir)):
+            if side not in sides:
+                cells.append("not run")
+                continue
+            want = [p.label for p in camera_predictions(folder / "camera.jsonl")]
+            got = [p.label for p in camera_predictions(folder / f"camera_{name}.jsonl")]
+            checks.check(
+                got == want, f"camera --source {what} on the {side}: {got} vs the file's {want}"
+            )
+            same = sum(a == b for a, b in zip(got, want, strict=False))
+            cells.append(f"{same}/{len(want)} as the file")
+        rows.append((f"camera --source {what}", *cells, "same labels as the file source"))
+    return rows
+
+
 @click.command()
 @click.option("--release", type=click.Choice(sorted(PI_EXPECTED)), required=True,
               help="The Raspberry Pi OS release the Pi emulates.")  # fmt: skip
@@ -371,6 +398,8 @@ def main(
             *tol.of(str(model)),
         )
     )  # fmt: skip
+
+    rows += check_sources(checks, host_dir, pi_dir)
 
     header: Row = ("", "host", f"emulated Pi ({release})", "")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]

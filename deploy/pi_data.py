@@ -4,7 +4,8 @@
 
 Writes ``digits/`` (test digits as a user would photograph them: 28x28 PNGs as MNIST has them,
 and larger dark-on-white JPEG "photos"), ``digits.avi`` (a short MJPG video of digits on paper
-for the headless camera) and ``expected.json`` (the labels, in order). Nothing here is
+for the headless camera), ``digits.mjpeg`` (its JPEG frames as one MJPEG stream, for
+``camera --source -``) and ``expected.json`` (the labels, in order). Nothing here is
 committed: the images are cut from MNIST, so they live in the ignored ``build/`` only.
 """
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from edge import mnist
 from edge.fileio import atomic_path, atomic_write_text
+from edge.sources import MjpegReader
 
 FRAME = (480, 640)  # a VGA webcam frame, height x width
 FPS = 10
@@ -85,6 +87,18 @@ def main(
             for _ in range(frames_per_digit):
                 writer.write(video_frame(x[start + k], rng))
         writer.release()
+
+    # The video's own JPEG frames, one after the other: what `rpicam-vid --codec mjpeg -o -`
+    # pipes into `camera --source -`, frame for frame the same pictures as digits.avi.
+    stream = out / "digits.mjpeg"
+    with open(video, "rb") as f:
+        reader = MjpegReader(f)
+        jpegs = list(iter(reader.next_jpeg, None))
+    frames = video_digits * frames_per_digit
+    if len(jpegs) != frames:
+        raise click.ClickException(f"{video}: {len(jpegs)} JPEG frames, expected {frames}")
+    with atomic_path(stream) as tmp:
+        tmp.write_bytes(b"".join(jpegs))
 
     expected = {
         "images": dict(files),
