@@ -106,6 +106,7 @@ def test_edge_wheel_is_edge_only_and_installable_metadata():
         entry = wheel.read("digit_edge-9.9.9.dist-info/entry_points.txt").decode()
         record = wheel.read("digit_edge-9.9.9.dist-info/RECORD").decode()
     assert "edge/cli.py" in names and "edge/__init__.py" in names
+    assert "edge/web/index.html" in names  # serve's page
     assert not [n for n in names if n.startswith(("train/", "convert/", "tests/"))]
     # pip must not replace Debian's NumPy/OpenCV: the wheel does not ask for them.
     assert "numpy" not in meta.lower() and "opencv" not in meta.lower()
