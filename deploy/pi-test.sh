@@ -136,6 +136,7 @@ main() {
     edge_python=$work/host-python
     predict=$here/pi_predict.py
     run_side host "$work/host-digit-edge" "$edge_python" "$host_models" "$work/data" "$mnist_dir"
+    serve_on_pi
     versions pi >"$work/out/pi/versions.json"
     versions host >"$work/out/host/versions.json"
 
@@ -240,6 +241,31 @@ run_side() {
             >"$out/camera_gst.jsonl" || die "pi: camera with a GStreamer pipeline failed"
     fi
     echo "    $side: classify, eval, predict and camera (file, stdin$([ "$side" = pi ] && echo ', GStreamer')) in $(($(date +%s) - t0)) s"
+}
+
+# `digit-edge serve` on the Pi's own aiohttp (Debian's python3-aiohttp): it plays the video,
+# then /healthz, /api/status and /api/reading answer; on 127.0.0.1, stopped by its pid.
+serve_on_pi() {
+    local out=$work/out/pi port pid model i state=""
+    model=$(sed -n 's|^DIGIT_EDGE_MODEL=||p' "$root/etc/default/digit-edge")
+    port=$("$edge_python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    # pi-chroot.sh execs into the server, so $! is the server's own pid.
+    "$(dirname "$0")/pi-chroot.sh" "$root" /usr/local/bin/digit-edge serve --model "$model" \
+        --source /home/pi/data/digits.avi --host 127.0.0.1 --port "$port" >"$out/serve.log" 2>&1 &
+    pid=$!
+    for ((i = 0; i < 240; i++)); do
+        state=$(curl -fsS "http://127.0.0.1:$port/api/status" 2>/dev/null \
+            | "$edge_python" -c 'import json, sys; print(json.load(sys.stdin)["state"])' 2>/dev/null) || true
+        [ "$state" = ended ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.5
+    done
+    curl -fsS "http://127.0.0.1:$port/api/reading" >"$out/serve_reading.json" || true
+    curl -fsS "http://127.0.0.1:$port/healthz" >"$out/serve_healthz.json" || true
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" || true
+    [ "$state" = ended ] || { sed 's/^/    pi| /' "$out/serve.log"; die "pi: serve did not play the video to its end"; }
+    echo "    pi: serve played the video; $(cat "$out/serve_healthz.json")"
 }
 
 versions() {

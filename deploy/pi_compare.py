@@ -337,6 +337,12 @@ def check_sources(checks: Checks, host_dir: Path, pi_dir: Path) -> list[Row]:
             same = sum(a == b for a, b in zip(got, want, strict=False))
             cells.append(f"{same}/{len(want)} as the file")
         rows.append((f"camera --source {what}", *cells, "same labels as the file source"))
+    reading = read_json(pi_dir / "serve_reading.json")
+    last = camera_predictions(pi_dir / "camera.jsonl")[-1]
+    same = str(reading.get("frame")) == last.key and reading.get("label") == last.label
+    checks.check(same, f"serve on the Pi: /api/reading {reading} is not the video's last frame")
+    cell = f"frame {reading.get('frame')}: {reading.get('label')}"
+    rows.append(("serve /api/reading at the end", "not run", cell, "the file's last reading"))
     return rows
 
 
