@@ -15,6 +15,7 @@ the callbacks take the arguments both versions pass. Topics and payloads: docs/m
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import os
 import re
@@ -209,14 +210,7 @@ class MqttStats:
     connects: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "broker": self.broker,
-            "published": self.published,
-            "queued": self.queued,
-            "dropped": self.dropped,
-            "skipped": self.skipped,
-            "connects": self.connects,
-        }
+        return dataclasses.asdict(self)
 
 
 class AckTracker:
