@@ -12,10 +12,10 @@ DATA_ARG    := $(if $(DATA),--data $(DATA))
 BIN         := $(VENV)/bin
 EDGE_BIN    := $(EDGE_VENV)/bin
 # What the edge part of `make bench` times on the device runtime (.venv-edge), side by side.
-EDGE_BENCH_MODELS = $(foreach m,lenet_int8 lenet_float32 dense_int8 dense_float32,$(ARTIFACTS)/tflite/$(m).tflite)
+EDGE_BENCH_MODELS = $(foreach m,edgenet_int8 edgenet_float32 lenet_int8 lenet_float32 dense_int8 dense_float32,$(ARTIFACTS)/tflite/$(m).tflite)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup setup-host setup-edge models train convert test test-host test-edge bench lint format clean
+.PHONY: setup setup-host setup-edge fonts models train convert test test-host test-edge bench lint format clean
 .PHONY: apt-deps setup-debian test-debian
 
 setup: setup-host setup-edge ## create both virtual environments and install the project
@@ -35,7 +35,16 @@ $(EDGE_VENV)/.installed: pyproject.toml requirements/edge-pi.txt
 	$(EDGE_BIN)/pip install --quiet -c requirements/edge-pi.txt -e '.[edge,dev,serve,mqtt]'
 	@touch $@
 
-train: setup-host ## fit the default models (lenet, dense) into $(ARTIFACTS)/
+# The handwriting fonts training renders digits from (train/font_digits.py): Debian packages.
+FONT_PACKAGES = $(shell grep -v '^\#' requirements/fonts-apt.txt)
+
+fonts: ## install the Debian font packages training renders digits from (root; CI runs it)
+	@missing=$$(for p in $(FONT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		apt-get update -q && apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $$missing; \
+	fi
+
+train: setup-host ## fit the default models (lenet, dense, edgenet) into $(ARTIFACTS)/
 	$(BIN)/digit-train $(DATA_ARG) --artifacts $(ARTIFACTS)
 
 convert: setup-host setup-edge ## quantize every trained model to TFLite and write the report
@@ -95,7 +104,7 @@ bench: setup models ## timings and accuracies (not part of the tests)
 	$(BIN)/python -m train.bench $(DATA_ARG)
 	$(BIN)/python -m convert.bench $(DATA_ARG) --artifacts $(ARTIFACTS)
 	$(EDGE_BIN)/digit-edge bench $(EDGE_BENCH_MODELS) $(DATA_ARG)
-	$(EDGE_BIN)/digit-edge eval $(EDGE_BENCH_MODELS) $(DATA_ARG) --photos 2000 --numbers 1000
+	$(EDGE_BIN)/digit-edge eval $(EDGE_BENCH_MODELS) $(DATA_ARG) --photos 2000 --numbers 1000 --coverage
 	$(EDGE_BIN)/python -m tests.edge.mqtt_bench --model $(ARTIFACTS)/tflite/lenet_int8.tflite
 
 lint: setup-host
@@ -110,7 +119,9 @@ format: setup-host
 # Raspberry Pi"); `make pi-test` installs it on an emulated Pi (qemu, needs root) and compares.
 PI_FLOAT    := $(ARTIFACTS)/tflite/lenet_float32.tflite
 PI_INT8     := $(ARTIFACTS)/tflite/lenet_int8.tflite
-PI_MODELS   ?= $(PI_INT8) $(PI_FLOAT)
+# The first is the service's default: edgenet's int8 file, which reads real handwriting best.
+PI_DEFAULT  := $(ARTIFACTS)/tflite/edgenet_int8.tflite
+PI_MODELS   ?= $(PI_DEFAULT) $(PI_INT8) $(PI_FLOAT)
 BUNDLE      := build/bundle/digit-edge-pi.tar.gz
 
 # The Raspberry Pi OS releases pi-test emulates (deploy/pi-rootfs.sh): today's, then bookworm.

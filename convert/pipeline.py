@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convert import compat, evaluate, flatbuf, metrics
+from convert import calibration, compat, evaluate, flatbuf, metrics
 from convert.errors import ConvertError, DriftGateError
 from convert.export import applies, balanced_sample, convert
 from convert.modes import IO_DTYPES, MODE_NAMES, MODES
@@ -231,8 +231,10 @@ def run(opts: StageOptions, progress: Progress = _no_progress) -> StageResult:
         stage_dir = Path(staging)
         converted = convert_all(opts, inputs, stage_dir, progress)
         measured = evaluate_all(opts, inputs, converted, stage_dir, progress)
+        calibrated = calibrate_all(inputs, converted, measured, stage_dir, progress)
         devices = device_check(opts, inputs, converted, stage_dir, progress)
     report = assemble(opts, inputs, converted, measured, devices, load_start)
+    report.calibration = calibrated
     report.timings["wall_seconds_compute"] = round(time.perf_counter() - started, 2)
     written = publish(opts, report, inputs.splits)
     report.timings["wall_seconds"] = round(time.perf_counter() - started, 2)
@@ -335,6 +337,36 @@ def evaluate_all(
     return Measured(evals, latencies, references, keras_times)
 
 
+def calibrate_all(
+    inputs: StageInputs,
+    converted: list[Converted],
+    measured: Measured,
+    stage_dir: Path,
+    progress: Progress,
+) -> dict:
+    """The calibration section: temperatures and thresholds from training (validation data),
+    ECE before/after and the threshold's effect per file (convert/calibration.py)."""
+    tick = progress("Calibration and coverage", len(converted))
+    return calibration.measure(
+        [(c.model.name, c.name, stage_dir / c.name) for c in converted],
+        {m.name: m.metrics for m in inputs.trained},
+        {m.name: normalize_stroke(m.metrics) for m in inputs.trained},
+        {c.name: measured.evals[c.name].probs for c in converted},
+        inputs.data.x_test,
+        inputs.splits.y_test,
+        tick,
+    )
+
+
+def normalize_stroke(metrics: dict) -> float:
+    """The stroke target of the device normalisation the model was trained for (its recipe);
+    models trained before recipes had one were trained for the default."""
+    from edge.normalize import DEFAULT_OPTIONS
+
+    stroke = (metrics.get("recipe") or {}).get("normalize_stroke")
+    return DEFAULT_OPTIONS.stroke if stroke is None else float(stroke)
+
+
 #: One interpreter's check: its report, and its answer for each file by file name.
 Checked = tuple[compat.DeviceReport, dict[str, dict]]
 
@@ -407,6 +439,7 @@ def model_result(
         train_test_accuracy=_float_or_none(m.metrics.get("test_accuracy")),
         train_data_sha256=m.metrics.get("data_sha256"),
         metrics_note=m.metrics_note,
+        normalize_stroke=normalize_stroke(m.metrics),
         probs=reference,
     )
 

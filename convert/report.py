@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convert import calibration
 from convert.results import DeviceResult, FileResult, StageReport, json_default
 from edge.fileio import atomic_path, atomic_write_text
 
@@ -238,13 +239,15 @@ def render_markdown(report: StageReport) -> str:
         )
     for d, where in (("device", "`.venv-edge`"), ("litert", "the host environment")):
         lines += device_lines(report, d, where)
+    lines += calibration.markdown(report.calibration)
     lines += ["", "## Columns", ""]
     lines += [f"- **{h}**: {text}" for h, text in COLUMNS]
     gate = report.gate
     if gate.max_drift_pp is not None:
         verdict = f"FAILED: {', '.join(gate.failed)}" if gate.failed else "passed"
         lines += ["", f"Drift gate ±{gate.max_drift_pp} pp: {verdict}"]
-    lines += ["", "Plots: `accuracy_vs_size.png`, `disagreements.png`; data: `report.json`.", ""]
+    lines += ["", "Plots: `accuracy_vs_size.png`, `disagreements.png`, `coverage.png`; data: "
+              "`report.json`.", ""]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -349,6 +352,8 @@ def write_all(folder: Path, report: StageReport, x_test, y_test, *, plots=True) 
         plot_accuracy_vs_size(report, folder / "accuracy_vs_size.png")
         plot_disagreements(report, x_test, y_test, folder / "disagreements.png")
         written += [folder / "accuracy_vs_size.png", folder / "disagreements.png"]
+        if calibration.plot(report.calibration, folder / "coverage.png"):
+            written.append(folder / "coverage.png")
     atomic_write_text(folder / "report.md", render_markdown(report))
     text = json.dumps(report.to_dict(), indent=2, default=json_default) + "\n"
     atomic_write_text(folder / "report.json", text)

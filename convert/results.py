@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from convert import calibration
 from convert.flatbuf import OpInfo
 from convert.metrics import Comparison
 from convert.modes import MODES
@@ -123,6 +124,8 @@ class ModelResult:
     train_test_accuracy: float | None
     train_data_sha256: Any
     metrics_note: str
+    #: the device normalisation's stroke target the model was trained for (its manifest's)
+    normalize_stroke: float = 1.5
     probs: np.ndarray | None = field(default=None, repr=False)  # Keras probabilities, test set
 
     def to_dict(self) -> dict[str, Any]:
@@ -159,6 +162,8 @@ class StageReport:
     files: list[FileResult]
     gate: Gate
     timings: dict[str, float] = field(default_factory=dict)  # wall_seconds_*
+    #: temperatures, thresholds, ECE and coverage per file (convert/calibration.py)
+    calibration: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -167,6 +172,7 @@ class StageReport:
             "models": {name: m.to_dict() for name, m in self.models.items()},
             "files": [f.to_dict() for f in self.files],
             "gate": self.gate.to_dict(),
+            "calibration": self.calibration,
             **self.timings,
         }
 
@@ -215,7 +221,10 @@ def build_manifest(f: FileResult, report: StageReport) -> Manifest:
         input={**f.input, "layout": "NHWC" if len(f.input["shape"]) == 4 else "N,784"},
         output={**f.output, "meaning": "class probabilities (softmax)"},
         labels=list(MNIST_LABELS),
-        preprocessing=dict(MNIST_PREPROCESSING),
+        preprocessing={
+            **MNIST_PREPROCESSING,
+            "stroke": report.models[f.model].normalize_stroke,
+        },
         accuracy={
             "test_accuracy": c.accuracy,
             "keras_accuracy": c.reference_accuracy,
@@ -249,6 +258,7 @@ def build_manifest(f: FileResult, report: StageReport) -> Manifest:
             ),
             "keras_sha256": report.models[f.model].keras_sha256,
         },
+        calibration=calibration.for_manifest(report.calibration, f.model, f.file),
     )
 
 

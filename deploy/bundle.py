@@ -2,7 +2,7 @@
 the install script and the systemd unit (and, for offline installs, the interpreter's wheels).
 
     python deploy/bundle.py wheels --out build/wheels
-    python deploy/bundle.py build --model artifacts/tflite/lenet_int8.tflite ... \\
+    python deploy/bundle.py build --model artifacts/tflite/edgenet_int8.tflite ... \\
         --wheels build/wheels --out build/bundle/digit-edge-pi.tar.gz
 
 Runs with the host's Python and no network except ``wheels`` (pip download from PyPI). The edge

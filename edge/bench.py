@@ -249,6 +249,32 @@ def bench_number_camera(
     }
 
 
+def camera_fps_by_model(
+    models: list[Path], video: Path, runtime: str | None, rounds: int = 3
+) -> dict[str, Any]:
+    """Headless camera FPS of each model on one video, one interpreter thread each, and its
+    ratio to the reference (lenet_int8.tflite where given, else the first model).
+
+    Rounds visit every model in turn and the medians are compared, so load drifting on a
+    shared machine hits all of them alike.
+    """
+    readers = {
+        str(m): DigitReader(DigitClassifier(ModelOptions(m, runtime=runtime))) for m in models
+    }
+    fps: dict[str, list[float]] = {m: [] for m in readers}
+    for _ in range(rounds):
+        for m, reader in readers.items():
+            fps[m].append(run_camera(reader, CameraOptions(str(video))).fps)
+    median = {m: float(np.median(v)) for m, v in fps.items()}
+    ref = next((m for m in readers if Path(m).name == "lenet_int8.tflite"), str(models[0]))
+    return {
+        "reference": ref,
+        "rounds": rounds,
+        "fps": median,
+        "ratio": {m: v / median[ref] for m, v in median.items()},
+    }
+
+
 #: Runs ``digit-edge ARGS`` in this interpreter and prints the process's own peak RSS last.
 #: Why not ``wait4``'s ru_maxrss: Linux carries the parent's high-water mark across fork/exec
 #: into the child's, so a child of a 250 MB test runner "peaks" at 250 MB. VmHWM belongs to
@@ -357,6 +383,9 @@ def run(
                     "model": str(models[0]),
                     **bench_number_camera(models[0], video, numbers, runtime),
                 }
+            if len(models) > 1:
+                progress("headless camera, every model")
+                report["camera_by_model"] = camera_fps_by_model(models, video, runtime)
             image = Path(tmp) / "digit.png"
             cv2.imwrite(str(image), next(synth.font_set(1, seed=5)).image)
             progress("process start-up to first prediction")
@@ -435,6 +464,14 @@ def format_report(report: dict[str, Any]) -> str:
             f"plain camera on 640x480 single digits {n['plain_camera_fps']:.0f} FPS: "
             f"{n['number_over_plain']:.0%} (one thread); "
             f"{n['numbers_per_second']:.0f} numbers/s (read p50 {n['number_read_ms_p50']:.2f} ms)"
+        )
+    if "camera_by_model" in report:
+        c = report["camera_by_model"]
+        lines.append(
+            f"headless camera 640x480, one thread (ratio to {Path(c['reference']).name}): "
+            + ", ".join(
+                f"{Path(m).name} {fps:.0f} FPS ({c['ratio'][m]:.0%})" for m, fps in c["fps"].items()
+            )
         )
     if "startup" in report:
         s = report["startup"]

@@ -26,14 +26,15 @@ from edge.classify import image_record
 from edge.errors import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, DigitEdgeError
 from edge.model import DigitClassifier, ModelOptions
 from edge.mqtt_options import mqtt_options
-from edge.pipeline import PREPROCESSING_NAMES, DigitReader
+from edge.pipeline import PREPROCESSING_NAMES, DigitReader, normalize_options
 from edge.runtime import KERNEL_NAMES, RUNTIME_NAMES
 
 if TYPE_CHECKING:  # imported where used: eval's module is not loaded for classify
     from edge.evaluate import Dataset
     from edge.mqtt import MqttPublisher, MqttSettings
 
-DEFAULT_MODEL = Path("artifacts/tflite/lenet_int8.tflite")
+#: The file that reads real handwriting best (README, "Which model"; docs/real-handwriting.md).
+DEFAULT_MODEL = Path("artifacts/tflite/edgenet_int8.tflite")
 
 
 class _Group(click.Group):
@@ -121,7 +122,8 @@ def open_model(
 ) -> DigitClassifier:
     if path == DEFAULT_MODEL and not path.exists():
         raise DigitEdgeError(
-            f"{path}: no such model file (the default is the int8 CNN from `make train convert`; "
+            f"{path}: no such model file (the default is edgenet's int8 file from `make train "
+            "convert`; "
             "pass --model PATH)"
         )
     model = DigitClassifier(ModelOptions(path, runtime=runtime, threads=threads, kernels=kernels))
@@ -704,6 +706,12 @@ def serve(
     "gaps; 4 digits with gaps of half a stroke or more; on ruled/grid paper) with --number: "
     "exact-number and per-digit accuracy, numbers per second (needs MNIST --data).",
 )
+@click.option(
+    "--coverage",
+    is_flag=True,
+    help="Also print accuracy against coverage (share answered) at a few thresholds "
+    "(always in --json).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 def eval_(
     models: tuple[Path, ...],
@@ -717,6 +725,7 @@ def eval_(
     photos: int,
     min_confidence: float | None,
     numbers: int,
+    coverage: bool,
     as_json: bool,
 ) -> None:
     """Accuracy of one or several models side by side, with their agreement.
@@ -739,7 +748,7 @@ def eval_(
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
-        click.echo(_format_eval(report, [m.path.name for m in loaded]))
+        click.echo(_format_eval(report, [m.path.name for m in loaded], coverage))
 
 
 def _photo_accuracy(
@@ -764,7 +773,13 @@ def _photo_accuracy(
     results = []
     with _progress(sum(n for _, n, _ in sets), "synthetic photos", threshold=1) as tick:
         for name, _, samples in sets:
-            accs = synth.measure_many([m.predict for m in models], samples(), name, tick)
+            accs = synth.measure_many(
+                [m.predict for m in models],
+                samples(),
+                name,
+                tick,
+                [normalize_options(m) for m in models],
+            )
             for m, a, p in zip(models, accs, thresholds, strict=True):
                 results.append(
                     {"model": str(m.path), **a.as_dict(), **_unsure(a.probs, a.labels, p)}
@@ -773,12 +788,14 @@ def _photo_accuracy(
 
 
 def _unsure(probs: Any, labels: Any, min_confidence: float) -> dict[str, Any]:
-    """What --min-confidence does on a set: the wrong and unsure counts (edge/confidence.py)."""
-    if min_confidence <= 0:
-        return {}
-    o = confidence.outcome(probs, labels, min_confidence)
-    keys = ("min_confidence", "wrong_without", "wrong", "unsure")
-    return {"with_min_confidence": {k: o[k] for k in keys}}
+    """What --min-confidence does on a set (the wrong and unsure counts), and accuracy against
+    coverage over a range of thresholds (edge/confidence.py)."""
+    out: dict[str, Any] = {"coverage": confidence.coverage_curve(probs, labels)}
+    if min_confidence > 0:
+        o = confidence.outcome(probs, labels, min_confidence)
+        keys = ("min_confidence", "wrong_without", "wrong", "unsure")
+        out["with_min_confidence"] = {k: o[k] for k in keys}
+    return out
 
 
 def _number_accuracy(
@@ -804,7 +821,7 @@ def _number_accuracy(
     return results
 
 
-def _format_eval(report: dict[str, Any], names: list[str]) -> str:
+def _format_eval(report: dict[str, Any], names: list[str], coverage: bool = False) -> str:
     lines = [f"{report['data']}: {report['count']} images"]
     width = max(len(n) for n in names)
     for name, m in zip(names, report["models"], strict=True):
@@ -813,6 +830,8 @@ def _format_eval(report: dict[str, Any], names: list[str]) -> str:
             f"{', ' + str(m['no_digit']) + ' no digit' if m['no_digit'] else ''})  {m['runtime']}"
             + _format_unsure(m)
         )
+        if coverage:
+            lines.append(_format_coverage(m))
     if len(names) > 1:
         lines.append("agreement of predicted labels:")
         for name, row in zip(names, report["agreement"], strict=True):
@@ -827,6 +846,8 @@ def _format_eval(report: dict[str, Any], names: list[str]) -> str:
                 f"normalised {r['normalized']:.1%}  naive {r['naive']:.1%}  "
                 f"no digit {r['no_digit']}" + _format_unsure(r)
             )
+            if coverage:
+                lines.append(_format_coverage(r))
     if "numbers" in report:
         lines.append("synthetic numbers, 640x480 (--number; per digit = 1 - edits / digits):")
         for r in report["numbers"]:
@@ -836,6 +857,15 @@ def _format_eval(report: dict[str, Any], names: list[str]) -> str:
                 f"{r['numbers_per_second']:.0f} numbers/s"
             )
     return "\n".join(lines)
+
+
+def _format_coverage(row: dict[str, Any]) -> str:
+    """Coverage / accuracy of the answered at a few thresholds, one line."""
+    return "      coverage/accuracy by P: " + "  ".join(
+        f"{r['min_confidence']:.2f}: {r['coverage']:.1%}/{r['accuracy']:.2%}"
+        for r in row["coverage"]
+        if r["min_confidence"] in (0.0, 0.5, 0.7, 0.9, 0.98)
+    )
 
 
 def _format_unsure(row: dict[str, Any]) -> str:

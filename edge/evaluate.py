@@ -113,6 +113,7 @@ def evaluate(
                 "images_per_second": round(len(pred) / seconds, 1) if seconds > 0 else None,
             }
         )
+        results[-1]["coverage"] = confidence.coverage_curve(probs, data.labels)
         if min_confidences and min_confidences[i] > 0:
             results[-1]["with_min_confidence"] = confidence.outcome(
                 probs, data.labels, min_confidences[i]

@@ -16,6 +16,7 @@ image comes through unchanged apart from its faintest edge pixels.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import cv2
@@ -45,6 +46,19 @@ class NormalizeOptions:
 
 
 DEFAULT_OPTIONS = NormalizeOptions()
+
+
+def options_for(preprocessing: dict | None) -> NormalizeOptions:
+    """The options a model was trained for, from its manifest's ``preprocessing``.
+
+    A model says in ``"stroke"`` the stroke target it expects (``train.recipe.Recipe``): the
+    small CNN reads bold digits better thinned, the larger one reads them best as drawn
+    (docs/real-handwriting.md). Without the key: the defaults.
+    """
+    stroke = (preprocessing or {}).get("stroke")
+    if stroke is None:
+        return DEFAULT_OPTIONS
+    return dataclasses.replace(DEFAULT_OPTIONS, stroke=float(stroke))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,14 @@ import numpy as np
 
 from edge import confidence
 from edge.model import DigitClassifier
-from edge.normalize import DEFAULT_OPTIONS, Normalized, NormalizeOptions, naive, normalize, to_gray
+from edge.normalize import (
+    Normalized,
+    NormalizeOptions,
+    naive,
+    normalize,
+    options_for,
+    to_gray,
+)
 
 #: How a picture becomes the model's input; the first is the default.
 PREPROCESSING: dict[str, str] = {
@@ -55,6 +62,11 @@ class Reading:
         }
 
 
+def normalize_options(model: DigitClassifier) -> NormalizeOptions:
+    """The normalisation ``model`` was trained for (its manifest's preprocessing)."""
+    return options_for(model.manifest.preprocessing if model.manifest else None)
+
+
 class DigitReader:
     """A model plus its preprocessing: ``read(image) -> Reading``."""
 
@@ -64,7 +76,7 @@ class DigitReader:
         *,
         preprocess: str = "mnist",
         top_k: int = 1,
-        options: NormalizeOptions = DEFAULT_OPTIONS,
+        options: NormalizeOptions | None = None,  # None: what the model's manifest asks for
         min_confidence: float = 0.0,
     ) -> None:
         if preprocess not in PREPROCESSING:
@@ -72,7 +84,7 @@ class DigitReader:
         self.model = model
         self.preprocess = preprocess
         self.top_k = max(1, min(top_k, len(model.labels)))
-        self.options = options
+        self.options = options or normalize_options(model)
         #: Below this top probability a reading is unsure (edge/confidence.py); 0: never.
         self.min_confidence = min_confidence
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from edge.normalize import NormalizeOptions
+
 FRAME_SIZES = ((320, 240), (640, 480))
 DIGIT_HEIGHT = (60, 200)  # px, in the frame
 MAX_ROTATION = 12.0  # degrees
@@ -220,18 +222,25 @@ def measure_many(
     samples: Iterator[Sample],
     name: str,
     on_sample: Callable[[], None] | None = None,
+    options: list[NormalizeOptions] | None = None,
 ) -> list[SetAccuracy]:
-    """:func:`measure` for several models on one pass over the samples (made and read once)."""
-    from edge.normalize import naive, normalize
+    """:func:`measure` for several models on one pass over the samples (made once, normalised
+    once per distinct ``options``: each model's own, default: the defaults)."""
+    from edge.normalize import DEFAULT_OPTIONS, naive, normalize
 
+    options = options or [DEFAULT_OPTIONS] * len(predicts)
     start = time.perf_counter()
-    norm_imgs, norm_idx, naive_imgs, labels = [], [], [], []
+    normalised: dict[NormalizeOptions, tuple[list[np.ndarray], list[int]]] = {
+        o: ([], []) for o in options
+    }
+    naive_imgs, labels = [], []
     for i, sample in enumerate(samples):
         labels.append(sample.label)
-        result = normalize(sample.image)
-        if result.image is not None:
-            norm_imgs.append(result.image)
-            norm_idx.append(i)
+        for o, (imgs, idx) in normalised.items():
+            result = normalize(sample.image, o)
+            if result.image is not None:
+                imgs.append(result.image)
+                idx.append(i)
         naive_imgs.append(naive(sample.image))
         if on_sample is not None:
             on_sample()
@@ -239,7 +248,8 @@ def measure_many(
     y = np.asarray(labels)
     n = max(len(y), 1)
     results = []
-    for predict in predicts:
+    for predict, o in zip(predicts, options, strict=True):
+        norm_imgs, norm_idx = normalised[o]
         t0 = time.perf_counter()
         probs = np.zeros((len(y), 10), np.float32)
         if norm_imgs:

@@ -52,6 +52,8 @@ def metrics(result: TrainResult, data: mnist.Mnist) -> dict[str, Any]:
         "test_loss": result.test_loss,
         "wall_seconds": result.wall_seconds,
         "recipe": asdict(result.recipe),
+        # temperature folded into the saved model and the default --min-confidence (validation)
+        "calibration": result.calibration.as_dict() if result.calibration else None,
         "history": result.history,
         "data": {
             "source": data.source,

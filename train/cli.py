@@ -113,6 +113,7 @@ def _train(
     import dataclasses
 
     from train import artifacts
+    from train.calibration import calibrate
     from train.data import load_mnist, split
     from train.fitting import fit
     from train.progress import TrainingProgress
@@ -132,6 +133,7 @@ def _train(
                 spec, splits, seed=seed, recipe=recipe,
                 on_epoch=progress.epoch_done, on_batch=progress.batch_done, on_begin=progress.begin,
             )  # fmt: skip
+        result.calibration = calibrate(result.model, splits.x_val, splits.y_val)
         paths = artifacts.save(result, data, out)
         rows.append(
             {
@@ -143,6 +145,8 @@ def _train(
                 "val_accuracy": result.val_accuracy,
                 "test_accuracy": result.test_accuracy,
                 "test_loss": result.test_loss,
+                "temperature": result.calibration.temperature,
+                "min_confidence": result.calibration.min_confidence,
                 "model_path": str(paths["model"]),
             }
         )

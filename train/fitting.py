@@ -19,9 +19,11 @@ import tensorflow as tf
 
 from train.augment import augment_batch
 from train.data import Splits
+from train.handwriting import vary_batch
 from train.recipe import Recipe
 
 if TYPE_CHECKING:
+    from train.calibration import Calibration
     from train.models import ModelSpec
 
 NUM_CLASSES = 10
@@ -43,6 +45,7 @@ class TrainResult:
     test_accuracy: float
     test_loss: float
     wall_seconds: float
+    calibration: Calibration | None = None  # set by train.calibration.calibrate (cli)
 
 
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -63,7 +66,10 @@ def _epoch_data(
     x = splits.x_train[order]
     if recipe.augment is not None:
         x = augment_batch(x, recipe.augment, rng)
-    return x, one_hot(splits.y_train[order])
+    y = splits.y_train[order]
+    if recipe.writing is not None:
+        x = vary_batch(x, y, recipe.writing, rng)
+    return x, one_hot(y)
 
 
 def select_epoch(val_accuracies: list[float], n_val: int) -> int:
@@ -80,13 +86,13 @@ def select_epoch(val_accuracies: list[float], n_val: int) -> int:
     return max(i for i, acc in enumerate(val_accuracies, 1) if acc >= best - standard_error)
 
 
-def with_font_digits(splits: Splits, per_class: int, seed: int) -> Splits:
+def with_font_digits(splits: Splits, per_class: int, seed: int, stroke: float = 1.5) -> Splits:
     """The splits with rendered printed-style digits appended to the training set only."""
     if per_class <= 0:
         return splits
     from train.font_digits import font_digits
 
-    x, y = font_digits(per_class, seed)
+    x, y = font_digits(per_class, seed, stroke)
     return dataclasses.replace(
         splits,
         x_train=np.concatenate([splits.x_train, x]),
@@ -132,7 +138,7 @@ def fit(
     recipe = recipe or spec.recipe
     set_determinism(seed)
     start = time.perf_counter()
-    splits = with_font_digits(splits, recipe.font_digits_per_class, seed)
+    splits = with_font_digits(splits, recipe.font_digits_per_class, seed, recipe.normalize_stroke)
     model = spec.build()
     steps_per_epoch = int(np.ceil(len(splits.x_train) / recipe.batch_size))
     if on_begin:

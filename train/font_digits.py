@@ -4,19 +4,21 @@ MNIST's writers rarely put a flag and a foot on a 1, or close a 6 with a round l
 and most fonts do, and a model trained on MNIST alone reads those as 7 and 0. A few thousand
 such digits, rendered with random weight, slant and size and then passed through the device's
 own normalisation (:func:`edge.normalize.normalize`), teach the shapes without changing what the
-model sees at inference. The faces here (DejaVu, STIX, Computer Modern) are disjoint from the
-Hershey faces the edge evaluation's font set uses, so that figure stays a test of unseen fonts.
+model sees at inference. The faces here (DejaVu, STIX, Computer Modern from matplotlib; the
+handwriting faces of a few Debian font packages) are disjoint from the Hershey faces the edge
+evaluation's font set uses, so that figure stays a test of unseen fonts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from edge.normalize import normalize
+from edge.normalize import DEFAULT_OPTIONS, normalize
 
 #: Faces with ordinary lining digits (symbol and old-style-numeral faces left out).
 FACES = (
@@ -29,13 +31,35 @@ FACES = (
 )  # fmt: skip
 
 
+#: Handwriting-style (and two printed) faces from Debian packages (requirements/fonts-apt.txt,
+#: installed by .ci/run): people's 4s, 7s and 9s rather than a typesetter's. Files missing on
+#: a machine are skipped (``digit-train`` says how many faces it found).
+SYSTEM_FONT_DIR = Path("/usr/share/fonts")
+SYSTEM_FACES = (
+    "opentype/bwht/BecauseWeBuild-Regular.otf", "opentype/bwht/BecauseWeConnect-Regular.otf",
+    "opentype/bwht/BecauseWeCreate-Regular.otf", "opentype/bwht/BecauseWeLearn-Regular.otf",
+    "opentype/bwht/BecauseWeMentor-Regular.otf", "opentype/bwht/BecauseWeOrganize-Regular.otf",
+    "opentype/comic-neue/ComicNeue-Regular.otf", "opentype/comic-neue/ComicNeue-Bold.otf",
+    "opentype/comic-neue/ComicNeue-Italic.otf", "opentype/comic-neue/ComicNeue-Light.otf",
+    "opentype/opendyslexic/OpenDyslexic-Regular.otf",
+    "opentype/opendyslexic/OpenDyslexic-Italic.otf",
+    "truetype/breip/Breip.ttf", "truetype/ecolier-court/Ecolier-court.ttf",
+    "truetype/fifthhorseman/dkg.ttf", "truetype/fifthhorseman/dkgBd.ttf",
+    "truetype/fifthhorseman/dkgIt.ttf", "truetype/humor-sans/Humor-Sans.ttf",
+    "truetype/kristi/Kristi.ttf", "truetype/rufscript/Rufscript010.ttf",
+    "truetype/liberation/LiberationSans-Regular.ttf",
+    "truetype/freefont/FreeSerifItalic.ttf",
+)  # fmt: skip
+
+
 @cache
 def font_paths() -> tuple[Path, ...]:
-    """The faces above that this matplotlib install has."""
+    """The faces above that this machine has: matplotlib's, then the Debian packages'."""
     import matplotlib
 
     folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    return tuple(folder / f for f in FACES if (folder / f).is_file())
+    found = [folder / f for f in FACES] + [SYSTEM_FONT_DIR / f for f in SYSTEM_FACES]
+    return tuple(p for p in found if p.is_file())
 
 
 def render(label: int, font: Path, rng: np.random.Generator) -> np.ndarray:
@@ -57,15 +81,19 @@ def render(label: int, font: Path, rng: np.random.Generator) -> np.ndarray:
     return cv2.warpAffine(glyph, matrix, (w, h), flags=cv2.INTER_LINEAR)
 
 
-def font_digits(per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``per_class`` digits of each class as float32 (N, 28, 28) in [0, 1], and their labels."""
+def font_digits(
+    per_class: int, seed: int, stroke: float = DEFAULT_OPTIONS.stroke
+) -> tuple[np.ndarray, np.ndarray]:
+    """``per_class`` digits of each class as float32 (N, 28, 28) in [0, 1], and their labels,
+    normalised as the device will for this model (``stroke``: its stroke target)."""
+    options = dataclasses.replace(DEFAULT_OPTIONS, stroke=stroke)
     fonts = font_paths()
     if not fonts or per_class <= 0:
         return np.zeros((0, 28, 28), np.float32), np.zeros((0,), np.uint8)
     rng = np.random.default_rng([seed, 0xF0])
     images, labels = [], []
     for label in np.repeat(np.arange(10), per_class):
-        result = normalize(render(int(label), fonts[rng.integers(len(fonts))], rng))
+        result = normalize(render(int(label), fonts[rng.integers(len(fonts))], rng), options)
         if result.image is not None:
             images.append(result.image)
             labels.append(label)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from train.augment import AugmentConfig
+from train.handwriting import WritingConfig
 from train.recipe import Recipe
 
 if TYPE_CHECKING:  # Keras is imported by the builders, so listing models costs nothing
@@ -52,6 +53,42 @@ def build_dense() -> keras.Model:
             layers.Dense(10, activation="softmax", name="probs"),
         ],
         name="dense",
+    )
+
+
+def build_edgenet() -> keras.Model:
+    """A compact VGG-style CNN made for the device: 76,762 parameters, 2.9 M multiply-adds.
+
+    Five 3x3 convolutions (16-32-64-64 channels, batch-normalised, two max-pools), the last one
+    unpadded to 5x5, then dropout and one dense softmax. Why this shape (docs/training.md):
+    most of its work happens at 14x14 and 7x7, where a 3x3 layer costs little, so it reads
+    stroke shapes with a 4x larger receptive field than the seed's CNN at a cost the Pi's
+    camera loop barely notices; the dense head keeps where in the box a stroke is.
+    """
+    import keras
+    from keras import layers
+
+    def conv(name: str, channels: int, padding: str = "same") -> list[layers.Layer]:
+        return [
+            layers.Conv2D(channels, 3, padding=padding, use_bias=False, name=name),
+            layers.BatchNormalization(name=f"{name}_bn"),
+            layers.ReLU(name=f"{name}_relu"),
+        ]
+
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1), name="image"),
+            *conv("conv1", 16),
+            layers.MaxPooling2D(2, name="pool1"),
+            *conv("conv2", 32),
+            layers.MaxPooling2D(2, name="pool2"),
+            *conv("conv3", 64),
+            *conv("conv4", 64, padding="valid"),
+            layers.Flatten(name="flatten"),
+            layers.Dropout(0.3, name="dropout"),
+            layers.Dense(10, activation="softmax", name="probs"),
+        ],
+        name="edgenet",
     )
 
 
@@ -110,6 +147,7 @@ MODELS: dict[str, ModelSpec] = {
                     max_shift_px=1.2,
                     max_shear=0.09,
                 ),
+                writing=WritingConfig(elastic=0.0, stroke=0.2, gap=0.0, lowres=0.1),
                 font_digits_per_class=300,
             ),
         ),
@@ -121,6 +159,29 @@ MODELS: dict[str, ModelSpec] = {
             description="784-128-10 dense baseline",
             default=True,
             recipe=Recipe(epochs=20, batch_size=128, learning_rate=2e-3),
+        ),
+        ModelSpec(
+            name="edgenet",
+            build=build_edgenet,
+            input_shape=(28, 28, 1),
+            params=76_762,
+            description="compact VGG-style CNN made for the device",
+            default=True,
+            recipe=Recipe(
+                epochs=12,
+                batch_size=128,
+                learning_rate=3e-3,
+                label_smoothing=0.0,
+                augment=AugmentConfig(
+                    max_rotation_deg=10.0,
+                    scale_range=(0.9, 1.1),
+                    max_shift_px=1.5,
+                    max_shear=0.3,
+                ),
+                writing=WritingConfig(),
+                font_digits_per_class=400,
+                normalize_stroke=0.0,
+            ),
         ),
         ModelSpec(
             name="seed-example",

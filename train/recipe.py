@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from train.augment import AugmentConfig
+from train.handwriting import WritingConfig
 
 
 @dataclass(frozen=True)
@@ -23,3 +24,7 @@ class Recipe:
     weight_decay: float = 0.0
     font_digits_per_class: int = 0  # printed-style digits added to training (train/font_digits.py)
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)
+    writing: WritingConfig | None = None  # real-writing variation after the warp (handwriting.py)
+    #: The device normalisation's stroke target for this model (edge.normalize, "stroke"; 0:
+    #: strokes kept as drawn). Convert writes it into the manifest, the device reads it there.
+    normalize_stroke: float = 1.5

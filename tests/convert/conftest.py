@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests import model_zoo
@@ -21,7 +22,9 @@ TINY_MODELS = ("lenet", "dense")
 
 @pytest.fixture(scope="session")
 def tiny_artifacts(tmp_path_factory, mnist_data) -> Path:
-    """``artifacts/models/{lenet,dense}.keras`` + metrics, trained for one epoch on 4,000 images."""
+    """``artifacts/models/{lenet,dense}.keras`` + metrics, trained for one epoch on 4,000 images;
+    lenet calibrated as ``digit-train`` does (on 500 held-out images), dense not."""
+    from train.calibration import calibrate
     from train.models import MODELS
 
     root = tmp_path_factory.mktemp("artifacts")
@@ -33,6 +36,9 @@ def tiny_artifacts(tmp_path_factory, mnist_data) -> Path:
         )
         model.save(models / f"{name}.keras")
         meta = {"seed": 1, "test_accuracy": None, "data_sha256": mnist_data.sha256}
+        if name == "lenet":
+            x_val = mnist_data.x_train[-500:].astype(np.float32) / 255.0
+            meta["calibration"] = calibrate(model, x_val, mnist_data.y_train[-500:]).as_dict()
         (models / f"{name}.metrics.json").write_text(json.dumps(meta))
     return root
 

@@ -196,3 +196,38 @@ def test_python_dash_m_convert_is_the_cli():
         env={**os.environ, "PYTHONPATH": "."},
     )  # fmt: skip
     assert proc.returncode == 0 and "--max-drift" in proc.stdout and "digit-convert" in proc.stdout
+
+
+def test_calibration_section_manifests_and_coverage_plot(stage_run, mnist_data):
+    from train.calibration import expected_calibration_error
+
+    opts, result = stage_run
+    section = result.report["calibration"]
+    cal = section["models"]["lenet"]
+    assert section["models"]["dense"] is None  # its metrics carry no calibration
+    assert 0.25 <= cal["temperature"] <= 4.0 and 0.3 <= cal["min_confidence"] <= 0.99
+    y = mnist_data.y_test
+    for f in result.report["files"]:
+        entry = section["files"][f["file"]]
+        assert set(entry["sets"]) >= {"mnist-test", "photos"}
+        mnist = entry["sets"]["mnist-test"]
+        assert mnist["count"] == 10_000 and mnist["wrong_without"] == round(
+            (1 - f["accuracy"]) * 1e4
+        )
+        assert mnist["coverage"][0]["coverage"] == 1.0
+        manifest = Manifest.read(manifest_path(opts.tflite_dir / f["file"]))
+        if f["model"] == "dense":
+            assert manifest.calibration == {} and entry["min_confidence"] == 0.0
+            continue
+        assert manifest.calibration["min_confidence"] == cal["min_confidence"]
+        assert manifest.calibration["temperature"] == cal["temperature"]
+        probs = DigitClassifier(ModelOptions(opts.tflite_dir / f["file"])).predict(
+            mnist_data.x_test.astype(np.float32) / 255.0
+        )
+        assert entry["ece_test_after"] == pytest.approx(
+            expected_calibration_error(probs, y), abs=1e-6
+        )
+        assert mnist["unsure"] == int((probs.max(1) < cal["min_confidence"]).sum())
+    md = (opts.report_dir / "report.md").read_text()
+    assert "## Calibration and the default `--min-confidence`" in md
+    assert (opts.report_dir / "coverage.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

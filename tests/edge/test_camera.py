@@ -276,3 +276,17 @@ def test_realtime_plays_a_file_at_its_frame_rate(int8_model, tmp_path):
     assert summary.frames == 45 and [r["seq"] for r in records] == list(range(1, 46))
     assert 0.85 * 90 <= summary.fps <= 1.05 * 90
     assert 44 / 90 * 0.95 <= records[-1]["time"] - records[0]["time"] <= 44 / 90 * 1.3
+
+
+def test_camera_fps_by_model_is_a_ratio_to_lenet_int8(int8_model, tmp_path):
+    from edge.bench import camera_fps_by_model
+
+    video = write_video(tmp_path / "digits.avi", frames=40)
+    models = [int8_model.with_name("lenet_float32.tflite"), int8_model]
+    result = camera_fps_by_model(models, video, None, rounds=2)
+    ref = str(models[1])  # lenet_int8 is the reference wherever it is in the list
+    assert result["reference"] == ref and result["ratio"][ref] == 1.0
+    assert set(result["fps"]) == {str(m) for m in models}
+    assert all(fps > 0 for fps in result["fps"].values())
+    other = result["fps"][str(models[0])] / result["fps"][ref]
+    assert result["ratio"][str(models[0])] == pytest.approx(other)

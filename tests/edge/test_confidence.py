@@ -121,3 +121,13 @@ def test_overlay_shows_a_question_mark_for_an_unsure_reading():
     expected = frame.copy()
     cv2.putText(expected, "?  41%", (10, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, overlay.TEXT_COLOUR, 1)
     assert np.array_equal(unsure[band], expected[band])
+
+
+def test_reader_normalises_as_the_manifest_says(int8_model, tmp_path):
+    copy = tmp_path / int8_model.name
+    copy.write_bytes(int8_model.read_bytes())
+    assert DigitReader(open_model(copy)).options.stroke == 1.5  # no manifest: the defaults
+    Manifest("lenet", "int8", copy.name, "", 0, {}, {}, preprocessing={"stroke": 0.0}).write(
+        manifest_path(copy)
+    )
+    assert DigitReader(open_model(copy)).options.stroke == 0.0

@@ -285,3 +285,15 @@ def test_select_and_crop_match_their_numpy_reference(mnist_data):
                     assert a[1] == (int(b[1][0]), int(b[1][1]))
                     checked += 1
     assert checked > 100
+
+
+def test_options_for_a_models_stroke_target():
+    from edge.normalize import DEFAULT_OPTIONS, options_for
+
+    assert options_for(None) is DEFAULT_OPTIONS and options_for({}) is DEFAULT_OPTIONS
+    assert options_for({"stroke": 0}).stroke == 0.0
+    assert options_for({"stroke": 0}).threshold == DEFAULT_OPTIONS.threshold
+    bold = np.full((240, 320), 230, np.uint8)
+    cv2.putText(bold, "8", (110, 200), cv2.FONT_HERSHEY_SIMPLEX, 6, 20, 40)
+    thinned, as_drawn = N.normalize(bold), N.normalize(bold, options_for({"stroke": 0}))
+    assert (as_drawn.image > 0.5).sum() > 1.3 * (thinned.image > 0.5).sum()

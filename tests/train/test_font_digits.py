@@ -4,11 +4,20 @@ import numpy as np
 
 from train.data import Splits
 from train.fitting import with_font_digits
-from train.font_digits import FACES, font_digits, font_paths
+from train.font_digits import FACES, SYSTEM_FACES, font_digits, font_paths
 
 
 def test_every_listed_face_is_installed():
-    assert len(font_paths()) == len(FACES)
+    """matplotlib's faces come with it; the Debian ones with `make fonts` (CI runs it)."""
+    assert len(font_paths()) == len(FACES) + len(SYSTEM_FACES)
+    assert {p.suffix for p in font_paths()} == {".ttf", ".otf"}
+
+
+def test_font_digits_follow_the_models_stroke_target():
+    thinned, _ = font_digits(6, seed=3)
+    as_drawn, _ = font_digits(6, seed=3, stroke=0.0)
+    assert thinned.shape == as_drawn.shape
+    assert (as_drawn > 0.5).sum() > (thinned > 0.5).sum()  # bold faces are not thinned
 
 
 def test_digits_are_balanced_mnist_shaped_and_reproducible():

@@ -1,5 +1,6 @@
 """The registry builds exactly the registered architectures (their parameter counts pinned)."""
 
+import numpy as np
 import pytest
 
 from train.models import DEFAULT_MODELS, MODELS
@@ -47,5 +48,18 @@ def test_registry_entry_is_consistent(name):
     assert spec.recipe.epochs >= 1
 
 
-def test_make_train_trains_lenet_and_dense():
-    assert DEFAULT_MODELS == ("lenet", "dense")
+def test_edgenet_is_small_enough_for_the_device():
+    model = MODELS["edgenet"].build()
+    assert model.count_params() == 76_762  # int8: ~84 KB, under the 150 KB budget
+    assert model.layers[-1].activation.__name__ == "softmax"  # calibration folds T into it
+    macs = sum(
+        int(np.prod(layer.output.shape[1:])) * int(np.prod(layer.kernel.shape[:-1]))
+        for layer in model.layers
+        if type(layer).__name__ in ("Conv2D", "Dense")
+    )
+    assert 2.5e6 < macs < 3.0e6  # multiply-adds per image: what the camera loop pays
+    assert MODELS["edgenet"].recipe.normalize_stroke == 0.0  # reads strokes as drawn
+
+
+def test_make_train_trains_lenet_dense_and_edgenet():
+    assert DEFAULT_MODELS == ("lenet", "dense", "edgenet")
