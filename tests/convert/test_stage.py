@@ -202,12 +202,13 @@ def test_calibration_section_manifests_and_coverage_plot(stage_run, mnist_data):
     from train.calibration import expected_calibration_error
 
     opts, result = stage_run
-    section = result.report["calibration"]
+    report = result.report.to_dict()
+    section = report["calibration"]
     cal = section["models"]["lenet"]
     assert section["models"]["dense"] is None  # its metrics carry no calibration
     assert 0.25 <= cal["temperature"] <= 4.0 and 0.3 <= cal["min_confidence"] <= 0.99
     y = mnist_data.y_test
-    for f in result.report["files"]:
+    for f in report["files"]:
         entry = section["files"][f["file"]]
         assert set(entry["sets"]) >= {"mnist-test", "photos"}
         mnist = entry["sets"]["mnist-test"]
