@@ -398,7 +398,7 @@ def run(
 
 
 def format_report(report: dict[str, Any]) -> str:
-    """The report as a plain-text table: models side by side."""
+    """The report as a plain-text table (models side by side), then the system figures."""
     models = report["models"]
     names = [Path(m["model"]).name for m in models]
     rows: list[tuple[str, list[str]]] = [
@@ -432,6 +432,12 @@ def format_report(report: dict[str, Any]) -> str:
             + "  "
             + "  ".join(v.rjust(c) for v, c in zip(vals, cols, strict=True))
         )
+    return "\n".join([*lines, *system_lines(report)])
+
+
+def system_lines(report: dict[str, Any]) -> list[str]:
+    """The report's figures beyond the per-model table, one line each."""
+    lines = []
     if "normalize" in report:
         n = report["normalize"]
         lines.append(
@@ -481,4 +487,4 @@ def format_report(report: dict[str, Any]) -> str:
             f"{s['file_mb']:.1f} MB library code mapped from disk)"
         )
     lines.append(f"peak RSS of this bench process: {report['this_process_peak_rss_mb']:.1f} MB")
-    return "\n".join(lines)
+    return lines
