@@ -127,7 +127,7 @@ BUNDLE      := build/bundle/digit-edge-pi.tar.gz
 # The Raspberry Pi OS releases pi-test emulates (deploy/pi-rootfs.sh): today's, then bookworm.
 PI_RELEASES ?= trixie bookworm
 
-.PHONY: bundle pi-test $(addprefix pi-test-,$(PI_RELEASES))
+.PHONY: bundle pi-rootfs pi-test $(addprefix pi-test-,$(PI_RELEASES))
 
 build/wheels/.done: deploy/pi-requirements.txt deploy/bundle.py | setup-host
 	$(BIN)/python deploy/bundle.py wheels --out build/wheels
@@ -136,7 +136,11 @@ build/wheels/.done: deploy/pi-requirements.txt deploy/bundle.py | setup-host
 bundle: setup-host models build/wheels/.done ## the Raspberry Pi bundle: edge, models, install script, unit
 	$(BIN)/python deploy/bundle.py build $(addprefix --model ,$(PI_MODELS)) --wheels build/wheels --out $(BUNDLE)
 
-pi-test: $(addprefix pi-test-,$(PI_RELEASES)) ## install the bundle on emulated Raspberry Pis (root, qemu) and compare
+# Every release's tree at once (each build is mostly one single-threaded dpkg under qemu).
+pi-rootfs: ## the emulated Pis' root filesystems: built once (root, qemu), then cached
+	deploy/pi-rootfs.sh $(PI_RELEASES) >/dev/null
+
+pi-test: pi-rootfs $(addprefix pi-test-,$(PI_RELEASES)) ## install the bundle on emulated Raspberry Pis (root, qemu) and compare
 
 $(addprefix pi-test-,$(PI_RELEASES)): pi-test-%: bundle setup-edge
 	deploy/pi-test.sh $* $(BUNDLE) $(PI_FLOAT) $(PI_INT8) "$(DATA)"

@@ -6,6 +6,8 @@
 #
 #   deploy/pi-rootfs.sh [SUITE]   # trixie (Pi OS 6: Python 3.13, NumPy 2.2, OpenCV 4.10) or
 #                                 # bookworm (Pi OS 5: Python 3.11, NumPy 1.24, OpenCV 4.6; default)
+#   deploy/pi-rootfs.sh SUITE...  # several at once (one path per line, in that order): each
+#                                 # build is mostly one single-threaded dpkg under qemu
 #
 #   PI_ROOTFS_CACHE  cache folder (default /var/cache/digit-edge/pi-rootfs)
 #   PI_MIRROR        Debian archive to use (default: the one the host's apt sources name)
@@ -16,7 +18,6 @@
 # exit, and a tree is never deleted while anything is mounted inside it.
 set -euo pipefail
 
-SUITE=${1:-bookworm}
 ARCH=arm64
 VARIANT=minbase
 FORMAT=1 # bump when the build steps below change what ends up in the tree
@@ -34,12 +35,32 @@ declare -A PACKAGES=(
 main() {
     here=$(cd "$(dirname "$0")" && pwd)
     cache=${PI_ROOTFS_CACHE:-/var/cache/digit-edge/pi-rootfs}
-    log() { echo "pi-rootfs: $*" >&2; }
+    SUITE=${1:-bookworm}
+    log() { echo "pi-rootfs $SUITE: $*" >&2; }
     die() { log "$*"; exit 1; }
 
-    [ -n "${PACKAGES[$SUITE]:-}" ] || die "unknown release $SUITE (known: ${!PACKAGES[*]})"
+    # Several releases: one child per release, all at once; their roots in the order asked.
+    build_all() {
+        local s pids=() roots failed=0 i
+        roots=$(mktemp -d)
+        for s in "$@"; do
+            "$0" "$s" >"$roots/$s" &
+            pids+=($!)
+        done
+        for i in "${!pids[@]}"; do wait "${pids[$i]}" || failed=1; done
+        [ "$failed" = 0 ] && for s in "$@"; do cat "$roots/$s"; done
+        rm -rf "$roots"
+        return "$failed"
+    }
+    for s in "$@"; do
+        [ -n "${PACKAGES[$s]:-}" ] || die "unknown release $s (known: ${!PACKAGES[*]})"
+    done
     packages=${PACKAGES[$SUITE]}
     "$here/pi-host.sh"
+    if [ $# -gt 1 ]; then
+        build_all "$@"
+        exit
+    fi
 
     key=$(printf '%s\n' "$FORMAT" "$SUITE" "$ARCH" "$VARIANT" "$packages" | sha256sum | cut -c1-12)
     dest="$cache/$SUITE-$ARCH-$key"
@@ -72,8 +93,8 @@ main() {
     [ -n "$mirror" ] || die "no Debian mirror in the host's apt sources; set PI_MIRROR"
 
     mkdir -p "$cache"
-    exec 9>"$cache/.lock"
-    flock 9 # one build at a time; a second caller waits, then reuses
+    exec 9>"$cache/.lock-$SUITE"
+    flock 9 # one build of a release at a time; a second caller waits, then reuses
     if [ -f "$dest/$marker" ]; then
         log "reusing $dest (built by a concurrent run)"
         echo "$dest"
@@ -95,7 +116,7 @@ main() {
     }
 
     # Leftovers of an interrupted build.
-    for old in "$cache"/.build.*; do
+    for old in "$cache"/.build-"$SUITE".*; do
         if [ -d "$old" ]; then
             log "removing stale $old"
             safe_remove "$old"
@@ -103,7 +124,7 @@ main() {
         rm -f "$old"
     done
 
-    tmp=$(mktemp -d "$cache/.build.XXXXXX")
+    tmp=$(mktemp -d "$cache/.build-$SUITE.XXXXXX")
     chmod 755 "$tmp" # it becomes the Pi's /
     cleanup() {
         unmount_all "$tmp"
