@@ -17,6 +17,7 @@ image comes through unchanged apart from its faintest edge pixels.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -179,13 +180,11 @@ def paper_and_polarity(
             dark_on_light = is_dark_on_light(gray, background)
         return background, dark_on_light
     tiny = _eighth(gray)  # made once for both estimates
-    background = _median_background(tiny, gray.shape)
-    if dark_on_light is None:
-        dark_on_light = is_dark_on_light(gray, background)
+    if dark_on_light is None:  # the plain median votes; a known polarity needs no vote
+        dark_on_light = is_dark_on_light(gray, _median_background(tiny, gray.shape))
     if dark_on_light:
-        closed = cv2.morphologyEx(tiny, cv2.MORPH_CLOSE, _ELLIPSE5, borderType=cv2.BORDER_REPLICATE)
-        background = _median_background(closed, gray.shape)
-    return background, dark_on_light
+        tiny = cv2.morphologyEx(tiny, cv2.MORPH_CLOSE, _ELLIPSE5, borderType=cv2.BORDER_REPLICATE)
+    return _median_background(tiny, gray.shape), dark_on_light
 
 
 def _eighth(gray: np.ndarray) -> np.ndarray:
@@ -326,8 +325,7 @@ def crop_digit(
     x0, y0, x1, y1 = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
     ours = np.zeros((y1 - y0, x1 - x0), np.uint8)
     cv2.drawContours(ours, list(region.parts), -1, 255, cv2.FILLED, offset=(-x0, -y0))
-    radius = max(1, round(0.08 * size))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    kernel = _ellipse(max(1, round(0.08 * size)))
     ours = cv2.dilate(cv2.bitwise_and(ours, mask[y0:y1, x0:x1]), kernel)
     # OpenCV's uint8 thresholds compare with floor(t), i.e. exactly "pixel > t" for a float t,
     # and `ours` is 0/255: the same as numpy's where/any at a third of the cost.
@@ -345,12 +343,19 @@ def crop_digit(
 # -- 4. MNIST geometry ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=64)
+def _ellipse(radius: int) -> np.ndarray:
+    """The elliptic kernel of ``radius`` (made once: a number reads many digits of one size)."""
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
 def stroke_width(digit: np.ndarray) -> float:
     """Mean stroke width in px: twice the inked area over the outline length (thin shapes)."""
-    ink = (digit > digit.max() * 0.5).astype(np.uint8)
+    # uint8 thresholds compare "pixel > t" exactly (crop_digit), as digit > max / 2 does.
+    ink = cv2.threshold(digit, cv2.minMaxLoc(digit)[1] * 0.5, 1, cv2.THRESH_BINARY)[1]
     contours, _ = cv2.findContours(ink, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     outline = sum(cv2.arcLength(c, True) for c in contours)
-    return 2.0 * float(ink.sum()) / max(outline, 1.0)
+    return 2.0 * float(cv2.countNonZero(ink)) / max(outline, 1.0)
 
 
 def thin_strokes(digit: np.ndarray, target: float, box: int = MNIST_BOX) -> np.ndarray:
