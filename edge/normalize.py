@@ -370,8 +370,7 @@ def thin_strokes(digit: np.ndarray, target: float, box: int = MNIST_BOX) -> np.n
     r = int(excess // 2)
     if r < 1:
         return digit
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-    thinned = cv2.erode(digit, kernel)
+    thinned = cv2.erode(digit, _ellipse(r))
     return thinned if thinned.max() > 0 else digit
 
 
