@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -143,12 +144,19 @@ def test_signal_during_camera_ends_cleanly_with_a_summary(int8_model, long_video
          str(int8_model), "--headless"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
+    watchdog = threading.Timer(20, proc.kill)
+    watchdog.start()
     try:
         first = proc.stdout.readline()  # the loop is running
         assert json.loads(first)["event"] == "frame"
         proc.send_signal(sig)
-        stdout, stderr = proc.communicate(timeout=20)
+        # Read on through the same buffered stream: readline() may already hold later lines,
+        # which communicate() (reading the raw pipe) would never see.
+        stdout = first + proc.stdout.read()
+        stderr = proc.stderr.read()
+        proc.wait()
     finally:
+        watchdog.cancel()
         proc.kill()
     assert proc.returncode == 0, stderr
     summary = _lines(stdout)[-1]
