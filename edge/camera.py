@@ -243,6 +243,25 @@ def read_frames(
         cap.release()
 
 
+def check_source(spec: SourceSpec) -> None:
+    """Open the source, read a file's first frame, close it again: CameraError, in one line,
+    for what ``camera`` fails on at its start (no such file, not a video, no frames, no such
+    camera). ``serve`` checks before it listens, so a bad ``--source`` is an exit 2 with the
+    reason, not a server whose page only says that the source failed. Standard input is not
+    read (its frames are the loop's); a live source's frames are the loop's to retry."""
+    if spec.kind == "stdin":
+        return
+    cap = open_source(spec)
+    try:
+        if not spec.live:
+            with captured_fds((2,)):  # FFmpeg's own complaints, as for the loop's first frame
+                ok = cap.read()[0]
+            if not ok:
+                raise CameraError(f"{spec.text}: no frames ({_no_frames_hint(spec)})")
+    finally:
+        cap.release()
+
+
 def _no_frames_hint(spec: SourceSpec) -> str:
     if spec.kind == "stdin":
         return "no complete JPEG on standard input; expected an MJPEG stream"

@@ -642,7 +642,7 @@ def serve(
             f"serve needs aiohttp ({exc.name} is missing): pip install 'digit-edge[serve]', "
             "or on Raspberry Pi OS: sudo apt install python3-aiohttp"
         ) from None
-    from edge.camera import CameraOptions
+    from edge.camera import CameraOptions, check_source
     from edge.sources import parse_source
 
     if token_file is not None:
@@ -652,8 +652,9 @@ def serve(
         token = words.split()[0] if words.split() else ""
         if not token:
             raise DigitEdgeError(f"{token_file}: empty token file")
-    parse_source(source)
+    spec = parse_source(source)
     _check_number_options(number, preprocess, top_k)
+    check_source(spec)  # what `camera` fails on at its start stops serve before it listens
     model = open_model(model_path, runtime, threads, kernels, verbose)
     threshold = confidence.resolve(min_confidence, model)
     reader = _reader(model, preprocess, top_k, number, threshold)

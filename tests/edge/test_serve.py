@@ -49,8 +49,9 @@ class Server:
                "--host", HOST, "--port", str(self.port), *args]  # fmt: skip
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
-        )
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env=env, cwd=ROOT,
+        )  # fmt: skip
         self.stderr = ""
 
     def __enter__(self) -> Server:
@@ -279,13 +280,13 @@ def test_number_and_min_confidence_as_camera_prints_them(int8_model, video):
     assert reading["frame"] == last["frame"] == 90 and reading["min_confidence"] == 0.3
 
 
-def test_bad_options_are_one_line(int8_model, tmp_path):
+def test_bad_options_are_one_line(int8_model, video, tmp_path):
     busy = socket.socket()
     busy.bind((HOST, 0))
     busy.listen()
     try:
         port = str(busy.getsockname()[1])
-        result = edge_cli("serve", "--source", "x.avi", "--model", str(int8_model),
+        result = edge_cli("serve", "--source", str(video), "--model", str(int8_model),
                           "--port", port)  # fmt: skip
         assert result.returncode == 2
         assert f"{HOST}:{port}: cannot listen" in result.stderr.strip().splitlines()[-1]
@@ -298,10 +299,37 @@ def test_bad_options_are_one_line(int8_model, tmp_path):
     assert result.stderr.strip().splitlines()[-1] == f"digit-edge: error: {empty}: empty token file"
 
 
-def test_a_failing_source_shows_on_the_page_and_healthz(int8_model, tmp_path):
-    with Server(int8_model, str(tmp_path / "missing.avi")) as server:
+def test_a_source_camera_cannot_start_on_stops_serve_at_start(int8_model, video, tmp_path):
+    """As `camera` does: exit 2 and one line naming the source, before anything listens."""
+    text = tmp_path / "notes.avi"
+    text.write_text("not a video\n")
+    cut = tmp_path / "cut.avi"
+    data = video.read_bytes()
+    cut.write_bytes(data[: data.index(b"\xff\xd8") + 2])  # a header OpenCV opens, no frame
+    missing = tmp_path / "missing.avi"
+    cases = {
+        missing: f"{missing}: no such video file (or use a camera index like 0)",
+        text: f"{text}: cannot be opened (not a video OpenCV can read?)",
+        cut: f"{cut}: no frames (not a video OpenCV can read?)",
+    }
+    for source, reason in cases.items():
+        port = free_port()
+        args = ["--source", str(source), "--model", str(int8_model), "--port", str(port)]
+        serve = edge_cli("serve", *args, timeout=30)
+        camera = edge_cli("camera", "--headless", *args[:4], timeout=30)
+        assert serve.returncode == camera.returncode == 2, (serve.stderr, camera.stderr)
+        assert serve.stderr.strip().splitlines() == [f"digit-edge: error: {reason}"]
+        assert camera.stderr.strip().splitlines()[-1] == f"digit-edge: error: {reason}"
+        with pytest.raises(OSError):  # it never listened
+            socket.create_connection((HOST, port), timeout=0.5).close()
+
+
+def test_a_source_failing_after_start_shows_on_the_page_and_healthz(int8_model):
+    """Standard input is not checked before serving (its frames are the loop's): an empty one
+    fails in the loop, and the page and /healthz say so."""
+    with Server(int8_model, "-") as server:
         status = server.wait_for("failed")
-        assert "no such video file" in status["error"]
+        assert "no complete JPEG on standard input" in status["error"]
         code, health = server.get("/healthz")
         assert code == 503 and health["status"] == "failed"
         assert server.get("/api/reading")[0] == 503
