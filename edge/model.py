@@ -131,6 +131,24 @@ class DigitClassifier:
         raw = self.invoke(tensor.reshape(self.input_shape))
         return dequantize(raw[0], self.output_params).reshape(-1)
 
+    def predict_pixels_many(self, pixels: np.ndarray) -> np.ndarray:
+        """Probabilities (N, 10) for uint8 (N, 28, 28) images, each through the single-image
+        path: N calls of :meth:`predict_pixels` give the same values. The table lookup and the
+        dequantisation are done once for all of them; the invokes stay one per image, as the
+        converted files have a static batch of 1 (convert/export.py)."""
+        tensors = cv2.LUT(pixels.reshape(len(pixels), -1), self.pixel_table)
+        set_input, invoke = self.interpreter.set_tensor, self.interpreter.invoke
+        get_output = self.interpreter.get_tensor
+        in_index, out_index = self.input_details["index"], self.output_details["index"]
+        raw = np.empty((len(pixels), len(self.labels)), self.output_params.dtype)
+        for i, tensor in enumerate(tensors):
+            if self.input_shape[0] != 1:  # a fixed batch: fill it with copies of the image
+                tensor = np.broadcast_to(tensor, (self.input_shape[0], tensor.shape[0]))
+            set_input(in_index, tensor.reshape(self.input_shape))
+            invoke()
+            raw[i] = get_output(out_index)[0].reshape(-1)
+        return dequantize(raw, self.output_params)
+
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Probabilities (N, 10) for float images (N, 28, 28) in [0, 1], in chunks of batch_size."""
         images = np.asarray(images, dtype=np.float32)

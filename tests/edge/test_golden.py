@@ -110,6 +110,21 @@ def test_a_fixed_batch_model_predicts_any_count(test_models, golden):
     assert model._batched is False  # tried once, not rebuilt per call
 
 
+@pytest.mark.parametrize(
+    "file",
+    [model_zoo.file_name(m, v) for m, v in FILES] + [model_zoo.FIXED_BATCH_FILE],
+)
+def test_many_digits_read_exactly_as_each_alone(test_models, golden, file):
+    """predict_pixels_many (the number reader's digits of a frame) gives, bit for bit, the
+    probabilities predict_pixels gives each image alone, in every mode and on a fixed batch."""
+    model = open_model(test_models / file)
+    pixels = np.rint(golden["x"][:7] * 255).astype(np.uint8)
+    many = model.predict_pixels_many(pixels)
+    assert many.shape == (7, 10) and many.dtype == np.float32
+    np.testing.assert_array_equal(many, np.stack([model.predict_pixels(p) for p in pixels]))
+    assert not np.array_equal(many[0], many[1])  # different digits, different readings
+
+
 def test_predict_builds_its_batched_copy_once(test_models, golden):
     model = open_model(test_models / model_zoo.file_name("mlp", "float32"))
     x = golden["x"][:300]  # a full batch of 256 and a short one of 44

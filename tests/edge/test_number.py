@@ -362,8 +362,42 @@ def test_an_unsure_digit_is_read_again_shifted(reader, mnist_data):
     model, pixels = reader.model, mnist_data.x_test[0]
     always = N.NumberReader(reader, dataclasses.replace(OPTIONS, reread_below=1.01))
     never = N.NumberReader(reader, dataclasses.replace(OPTIONS, reread_below=0.0))
-    assert np.array_equal(never.classify(pixels), model.predict_pixels(pixels))
+    assert np.array_equal(never.classify(pixels[None])[0], model.predict_pixels(pixels))
     shifted = [np.roll(pixels, s, axis=(0, 1)) for s in [(0, 0), *N._SHIFTS]]
     mean = np.mean([model.predict_pixels(p) for p in shifted], axis=0)
-    assert np.allclose(always.classify(pixels), mean, atol=1e-6)
+    assert np.allclose(always.classify(pixels[None])[0], mean, atol=1e-6)
     assert not np.allclose(mean, model.predict_pixels(pixels), atol=1e-3)
+
+
+def test_a_frames_digits_read_together_as_each_alone(reader, mnist_data):
+    """classify() takes a frame's digits at once: each row is what the digit alone gives,
+    the re-read ones (under the threshold) and the others alike."""
+    pixels = mnist_data.x_test[:6]
+    probs = reader.model.predict_pixels_many(pixels)
+    cut = float(np.median(probs.max(axis=1)))  # about half of them re-read
+    numbers = N.NumberReader(reader, dataclasses.replace(OPTIONS, reread_below=cut))
+    together = numbers.classify(pixels)
+    alone = np.concatenate([numbers.classify(p[None]) for p in pixels])
+    np.testing.assert_array_equal(together, alone)
+    reread = probs.max(axis=1) < cut
+    assert 0 < reread.sum() < 6
+    np.testing.assert_array_equal(together[~reread], probs[~reread])
+    assert not np.allclose(together[reread], probs[reread], atol=1e-3)
+
+
+def test_digits_are_normalised_as_the_model_asks_for_a_single_digit(test_models):
+    """Without options, a number's digits get the reader's normalisation (the model's
+    manifest: a model that wants strokes as drawn gets them unthinned), as its single digits
+    do; given options win."""
+    model = open_model(test_models / model_zoo.file_name("lenet", "int8"))
+    drawn = dataclasses.replace(OPTIONS.normalize, stroke=0.0)
+    reader = DigitReader(model, options=drawn)
+    assert N.NumberReader(reader).options == dataclasses.replace(OPTIONS, normalize=drawn)
+    assert N.NumberReader(reader, OPTIONS).options == OPTIONS
+    image, _ = page("2024")
+    found = N.segment(image, dataclasses.replace(OPTIONS, normalize=drawn)).digits
+    got = N.NumberReader(reader).read(image).digits
+    assert len(got) == len(found) == 4
+    assert all(np.array_equal(g.image, f.image) for g, f in zip(got, found, strict=True))
+    thinned = N.segment(image, OPTIONS).digits
+    assert not all(np.array_equal(g.image, t.image) for g, t in zip(got, thinned, strict=True))
