@@ -356,13 +356,14 @@ def test_thin_ink_polarity():
 
 
 def test_an_unsure_digit_is_read_again_shifted(reader, mnist_data):
-    """Below ``reread_below`` the digit's probabilities are the mean over it and its 8
-    one-pixel shifts; above, the single reading (the fixture model is never sure: its top
-    probability stays under 0.4, so the threshold is moved instead)."""
+    """Below ``reread_below`` the digit's probabilities are the mean over it and its 4
+    one-pixel shifts (up, down, left, right); above, the single reading (the fixture model is
+    never sure: its top probability stays under 0.4, so the threshold is moved instead)."""
     model, pixels = reader.model, mnist_data.x_test[0]
     always = N.NumberReader(reader, dataclasses.replace(OPTIONS, reread_below=1.01))
     never = N.NumberReader(reader, dataclasses.replace(OPTIONS, reread_below=0.0))
     assert np.array_equal(never.classify(pixels[None])[0], model.predict_pixels(pixels))
+    assert sorted(N._SHIFTS) == [(-1, 0), (0, -1), (0, 1), (1, 0)]
     shifted = [np.roll(pixels, s, axis=(0, 1)) for s in [(0, 0), *N._SHIFTS]]
     mean = np.mean([model.predict_pixels(p) for p in shifted], axis=0)
     assert np.allclose(always.classify(pixels[None])[0], mean, atol=1e-6)

@@ -145,6 +145,9 @@ def test_edit_distance():
     assert edit_distance("", "2024") == 4
 
 
+_BARE = {"this_process_peak_rss_mb": 1.0}
+
+
 def test_bench_number_camera_ratio(int8_model, tmp_path, mnist_data):
     from edge import bench
 
@@ -157,3 +160,10 @@ def test_bench_number_camera_ratio(int8_model, tmp_path, mnist_data):
     ratio = result["number_camera_fps"] / result["plain_camera_fps"]
     assert result["number_over_plain"] == pytest.approx(ratio)
     assert result["numbers_per_second"] > 0
+    # the split of a read: 6-digit frames, the model's share and the rest both measured
+    assert 5.0 <= result["number_digits_mean"] <= 7.0
+    assert result["number_find_ms_p50"] > 0 and result["number_model_ms_p50"] > 0
+    line = next(
+        ln for ln in bench.system_lines({"number_camera": result, **_BARE}) if "--number" in ln
+    )
+    assert f"{result['number_digits_mean']:.1f} digits" in line and "the model" in line
