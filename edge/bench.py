@@ -454,6 +454,16 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join([*lines, *system_lines(report)])
 
 
+def model_share(number_camera: dict[str, float]) -> float:
+    """The number model's invokes a frame over plain camera's time a frame (1 / its FPS).
+
+    Why: ``camera --number`` reads about six digits a frame, so a large model's invokes alone
+    can take as long as a whole plain frame; at 100% or more no speed of finding the digits
+    reaches half of plain camera's FPS.
+    """
+    return number_camera["number_model_ms_p50"] / (1e3 / number_camera["plain_camera_fps"])
+
+
 def system_lines(report: dict[str, Any]) -> list[str]:
     """The report's figures beyond the per-model table, one line each."""
     lines = []
@@ -490,7 +500,8 @@ def system_lines(report: dict[str, Any]) -> list[str]:
             f"{n['number_over_plain']:.0%} (one thread); "
             f"{n['numbers_per_second']:.0f} numbers/s (read p50 {n['number_read_ms_p50']:.2f} ms: "
             f"finding and normalising {n['number_digits_mean']:.1f} digits "
-            f"{n['number_find_ms_p50']:.2f} ms, the model {n['number_model_ms_p50']:.2f} ms)"
+            f"{n['number_find_ms_p50']:.2f} ms, the model {n['number_model_ms_p50']:.2f} ms: "
+            f"{model_share(n):.0%} of a plain camera frame's time)"
         )
     if "camera_by_model" in report:
         c = report["camera_by_model"]
