@@ -32,7 +32,7 @@ from edge.normalize import (
     DEFAULT_OPTIONS,
     DigitRegion,
     NormalizeOptions,
-    digit_patch,
+    digit_patches,
     flatten_illumination,
     ink_image,
     stroke_mask,
@@ -75,9 +75,10 @@ class NumberOptions:
 DEFAULT_NUMBER_OPTIONS = NumberOptions()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frame makes dozens, and a frozen one costs 7x to make
 class Part:
-    """One blob of ink (or a group of them read as one digit): its box and outlines."""
+    """One blob of ink (or a group of them read as one digit): its box and outlines. Never
+    changed once made (joining two makes a third)."""
 
     x0: int
     y0: int
@@ -598,14 +599,19 @@ def segment(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) 
         height = typical_height(parts, floor, 2.5 * expected)
         digits, pieces = sort_parts(parts, height, floor, options)
     lines = group_lines(join_broken(digits + pieces, height, options))
-    found = []
+    placed = []  # (part, line) in reading order
     for n, line in enumerate(strong_lines(lines, ink, options)):
         line_height = float(statistics.median(p.h for p in line))
         for joined in line:
-            for part in split_touching(joined, line_height, ink.mask, outlines, options):
-                digit = _to_mnist(part, ink, outlines, options)
-                if digit is not None:
-                    found.append(FoundDigit(digit, ink.to_input(part), n))
+            placed += [
+                (part, n)
+                for part in split_touching(joined, line_height, ink.mask, outlines, options)
+            ]
+    found = [
+        FoundDigit(digit, ink.to_input(part), n)
+        for (part, n), digit in zip(placed, to_mnist(placed, ink, outlines, options), strict=True)
+        if digit is not None
+    ]
     if not found:
         return Segmentation([], "no digit: no digit-sized ink in the image")
     return Segmentation(found)
@@ -681,10 +687,23 @@ def image_edges(ink: Ink, shape: tuple[int, ...]) -> tuple[float, float, float, 
     )
 
 
-def _to_mnist(
-    part: Part, ink: Ink, outlines: Outlines, options: NumberOptions
-) -> np.ndarray | None:
-    """The part through edge.normalize's crop, fit and centring, with its own ink peak.
+def to_mnist(
+    placed: list[tuple[Part, int]], ink: Ink, outlines: Outlines, options: NumberOptions
+) -> list[np.ndarray | None]:
+    """The parts through edge.normalize's crop, fit and centring, each with its own ink peak
+    (None: no ink left). All of a frame's digits at once (normalize.digit_patches)."""
+    regions = [_region(part, ink, outlines) for part, _ in placed]
+    found = [r for r in regions if r is not None]
+    patches = iter(
+        digit_patches(
+            ink.flat, ink.mask, [r for r, _ in found], [p for _, p in found], options.normalize
+        )
+    )
+    return [None if r is None else next(patches)[0] for r in regions]
+
+
+def _region(part: Part, ink: Ink, outlines: Outlines) -> tuple[DigitRegion, float] | None:
+    """The part as a digit region of the ink, and its ink peak; None without ink.
 
     A piece cut from a touching blob is outlined again within its box; a whole part's
     outlines are its blobs' own.
@@ -700,9 +719,7 @@ def _to_mnist(
         contours, peak = tuple(outlines[i] for i in part.blobs), cv2.minMaxLoc(ink.flat[box])[1]
     if not contours or peak <= 0:
         return None
-    region = DigitRegion((part.x0, part.y0, part.x1, part.y1), contours)
-    patch, _ = digit_patch(ink.flat, ink.mask, region, peak, options.normalize)
-    return patch
+    return DigitRegion((part.x0, part.y0, part.x1, part.y1), contours), peak
 
 
 # -- reading it -----------------------------------------------------------------------------------
