@@ -506,9 +506,9 @@ def digit_patches(
     """:func:`digit_patch` for each region of one ink image (a number's digits).
 
     Step by step for all the regions (crop them all, then fit them all, ...) rather than
-    region by region: the same patches, and each step's code stays warm in the CPU's caches
-    while it runs for every digit of a frame (docs/edge.md, "Reading a number": 15% less
-    time a digit).
+    region by region: the same patches in less time, as each step's code stays warm in the
+    CPU's caches while it runs for every digit of a frame (measured in docs/edge.md,
+    "Reading a number").
     """
     crops = [
         crop_digit(flat, mask, region, options, options.floor * peak, options.edge * peak)

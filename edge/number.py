@@ -75,7 +75,7 @@ class NumberOptions:
 DEFAULT_NUMBER_OPTIONS = NumberOptions()
 
 
-@dataclass(slots=True)  # not frozen: a frame makes dozens, and a frozen one costs 7x to make
+@dataclass(slots=True)  # not frozen: a frame makes dozens, and frozen ones are slower to make
 class Part:
     """One blob of ink (or a group of them read as one digit): its box and outlines. Never
     changed once made (joining two makes a third)."""
