@@ -12,6 +12,7 @@ the model through the device's own normalisation (:mod:`edge.normalize`). Each t
 - a **gap**: a short piece of stroke erased, as in an open loop or a pen that skipped;
 - **low resolution**: the digit shrunk to 7-14 px and enlarged back, as a small digit in a
   camera frame (or a coarse scan) reaches the model after the device enlarges it to 20x20;
+- a **width** change: a narrow hand (a 2 or a 0 half as wide as it is tall) or a broad one;
 - for a 1, a **flag** (the up-stroke many people, and most fonts, start a 1 with) and sometimes
   a foot: MNIST's 1s are nearly all bare strokes, and a model that has only seen those reads a
   flagged 1 as a 7 or a 4;
@@ -48,6 +49,9 @@ class WritingConfig:
     flag: float = 0.5  # probability that a 1 gets a flag (and, a third of those, a foot)
     lowres: float = 0.25  # probability of a low-resolution copy
     lowres_px: tuple[int, int] = (7, 14)  # the digit's size (px) at that resolution, inclusive
+    width: float = 0.0  # probability of a narrower or wider hand
+    width_range: tuple[float, float] = (0.6, 1.25)  # the digit's width scale
+    flag_length: tuple[float, float] = (0.2, 0.4)  # a 1's flag, as a fraction of its height
 
 
 def elastic(image: np.ndarray, alpha: float, sigma: float, rng: np.random.Generator) -> np.ndarray:
@@ -92,7 +96,12 @@ def gap(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def flag_one(image: np.ndarray, rng: np.random.Generator, foot: bool = False) -> np.ndarray:
+def flag_one(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    foot: bool = False,
+    length_range: tuple[float, float] = (0.2, 0.4),
+) -> np.ndarray:
     """A 1 with a flag: a stroke from its top down to the left, as wide as its own strokes."""
     ys, xs = np.nonzero(image > 0.5)
     if len(ys) == 0:
@@ -100,7 +109,7 @@ def flag_one(image: np.ndarray, rng: np.random.Generator, foot: bool = False) ->
     height = float(ys.max() - ys.min() + 1)
     top = (float(xs[ys == ys.min()].mean()), float(ys.min()))
     angle = np.deg2rad(rng.uniform(30.0, 65.0))  # steeper than a 7's bar
-    length = rng.uniform(0.2, 0.4) * height
+    length = rng.uniform(*length_range) * height
     end = (top[0] - length * np.cos(angle), top[1] + length * np.sin(angle))
     width = max(1, round(stroke_width_of(image)))
     out = image.copy()
@@ -112,6 +121,13 @@ def flag_one(image: np.ndarray, rng: np.random.Generator, foot: bool = False) ->
         left, right = (bottom[0] - half, bottom[1]), (bottom[0] + half, bottom[1])
         cv2.line(out, _px(left), _px(right), value, width, cv2.LINE_AA, shift=2)
     return out
+
+
+def scale_width(image: np.ndarray, factor: float) -> np.ndarray:
+    """The digit made ``factor`` times as wide about its centre (a narrow or a broad hand)."""
+    h, w = image.shape
+    matrix = np.float32([[factor, 0.0, (1.0 - factor) * w / 2.0], [0.0, 1.0, 0.0]])
+    return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0)
 
 
 def _px(point: tuple[float, float]) -> tuple[int, int]:
@@ -153,7 +169,9 @@ def vary(image: np.ndarray, label: int, cfg: WritingConfig, rng: np.random.Gener
     variation; an image that drew none of it is returned as it came (MNIST's own framing)."""
     out = image
     if label == 1 and rng.random() < cfg.flag:
-        out = flag_one(out, rng, foot=rng.random() < 1 / 3)
+        out = flag_one(out, rng, foot=rng.random() < 1 / 3, length_range=cfg.flag_length)
+    if cfg.width and rng.random() < cfg.width:  # no draw when off: other recipes keep their stream
+        out = scale_width(out, rng.uniform(*cfg.width_range))
     if rng.random() < cfg.elastic:
         out = elastic(out, cfg.elastic_alpha * rng.uniform(0.3, 1.0), cfg.elastic_sigma, rng)
     if rng.random() < cfg.stroke:

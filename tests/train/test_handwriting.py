@@ -57,7 +57,7 @@ def test_vary_batch_is_reproducible_and_varies(digits, mnist_data):
     np.testing.assert_array_equal(a, b)
     changed = [not np.array_equal(x, y) for x, y in zip(a, digits, strict=True)]
     assert 0.5 < np.mean(changed) < 1.0  # most images, not all (some draw no variation)
-    off = hw.WritingConfig(elastic=0, stroke=0, gap=0, flag=0, lowres=0)
+    off = hw.WritingConfig(elastic=0, stroke=0, gap=0, flag=0, lowres=0, width=0)
     unchanged = hw.vary_batch(digits, labels, off, np.random.default_rng(5))
     np.testing.assert_array_equal(unchanged, digits)
 
@@ -81,7 +81,7 @@ def test_a_flag_is_drawn_from_the_top_of_a_one_down_to_the_left(mnist_data):
 
 
 def test_only_ones_get_a_flag(digits, mnist_data):
-    cfg = hw.WritingConfig(elastic=0, stroke=0, gap=0, flag=1.0, lowres=0)
+    cfg = hw.WritingConfig(elastic=0, stroke=0, gap=0, flag=1.0, lowres=0, width=0)
     labels = mnist_data.y_train[:64]
     out = hw.vary_batch(digits, labels, cfg, np.random.default_rng(0))
     for img, flagged, y in zip(digits, out, labels, strict=True):
@@ -95,3 +95,17 @@ def test_low_resolution_blurs_but_keeps_the_digit(digits):
     assert np.abs(coarse - img).mean() > 0.02  # detail lost...
     assert abs(coarse.sum() - img.sum()) < 0.15 * img.sum()  # ...ink kept
     assert np.abs(hw.low_resolution(img, 20) - img).mean() < np.abs(coarse - img).mean()
+
+
+def _ink_box(img: np.ndarray) -> tuple[int, int]:
+    ys, xs = np.nonzero(img > 0.5)
+    return int(ys.max() - ys.min() + 1), int(xs.max() - xs.min() + 1)
+
+
+def test_scale_width_makes_a_narrower_or_broader_hand_of_the_same_height(digits):
+    img = digits[5]
+    height, width = _ink_box(img)
+    for factor in (0.6, 1.25):
+        h, w = _ink_box(hw.scale_width(img, factor))
+        assert h == height
+        assert abs(w - factor * width) <= 2
