@@ -47,8 +47,8 @@ def main(models: tuple[str, ...], data: Path | None, seeds: str, as_json: bool) 
             results = _run(console, models or DEFAULT_MODELS, data, seed_list)
     except DigitEdgeError as exc:
         raise click.ClickException(str(exc)) from None
-    summary = {name: aggregate(rows) for name, rows in results.items()}
     plain = statistics.median(results.pop("_plain_epoch_seconds"))
+    summary = {name: aggregate(rows) for name, rows in results.items()}
     for s in summary.values():
         s["plain_epochs"] = s["median_seconds"] / plain
     summary_plain = {"plain_epoch_seconds": plain}
