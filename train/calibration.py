@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edge.confidence import outcome
 from train.augment import AugmentConfig, augment_batch
 from train.handwriting import WritingConfig, vary_batch
 
@@ -99,10 +100,10 @@ def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
 
 
 def wrong_and_unsure(probs: np.ndarray, labels: np.ndarray, threshold: float) -> tuple[int, int]:
-    """Answers that are wrong, and images left unsure, at ``threshold``."""
-    conf = probs.max(axis=1)
-    answered = conf >= threshold
-    return int((answered & (probs.argmax(axis=1) != labels)).sum()), int((~answered).sum())
+    """Answers that are wrong, and images left unsure, at ``threshold``: the device's own count
+    (:func:`edge.confidence.outcome`), so the threshold is chosen by the rule it is used by."""
+    counts = outcome(probs, labels, threshold)
+    return counts["wrong"], counts["unsure"]
 
 
 def choose_min_confidence(probs: np.ndarray, labels: np.ndarray) -> float:

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from edge.normalize import DEFAULT_OPTIONS
 from train.augment import augment_batch
 from train.data import Splits
 from train.handwriting import vary_batch
@@ -86,7 +87,9 @@ def select_epoch(val_accuracies: list[float], n_val: int) -> int:
     return max(i for i, acc in enumerate(val_accuracies, 1) if acc >= best - standard_error)
 
 
-def with_font_digits(splits: Splits, per_class: int, seed: int, stroke: float = 1.5) -> Splits:
+def with_font_digits(
+    splits: Splits, per_class: int, seed: int, stroke: float = DEFAULT_OPTIONS.stroke
+) -> Splits:
     """The splits with rendered printed-style digits appended to the training set only."""
     if per_class <= 0:
         return splits

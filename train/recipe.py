@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edge.normalize import DEFAULT_OPTIONS
 from train.augment import AugmentConfig
 from train.handwriting import WritingConfig
 
@@ -27,4 +28,4 @@ class Recipe:
     writing: WritingConfig | None = None  # real-writing variation after the warp (handwriting.py)
     #: The device normalisation's stroke target for this model (edge.normalize, "stroke"; 0:
     #: strokes kept as drawn). Convert writes it into the manifest, the device reads it there.
-    normalize_stroke: float = 1.5
+    normalize_stroke: float = DEFAULT_OPTIONS.stroke
