@@ -70,6 +70,8 @@ DEBIAN_DEBS := python3-venv python3-opencv python3-aiohttp gstreamer1.0-tools \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good chromium chromium-driver
 # The MQTT tests' broker and subscriber, and the Pi's paho-mqtt (1.6.1) for .venv-debian.
 DEBIAN_DEBS += mosquitto mosquitto-clients python3-paho-mqtt
+# pi-test asks the emulated Pi's `serve` for its status and reading over HTTP.
+DEBIAN_DEBS += curl
 
 apt-deps: ## the Debian packages the tests need (GStreamer, Debian's OpenCV, Chromium, mosquitto); root
 	apt-get -o DPkg::Lock::Timeout=600 update -q
