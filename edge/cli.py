@@ -738,10 +738,11 @@ def eval_(
 
     loaded = [open_model(m, runtime, threads, kernels, verbose) for m in models]
     thresholds = [confidence.resolve(min_confidence, m) for m in loaded]
-    reader = DigitReader(loaded[0], preprocess=preprocess)
+    readers = [DigitReader(m, preprocess=preprocess) for m in loaded]
     with _progress(limit or 0, "reading images") as tick:
-        dataset = evaluate.load(data, reader, limit, tick)
-    report = evaluate.evaluate(loaded, dataset, thresholds)
+        datasets = evaluate.load_for(data, readers, limit, tick)
+    report = evaluate.evaluate(loaded, datasets, thresholds)
+    dataset = datasets[0]
     if photos:
         report["photos"] = _photo_accuracy(loaded, dataset, photos, thresholds)
     if numbers:

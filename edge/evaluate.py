@@ -88,13 +88,34 @@ def load(
     return Dataset(str(path), np.stack(images), np.asarray(ys), np.asarray(empty), skipped)
 
 
+def load_for(
+    path: Path,
+    readers: list[DigitReader],
+    limit: int | None = None,
+    tick: Callable[[], None] | None = None,
+) -> list[Dataset]:
+    """:func:`load` for each reader, prepared as its model expects (models normalise for the
+    stroke width they were trained on): read once per distinct preprocessing, once for MNIST."""
+    path = Path(path).expanduser()
+    mnist_set = path.exists() and is_mnist(path)
+    keys = [None if mnist_set else (r.preprocess, r.options) for r in readers]
+    loaded: dict[Any, Dataset] = {}
+    for key, reader in zip(keys, readers, strict=True):
+        if key not in loaded:
+            loaded[key] = load(path, reader, limit, tick)
+    return [loaded[key] for key in keys]
+
+
 def evaluate(
-    models: list[DigitClassifier], data: Dataset, min_confidences: list[float] | None = None
+    models: list[DigitClassifier],
+    datasets: list[Dataset],
+    min_confidences: list[float] | None = None,
 ) -> dict[str, Any]:
-    """Accuracy per model and pairwise agreement of predicted labels; with a minimum
-    confidence per model, also its wrong and unsure counts (edge/confidence.py)."""
+    """Accuracy per model (each on its own dataset: the same files, prepared for it) and
+    pairwise agreement of predicted labels; with a minimum confidence per model, also its
+    wrong and unsure counts (edge/confidence.py)."""
     results, preds = [], []
-    for i, model in enumerate(models):
+    for i, (model, data) in enumerate(zip(models, datasets, strict=True)):
         start = time.perf_counter()
         probs = model.predict(data.images)
         probs[data.no_digit] = 0.0
@@ -119,6 +140,7 @@ def evaluate(
                 probs, data.labels, min_confidences[i]
             )
     agreement = [[float((a == b).mean()) for b in preds] for a in preds]
+    data = datasets[0]
     return {
         "data": data.name,
         "count": len(data.labels),
