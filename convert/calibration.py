@@ -28,21 +28,24 @@ PHOTOS = 1000  # synthetic photos of MNIST test digits (edge.synth, seed 0)
 
 def dev_sets(
     x_test_u8: np.ndarray, y_test: np.ndarray, stroke: float
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Normalised images (``stroke``: the model's stroke target) and labels of the non-MNIST
-    sets; no digit found gives an all-black image, which the outcome counts as wrong."""
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Normalised images (``stroke``: the model's stroke target), labels and a no-digit mask
+    of the non-MNIST sets; where no digit was found the image is blank and its probabilities
+    are zeroed after the model, which :func:`edge.confidence.outcome` counts as wrong (as
+    ``digit-edge eval`` does)."""
     options = dataclasses.replace(DEFAULT_OPTIONS, stroke=stroke)
     sources = {"photos": synth.photo_set(x_test_u8, y_test, PHOTOS, seed=0)}
     if uci.available():
         sources["uci-scans"] = uci.scan_set()
     sets = {}
     for name, samples in sources.items():
-        images, labels = [], []
+        images, labels, missing = [], [], []
         for s in samples:
             found = normalize(s.image, options).image
             images.append(found if found is not None else np.zeros((28, 28), np.float32))
             labels.append(s.label)
-        sets[name] = (np.stack(images), np.asarray(labels))
+            missing.append(found is None)
+        sets[name] = (np.stack(images), np.asarray(labels), np.asarray(missing))
     return sets
 
 
@@ -87,13 +90,20 @@ def measure(
     for model, name, path in files:
         classifier = open_model(path)
         mine = sets[strokes[model]]
-        others = {k: classifier.predict(x) for k, (x, _) in mine.items()}
-        labels = {k: y for k, (_, y) in mine.items()}
+        others = {k: _predict(classifier, x, no_digit) for k, (x, _, no_digit) in mine.items()}
+        labels = {k: y for k, (_, y, _) in mine.items()}
         out["files"][name] = file_section(
             test_probs[name], y_test, models.get(model), others, labels
         )
         tick()
     return out
+
+
+def _predict(classifier: Any, images: np.ndarray, no_digit: np.ndarray) -> np.ndarray:
+    """The model's probabilities, all zero where no digit was found (a wrong answer)."""
+    probs = classifier.predict(images)
+    probs[no_digit] = 0.0
+    return probs
 
 
 def for_manifest(section: dict, model: str, file: str) -> dict[str, Any]:
