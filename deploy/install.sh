@@ -112,7 +112,23 @@ print(f"install: numpy {numpy.__version__}, opencv {cv2.__version__} (Debian), "
       f"{runtime} {importlib.metadata.version(runtime)}, digit-edge {edge.__version__}")
 PY
 
-# 4. Models, settings, the command and the service.
+# 4. The camera packages, where this system has them: before the service starts, so that
+#    its default camera (auto) finds the camera module on the first start.
+for deb in "${CAMERA_DEBS[@]}"; do
+    if dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q 'install ok installed'; then
+        continue
+    elif [ "$OFFLINE" = 1 ]; then
+        say "$deb is not installed (offline: skipped; sudo apt install $deb adds it)"
+    elif [ -n "$(apt-cache policy "$deb" 2>/dev/null | sed -n 's/^ *Candidate: *//p' | grep -v none)" ]; then
+        say "apt-get install $deb"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$deb" \
+            || say "$deb could not be installed (skipped)"
+    else
+        say "$deb: no such package here (skipped: it comes with Raspberry Pi OS)"
+    fi
+done
+
+# 5. Models, settings, the command and the service.
 mkdir -p "$PREFIX/models"
 for f in "$here"/models/*; do
     dest=$PREFIX/models/$(basename "$f")
@@ -141,20 +157,5 @@ if [ -d /run/systemd/system ]; then
 elif [ "$ENABLE" = 1 ]; then
     systemctl enable digit-edge.service # not booted with systemd (a chroot): enable only
 fi
-# 5. The camera packages, where this system has them.
-for deb in "${CAMERA_DEBS[@]}"; do
-    if dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q 'install ok installed'; then
-        continue
-    elif [ "$OFFLINE" = 1 ]; then
-        say "$deb is not installed (offline: skipped; sudo apt install $deb adds it)"
-    elif [ -n "$(apt-cache policy "$deb" 2>/dev/null | sed -n 's/^ *Candidate: *//p' | grep -v none)" ]; then
-        say "apt-get install $deb"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$deb" \
-            || say "$deb could not be installed (skipped)"
-    else
-        say "$deb: no such package here (skipped: it comes with Raspberry Pi OS)"
-    fi
-done
-
 say "digit-edge $version ready: digit-edge classify PHOTO.png --model $PREFIX/models/$(
     sed -n 's|^DIGIT_EDGE_MODEL=.*/||p' "$here/digit-edge.default")"
