@@ -117,12 +117,18 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
     return np.clip(np.rint((data / 2.0 - half_lo) * (255.0 / span)), 0, 255).astype(np.uint8)
 
 
+#: The last shrinking step is linear down to this factor and an area average below it: a linear
+#: step samples pixels 1/factor apart, and past ~1.4 px it steps over a 1-px line in some rows.
+LINEAR_SHRINK_LIMIT = 0.7
+
+
 def to_work_scale(gray: np.ndarray, work_size: int) -> tuple[np.ndarray, float]:
     """Shrink so the longer side is at most ``work_size``: the search needs no more pixels.
 
-    Halvings by area average first (OpenCV's 2x block mean: 12 µs for 640x480), then a linear
-    resize for the rest: 45 µs in all, where one area resize 640 -> 240 takes 470 µs. The
-    Gaussian that follows in :func:`normalize` does the rest of the anti-aliasing.
+    Halvings by area average first (OpenCV's 2x block mean, cheap), then one step for the rest:
+    linear when it shrinks little (a VGA frame's 320 -> 240: 31 µs), an area average when it
+    shrinks more (400 -> 240: 254 µs, where a linear step, 45 µs, broke a digit drawn with a
+    1-px pen into pieces; docs/real-handwriting.md, "Screen drawings").
     Returns the image and its scale relative to the input (<= 1).
     """
     h, w = gray.shape
@@ -136,9 +142,26 @@ def to_work_scale(gray: np.ndarray, work_size: int) -> tuple[np.ndarray, float]:
     if max(small.shape) > work_size:
         f = work_size / max(small.shape)
         size = (max(1, round(small.shape[1] * f)), max(1, round(small.shape[0] * f)))
-        small = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
+        step = cv2.INTER_LINEAR if f >= LINEAR_SHRINK_LIMIT else cv2.INTER_AREA
+        small = cv2.resize(small, size, interpolation=step)
         scale = small.shape[1] / w
     return small, scale
+
+
+#: Shrunk more than this many times, a 1-px line (a thin pen on a large screen canvas) fades
+#: below the faintest ink accepted (``min_contrast``): :func:`normalize` widens it first.
+THIN_LINE_SHRINK = 3.0
+
+
+def widen_strokes(gray: np.ndarray, scale: float, dark_on_light: bool) -> np.ndarray:
+    """Every stroke widened to about ``1 / scale`` px, so it is a pixel wide once shrunk.
+
+    The darkest (or, for light ink, the brightest) pixel of each neighbourhood, as a thin line
+    would look if it had been drawn that wide; the paper around it stays paper.
+    """
+    side = max(2, round(1.0 / scale))
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
+    return cv2.erode(gray, kernel) if dark_on_light else cv2.dilate(gray, kernel)
 
 
 # -- 2. paper and ink ---------------------------------------------------------------------------
@@ -441,6 +464,12 @@ def normalize(image: np.ndarray, options: NormalizeOptions = DEFAULT_OPTIONS) ->
     work, scale = to_work_scale(gray, options.work_size)
     flat, _, inverted = ink_image(work, options)
     mask, peak = stroke_mask(flat, options)
+    if mask is None and scale * THIN_LINE_SHRINK < 1.0:
+        # Nothing at work scale, but a thin pen's line fades as a large image shrinks: widen
+        # the strokes to a work-scale pixel at full size and look once more.
+        work, scale = to_work_scale(widen_strokes(gray, scale, inverted), options.work_size)
+        flat, _, inverted = ink_image(work, options, inverted)
+        mask, peak = stroke_mask(flat, options)
     if mask is None:
         return Normalized(
             None, "no digit: blank image (no ink darker than the paper)", None, inverted

@@ -106,6 +106,36 @@ def test_a_lone_speck_is_not_a_digit():
     assert not N.normalize(img).found
 
 
+def _thin_zero(side: int, line_type: int, dark_on_light: bool = True) -> np.ndarray:
+    """A 0 drawn with a 1-px pen on a ``side`` x ``side`` screen canvas, 70% of its height."""
+    paper, ink = (255, 0) if dark_on_light else (0, 255)
+    canvas = np.full((side, side), paper, np.uint8)
+    radius = round(side * 0.35)
+    cv2.ellipse(canvas, (side // 2, side // 2), (round(radius * 0.7), radius), 0, 0, 360, ink, 1,
+                line_type)  # fmt: skip
+    return canvas
+
+
+@pytest.mark.parametrize("side", [400, 1000, 2000])
+@pytest.mark.parametrize("line_type", [cv2.LINE_8, cv2.LINE_AA], ids=["aliased", "antialiased"])
+def test_a_one_pixel_line_is_found_whole_on_any_canvas(side, line_type):
+    """A linear last shrinking step broke the 400-px 0 into pieces (only its lower half was
+    found); from 800 px on the shrunk line was fainter than any ink ("blank image")."""
+    for dark_on_light in (True, False):
+        result = N.normalize(_thin_zero(side, line_type, dark_on_light))
+        assert result.found, result.reason
+        _, _, w, h = result.box
+        assert abs(h - 0.7 * side) <= 0.03 * side and abs(w - 0.49 * side) <= 0.03 * side
+        ink = result.image > 0.3
+        assert ink[4:9].any() and ink[19:24].any()  # the top and the bottom of the ring
+        assert ink[:, 4:10].any() and ink[:, 18:24].any()  # and both sides
+
+
+def test_widening_thin_strokes_does_not_make_a_digit_of_paper_noise():
+    noisy = np.random.default_rng(2).normal(200, 8, (1080, 1920))
+    assert not N.normalize(np.clip(noisy, 0, 255).astype(np.uint8)).found
+
+
 def test_mnist_geometry_of_a_photo():
     result = N.normalize(digit_on_paper(4, (640, 480)))
     img = result.image
