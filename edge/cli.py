@@ -694,8 +694,9 @@ def serve(
     type=click.IntRange(0),
     default=0,
     show_default=True,
-    help="Also read N synthetic photos of MNIST test digits, N of font digits and up to N "
-    "UCI digits as scans and photos, normalised and naive-resized (needs MNIST --data).",
+    help="Also read N synthetic photos of MNIST test digits, N of font digits, N screen "
+    "drawings of MNIST test digits (1-px pen to brush) and up to N UCI digits as scans and "
+    "photos, normalised and naive-resized (needs MNIST --data).",
 )
 @min_confidence_option
 @click.option(
@@ -731,8 +732,9 @@ def eval_(
 ) -> None:
     """Accuracy of one or several models side by side, with their agreement.
 
-    With --photos N it also reads synthetic photos and fonts, and, where scikit-learn is
-    installed, the UCI handwritten digits as scans and photos (real writers, not MNIST's).
+    With --photos N it also reads synthetic photos, fonts and screen drawings, and, where
+    scikit-learn is installed, the UCI handwritten digits as scans and photos (real writers,
+    not MNIST's).
     """
     from edge import evaluate
 
@@ -756,7 +758,7 @@ def eval_(
 def _photo_accuracy(
     models: list[DigitClassifier], dataset: Dataset, count: int, thresholds: list[float]
 ) -> list[dict[str, Any]]:
-    from edge import synth, uci
+    from edge import synth, synth_screens, uci
     from edge.errors import DataError
 
     test = dataset.mnist_data  # the MNIST eval already loaded: its test digits go on paper
@@ -765,6 +767,11 @@ def _photo_accuracy(
     sets = [
         ("photos", count, lambda: synth.photo_set(test.x_test, test.y_test, count, seed=0)),
         ("fonts", count, lambda: synth.font_set(count, seed=0)),
+        (
+            "screens",
+            count,
+            lambda: synth_screens.screen_set(test.x_test, test.y_test, count, seed=0),
+        ),
     ]
     if uci.available():  # real handwriting (scikit-learn's UCI digits): hosts with [dev] only
         n = min(count, len(uci.load()[1]))
