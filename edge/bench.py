@@ -225,26 +225,35 @@ def bench_number_camera(
     """``camera --number`` on 640x480 frames of 6-digit numbers against plain ``camera`` on
     640x480 single-digit frames, one interpreter thread each: FPS and their ratio.
 
-    Rounds alternate the two and the medians are compared (load drifts on a shared machine);
-    numbers per second is the reading alone (no decoding), the median over the frames read.
+    The number loop runs as ``camera --number`` does (the next frame's digits found on a
+    thread of their own) and, for comparison, with one thread finding and reading frame by
+    frame (``find_ahead`` off). Rounds alternate the three and the medians are compared (load
+    drifts on a shared machine); numbers per second is the reading alone (no decoding), the
+    median over the frames read; CPU ms per frame is everything but decoding, all threads.
     """
     classifier = DigitClassifier(ModelOptions(model, runtime=runtime, threads=1))
     plain, numbers = DigitReader(classifier), NumberReader(DigitReader(classifier))
-    plain_fps, number_fps, number_ms, rest_cpu = [], [], [], []
+    fps: dict[str, list[float]] = {"plain": [], "number": [], "sequential": []}
+    cpu: dict[str, list[float]] = {"number": [], "sequential": []}
+    number_ms: list[float] = []
     for _ in range(rounds):
-        plain_fps.append(run_camera(plain, CameraOptions(str(digit_video))).fps)
-        summary = run_camera(numbers, CameraOptions(str(number_video)))
-        number_fps.append(summary.fps)
-        number_ms += summary.classify_ms
-        rest_cpu.append(summary.cpu_ms_per_frame()[1])
-    p, n = float(np.median(plain_fps)), float(np.median(number_fps))
+        fps["plain"].append(run_camera(plain, CameraOptions(str(digit_video))).fps)
+        for name, ahead in (("number", True), ("sequential", False)):
+            summary = run_camera(numbers, CameraOptions(str(number_video), find_ahead=ahead))
+            fps[name].append(summary.fps)
+            cpu[name].append(summary.cpu_ms_per_frame()[1])
+            number_ms += summary.classify_ms if ahead else []
+    p, n, q = (float(np.median(fps[k])) for k in ("plain", "number", "sequential"))
     return {
         "plain_camera_fps": p,
         "number_camera_fps": n,
         "number_over_plain": n / p,
+        "number_sequential_fps": q,
+        "sequential_over_plain": q / p,
         "number_read_ms_p50": float(np.median(number_ms)),
         "numbers_per_second": 1e3 / float(np.median(number_ms)),
-        "number_loop_rest_cpu_ms": float(np.median(rest_cpu)),
+        "number_loop_rest_cpu_ms": float(np.median(cpu["number"])),
+        "sequential_loop_rest_cpu_ms": float(np.median(cpu["sequential"])),
         **number_read_split(numbers, number_video),
         "rounds": rounds,
     }
@@ -502,6 +511,12 @@ def system_lines(report: dict[str, Any]) -> list[str]:
             f"finding and normalising {n['number_digits_mean']:.1f} digits "
             f"{n['number_find_ms_p50']:.2f} ms, the model {n['number_model_ms_p50']:.2f} ms: "
             f"{model_share(n):.0%} of a plain camera frame's time)"
+        )
+        lines.append(
+            f"camera --number with the digits found ahead on a thread of their own: "
+            f"{n['number_loop_rest_cpu_ms']:.2f} CPU ms a frame besides decoding; one thread "
+            f"for both instead: {n['number_sequential_fps']:.0f} FPS "
+            f"({n['sequential_over_plain']:.0%}), {n['sequential_loop_rest_cpu_ms']:.2f} CPU ms"
         )
     if "camera_by_model" in report:
         c = report["camera_by_model"]

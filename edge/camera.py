@@ -20,15 +20,16 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import cv2
 import numpy as np
 
 from edge import overlay
 from edge.errors import CameraError, StreamFailed
+from edge.number import FoundNumber, NumberReader
 from edge.pipeline import DigitReader, Reading
 from edge.quiet import captured_fds
 from edge.sources import STREAM_TIMEOUT_MS, FrameSource, SourceSpec, open_source, parse_source
@@ -49,6 +50,9 @@ class CameraOptions:
     retry_delay: float = 0.5  # seconds before the first retry, doubled each time
     loop: bool = False  # a video file starts again at its end instead of ending the loop
     realtime: bool = False  # a video file plays at its own frame rate (as a camera would)
+    # --number: the next frame's digits are found on a thread of their own while the model
+    # reads this frame's (edge.camera.found_ahead); off: one thread does both, frame by frame.
+    find_ahead: bool = True
 
 
 @dataclass
@@ -301,17 +305,27 @@ class _FilePace:
 
 
 _END = object()
+T = TypeVar("T")
 
 
-def frames(
-    spec: SourceSpec, options: CameraOptions, stop: StopFlag, summary: Summary
-) -> Iterator[tuple[int, np.ndarray | None]]:
-    """:func:`read_frames` on a background thread, a few frames ahead of the caller.
+def run_ahead(
+    items: Generator[T, None, None],
+    name: str,
+    stop: StopFlag,
+    producer_waited: Callable[[float], None] = lambda _: None,
+    consumer_waited: Callable[[float], None] = lambda _: None,
+    depth: int = 4,
+) -> Iterator[T]:
+    """``items``, made on a background thread up to ``depth`` ahead of the caller, in order.
 
-    OpenCV releases the GIL while it decodes, so the next frame decodes while this one is
-    classified: the loop runs at the speed of the slower of the two, not of their sum.
+    Why: OpenCV and the interpreter release the GIL while they work, so the thread makes the
+    next item while the caller works on this one: the two run at the speed of the slower,
+    not of their sum. An exception in ``items`` is raised in the caller's thread, after the
+    items made before it; when the caller stops early (or ``stop`` is set), ``items`` is
+    closed on its thread. ``producer_waited`` / ``consumer_waited`` receive the seconds each
+    side spent blocked on the other (a full queue, an empty one).
     """
-    ahead: queue.Queue[object] = queue.Queue(maxsize=4)
+    ahead: queue.Queue[object] = queue.Queue(maxsize=depth)
     done = threading.Event()
     failure: list[BaseException] = []
 
@@ -331,19 +345,20 @@ def frames(
                     continue
             return False
         finally:
-            summary.decoder_waited_s += time.perf_counter() - t0
+            producer_waited(time.perf_counter() - t0)
 
     def produce() -> None:
         try:
-            for item in read_frames(spec, options, stop, summary):
+            for item in items:
                 if not put(item):
                     return
         except BaseException as exc:  # handed to the caller's thread, raised there
             failure.append(exc)
         finally:
+            items.close()
             put(_END)
 
-    thread = threading.Thread(target=produce, name="digit-edge-frames", daemon=True)
+    thread = threading.Thread(target=produce, name=name, daemon=True)
     thread.start()
     try:
         while not stop:
@@ -356,19 +371,47 @@ def frames(
                 except queue.Empty:
                     continue
                 finally:
-                    if summary.frames:  # waiting for the source to open is not the loop's pace
-                        summary.loop_waited_s += time.perf_counter() - t0
+                    consumer_waited(time.perf_counter() - t0)
             if item is _END:
                 break
-            summary.frames += 1
             yield item  # type: ignore[misc]
     finally:
         done.set()
         thread.join(timeout=STREAM_TIMEOUT_MS / 1000 + 1)
     if failure:
         raise failure[0]
+
+
+def frames(
+    spec: SourceSpec, options: CameraOptions, stop: StopFlag, summary: Summary
+) -> Iterator[tuple[int, np.ndarray | None]]:
+    """:func:`read_frames` on a background thread (:func:`run_ahead`), a few frames ahead of
+    the caller: the next frame decodes while this one is classified."""
+
+    def decoder_waited(seconds: float) -> None:
+        summary.decoder_waited_s += seconds
+
+    def loop_waited(seconds: float) -> None:
+        if summary.frames:  # waiting for the source to open is not the loop's pace
+            summary.loop_waited_s += seconds
+
+    decoded = read_frames(spec, options, stop, summary)
+    yield from run_ahead(decoded, "digit-edge-frames", stop, decoder_waited, loop_waited)
     if stop:
         summary.ended_by = stop.reason or "signal"
+
+
+def found_ahead(
+    reader: NumberReader, numbered: Generator[tuple[int, np.ndarray | None], None, None]
+) -> Generator[tuple[int, np.ndarray | None, FoundNumber | None], None, None]:
+    """Each frame with the digits ``reader.find`` found in it (None for a skipped frame).
+
+    Run by :func:`run_ahead`: the digits of the next frame are found while the model reads
+    this frame's (docs/edge.md, "Reading a number", has what it gives on 2 and 4 cores).
+    """
+    with contextlib.closing(numbered):  # stopping early stops the decoding thread too
+        for number, frame in numbered:
+            yield number, frame, None if frame is None else reader.find(frame)
 
 
 class StopLoop(Exception):
@@ -405,8 +448,30 @@ class FrameReading:
 Consumer = Callable[[FrameReading], None]
 
 
+def frames_to_read(
+    reader: DigitReader | NumberReader,
+    spec: SourceSpec,
+    options: CameraOptions,
+    stop: StopFlag,
+    summary: Summary,
+) -> Generator[tuple[int, np.ndarray | None, FoundNumber | None], None, None]:
+    """The loop's frames, each with a number's digits already found (or None: read it all).
+
+    For a NumberReader the digits are found on a thread of their own (:func:`found_ahead`,
+    unless ``options.find_ahead`` is off); a single digit is read whole in the loop, as it
+    always was.
+    """
+    decoded = frames(spec, options, stop, summary)
+    if isinstance(reader, NumberReader) and options.find_ahead:
+        yield from run_ahead(found_ahead(reader, decoded), "digit-edge-find", stop)
+        return
+    with contextlib.closing(decoded):
+        for number, frame in decoded:
+            yield number, frame, None
+
+
 def run(
-    reader: DigitReader,
+    reader: DigitReader | NumberReader,
     options: CameraOptions,
     consumers: Sequence[Consumer] = (),
     stop: StopFlag | None = None,
@@ -430,7 +495,8 @@ def run(
     cv2.setNumThreads(1)
     with stop.installed():
         try:
-            for number, frame in frames(spec, options, stop, summary):
+            for number, frame, found in frames_to_read(reader, spec, options, stop, summary):
+                summary.frames += 1
                 now = time.perf_counter()
                 recent.append(now)
                 if number == 1:
@@ -440,7 +506,7 @@ def run(
                 summary.last_frame_at = now
                 if frame is None:
                     continue
-                reading = reader.read(frame)
+                reading = reader.read(frame) if found is None else reader.finish(found)
                 _count(summary, reading)
                 fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
                 event = FrameReading(

@@ -808,6 +808,15 @@ def number_string(digits: list[DigitInNumber], min_confidence: float = 0.0) -> s
     return "".join(out)
 
 
+@dataclass(frozen=True)
+class FoundNumber:
+    """What :meth:`NumberReader.find` hands to :meth:`NumberReader.finish`: the digits found
+    in one image, and the milliseconds finding them took."""
+
+    segmentation: Segmentation
+    ms: float
+
+
 _SHIFTS = ((-1, 0), (1, 0), (0, -1), (0, 1))  # up, down, left, right: as good as 8 (docs)
 
 
@@ -853,14 +862,27 @@ class NumberReader:
 
     def read(self, image: np.ndarray) -> NumberReading:
         """Find, normalise and classify every digit of ``image``; never raises for content."""
+        return self.finish(self.find(image))
+
+    def find(self, image: np.ndarray) -> FoundNumber:
+        """The first stage of :meth:`read`: the digits found and normalised, without the model.
+
+        The camera loop runs it on the next frame, on a thread of its own, while the model
+        reads this frame's digits in :meth:`finish` (edge.camera.run).
+        """
         t0 = time.perf_counter()
         found = segment(image, self.options)
+        return FoundNumber(found, (time.perf_counter() - t0) * 1e3)
+
+    def finish(self, found: FoundNumber) -> NumberReading:
+        """The second stage of :meth:`read`: the model reads the digits :meth:`find` found."""
         t1 = time.perf_counter()
         digits, labels = [], self.model.labels
-        if found.digits:
-            images = np.stack([d.image for d in found.digits])
+        segmentation = found.segmentation
+        if segmentation.digits:
+            images = np.stack([d.image for d in segmentation.digits])
             probs = self.classify(np.rint(images * np.float32(255.0)).astype(np.uint8))
-            for d, p in zip(found.digits, probs, strict=True):
+            for d, p in zip(segmentation.digits, probs, strict=True):
                 best = int(p.argmax())
                 unsure = float(p[best]) < self.min_confidence
                 digits.append(
@@ -870,7 +892,7 @@ class NumberReader:
         return NumberReading(
             number_string(digits, self.min_confidence),
             digits,
-            found.reason or None,
+            segmentation.reason or None,
             self.min_confidence,
-            {"preprocess": (t1 - t0) * 1e3, "invoke": (t2 - t1) * 1e3},
+            {"preprocess": found.ms, "invoke": (t2 - t1) * 1e3},
         )

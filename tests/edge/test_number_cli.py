@@ -160,6 +160,11 @@ def test_bench_number_camera_ratio(int8_model, tmp_path, mnist_data):
     ratio = result["number_camera_fps"] / result["plain_camera_fps"]
     assert result["number_over_plain"] == pytest.approx(ratio)
     assert result["numbers_per_second"] > 0
+    # the same loop with one thread for both stages, measured in the same rounds
+    assert result["number_sequential_fps"] > 0 and result["sequential_loop_rest_cpu_ms"] > 0
+    assert result["sequential_over_plain"] == pytest.approx(
+        result["number_sequential_fps"] / result["plain_camera_fps"]
+    )
     # the split of a read: 6-digit frames, the model's share and the rest both measured
     assert 5.0 <= result["number_digits_mean"] <= 7.0
     assert result["number_find_ms_p50"] > 0 and result["number_model_ms_p50"] > 0
