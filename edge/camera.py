@@ -50,8 +50,8 @@ class CameraOptions:
     retry_delay: float = 0.5  # seconds before the first retry, doubled each time
     loop: bool = False  # a video file starts again at its end instead of ending the loop
     realtime: bool = False  # a video file plays at its own frame rate (as a camera would)
-    # --number: the next frame's digits are found on a thread of their own while the model
-    # reads this frame's (edge.camera.found_ahead); off: one thread does both, frame by frame.
+    # --number: the decoding thread also locates the digits of each frame, so the loop only
+    # normalises and reads them (edge.camera.frame_items); off: the loop reads it all.
     find_ahead: bool = True
 
 
@@ -382,10 +382,8 @@ def run_ahead(
         raise failure[0]
 
 
-def frames(
-    spec: SourceSpec, options: CameraOptions, stop: StopFlag, summary: Summary
-) -> Iterator[tuple[int, np.ndarray | None]]:
-    """:func:`read_frames` on a background thread (:func:`run_ahead`), a few frames ahead of
+def frames(items: Generator[T, None, None], stop: StopFlag, summary: Summary) -> Iterator[T]:
+    """:func:`frame_items` on a background thread (:func:`run_ahead`), a few frames ahead of
     the caller: the next frame decodes while this one is classified."""
 
     def decoder_waited(seconds: float) -> None:
@@ -395,23 +393,33 @@ def frames(
         if summary.frames:  # waiting for the source to open is not the loop's pace
             summary.loop_waited_s += seconds
 
-    decoded = read_frames(spec, options, stop, summary)
-    yield from run_ahead(decoded, "digit-edge-frames", stop, decoder_waited, loop_waited)
+    yield from run_ahead(items, "digit-edge-frames", stop, decoder_waited, loop_waited)
     if stop:
         summary.ended_by = stop.reason or "signal"
 
 
-def found_ahead(
-    reader: NumberReader, numbered: Generator[tuple[int, np.ndarray | None], None, None]
+def frame_items(
+    reader: DigitReader | NumberReader,
+    spec: SourceSpec,
+    options: CameraOptions,
+    stop: StopFlag,
+    summary: Summary,
 ) -> Generator[tuple[int, np.ndarray | None, FoundNumber | None], None, None]:
-    """Each frame with the digits ``reader.find`` found in it (None for a skipped frame).
+    """What the decoding thread makes of each frame of :func:`read_frames`: the frame, and
+    for a NumberReader the places of its digits (``NumberReader.find``), None otherwise.
 
-    Run by :func:`run_ahead`: the digits of the next frame are found while the model reads
-    this frame's (docs/edge.md, "Reading a number", has what it gives on 2 and 4 cores).
+    Why: a number's frame costs about 2.2 CPU ms besides its decoding, a single digit's 0.6.
+    Found on the decoding thread, the digits of the next frame are located while the loop
+    normalises and reads this frame's: two threads of about equal work, instead of one
+    doing all of it (docs/edge.md, "Reading a number", has what it gives and what a third
+    thread did not). ``options.find_ahead`` off: the loop reads the whole number itself.
     """
-    with contextlib.closing(numbered):  # stopping early stops the decoding thread too
-        for number, frame in numbered:
-            yield number, frame, None if frame is None else reader.find(frame)
+    find = reader.find if isinstance(reader, NumberReader) and options.find_ahead else None
+    with contextlib.closing(read_frames(spec, options, stop, summary)) as decoded:
+        for number, frame in decoded:
+            if find is not None and summary.source_pace == "decoding":
+                summary.source_pace = "decoding and finding the digits"
+            yield number, frame, None if find is None or frame is None else find(frame)
 
 
 class StopLoop(Exception):
@@ -448,28 +456,6 @@ class FrameReading:
 Consumer = Callable[[FrameReading], None]
 
 
-def frames_to_read(
-    reader: DigitReader | NumberReader,
-    spec: SourceSpec,
-    options: CameraOptions,
-    stop: StopFlag,
-    summary: Summary,
-) -> Generator[tuple[int, np.ndarray | None, FoundNumber | None], None, None]:
-    """The loop's frames, each with a number's digits already found (or None: read it all).
-
-    For a NumberReader the digits are found on a thread of their own (:func:`found_ahead`,
-    unless ``options.find_ahead`` is off); a single digit is read whole in the loop, as it
-    always was.
-    """
-    decoded = frames(spec, options, stop, summary)
-    if isinstance(reader, NumberReader) and options.find_ahead:
-        yield from run_ahead(found_ahead(reader, decoded), "digit-edge-find", stop)
-        return
-    with contextlib.closing(decoded):
-        for number, frame in decoded:
-            yield number, frame, None
-
-
 def run(
     reader: DigitReader | NumberReader,
     options: CameraOptions,
@@ -495,7 +481,8 @@ def run(
     cv2.setNumThreads(1)
     with stop.installed():
         try:
-            for number, frame, found in frames_to_read(reader, spec, options, stop, summary):
+            items = frame_items(reader, spec, options, stop, summary)
+            for number, frame, found in frames(items, stop, summary):
                 summary.frames += 1
                 now = time.perf_counter()
                 recent.append(now)

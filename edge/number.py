@@ -566,7 +566,24 @@ class Segmentation:
 
 
 def segment(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) -> Segmentation:
-    """Any image -> its digits as MNIST-style 28x28 images in reading order (no model needed).
+    """Any image -> its digits as MNIST-style 28x28 images in reading order (no model needed):
+    :func:`locate` them, then :func:`normalise_digits`."""
+    return normalise_digits(locate(image, options), options)
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where the digits of an image are: each part in reading order with its line, on the ink
+    it was found in; or, with no parts, why there are none."""
+
+    placed: list[tuple[Part, int]]
+    ink: Ink | None = None
+    outlines: Outlines = ()
+    reason: str = ""
+
+
+def locate(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) -> Located:
+    """The digits' places in ``image``, not yet normalised.
 
     A first look at the whole image finds the digits' height and region; when they are small
     there, a closer look at that region alone finds them again, larger.
@@ -584,14 +601,14 @@ def segment(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) 
         if digits:
             break
     if ink.mask is None:
-        return Segmentation([], "no digit: blank image (no ink darker than the paper)")
+        return Located([], reason="no digit: blank image (no ink darker than the paper)")
     scale = closer_scale(ink, height, options)
     if scale is not None and digits:
         box, scale = digits_region(digits + pieces, ink, height, gray.shape, scale, options)
         expected = height * scale / ink.scale
         ink = closer_look(gray, box, scale, ink, paper, inverted, expected, options)
         if ink.mask is None:
-            return Segmentation([], "no digit: blank image (no ink darker than the paper)")
+            return Located([], reason="no digit: blank image (no ink darker than the paper)")
         ink, parts, outlines = without_lines(
             ink, 2.5 * expected, gray.shape, max(3, round(0.12 * expected))
         )
@@ -607,9 +624,20 @@ def segment(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) 
                 (part, n)
                 for part in split_touching(joined, line_height, ink.mask, outlines, options)
             ]
+    return Located(placed, ink, outlines)
+
+
+def normalise_digits(located: Located, options: NumberOptions) -> Segmentation:
+    """The located digits as the model's 28x28 inputs, each with its box in the input's
+    pixels (a part whose ink vanishes is dropped)."""
+    if located.ink is None:
+        return Segmentation([], located.reason)
+    ink, placed = located.ink, located.placed
     found = [
         FoundDigit(digit, ink.to_input(part), n)
-        for (part, n), digit in zip(placed, to_mnist(placed, ink, outlines, options), strict=True)
+        for (part, n), digit in zip(
+            placed, to_mnist(placed, ink, located.outlines, options), strict=True
+        )
         if digit is not None
     ]
     if not found:
@@ -810,10 +838,10 @@ def number_string(digits: list[DigitInNumber], min_confidence: float = 0.0) -> s
 
 @dataclass(frozen=True)
 class FoundNumber:
-    """What :meth:`NumberReader.find` hands to :meth:`NumberReader.finish`: the digits found
-    in one image, and the milliseconds finding them took."""
+    """What :meth:`NumberReader.find` hands to :meth:`NumberReader.finish`: where the digits
+    of one image are, and the milliseconds finding them took."""
 
-    segmentation: Segmentation
+    located: Located
     ms: float
 
 
@@ -865,20 +893,19 @@ class NumberReader:
         return self.finish(self.find(image))
 
     def find(self, image: np.ndarray) -> FoundNumber:
-        """The first stage of :meth:`read`: the digits found and normalised, without the model.
-
-        The camera loop runs it on the next frame, on a thread of its own, while the model
-        reads this frame's digits in :meth:`finish` (edge.camera.run).
-        """
+        """The first half of :meth:`read`: where the digits of ``image`` are, not yet
+        normalised. The camera loop runs it on its decoding thread (edge.camera.frame_items)
+        while the loop normalises and reads the previous frame's digits in :meth:`finish`."""
         t0 = time.perf_counter()
-        found = segment(image, self.options)
-        return FoundNumber(found, (time.perf_counter() - t0) * 1e3)
+        located = locate(image, self.options)
+        return FoundNumber(located, (time.perf_counter() - t0) * 1e3)
 
     def finish(self, found: FoundNumber) -> NumberReading:
-        """The second stage of :meth:`read`: the model reads the digits :meth:`find` found."""
+        """The second half of :meth:`read`: the found digits normalised and read by the model."""
+        t0 = time.perf_counter()
+        segmentation = normalise_digits(found.located, self.options)
         t1 = time.perf_counter()
         digits, labels = [], self.model.labels
-        segmentation = found.segmentation
         if segmentation.digits:
             images = np.stack([d.image for d in segmentation.digits])
             probs = self.classify(np.rint(images * np.float32(255.0)).astype(np.uint8))
@@ -894,5 +921,5 @@ class NumberReader:
             digits,
             segmentation.reason or None,
             self.min_confidence,
-            {"preprocess": found.ms, "invoke": (t2 - t1) * 1e3},
+            {"preprocess": found.ms + (t1 - t0) * 1e3, "invoke": (t2 - t1) * 1e3},
         )

@@ -1,6 +1,6 @@
-"""`camera --number`'s two stages: the digits of the next frame are found on a thread of their
-own while the model reads this frame's (edge.camera.found_ahead); the same readings, in order,
-as reading frame by frame; errors and early stops reach the caller."""
+"""`camera --number`'s two halves: the decoding thread also locates the digits of each frame
+while the loop normalises and reads the previous frame's (edge.camera.frame_items); the same
+readings, in order, as reading frame by frame; errors and early stops reach the caller."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def _loop_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("digit-edge-")]
 
 
-def test_found_ahead_reads_every_frame_as_reading_it_alone(numbers, number_video):
+def test_found_on_the_decoding_thread_each_frame_reads_as_alone(numbers, number_video):
     """Each frame's number, digits, probabilities and boxes, in frame order, equal
     NumberReader.read on that frame, and the loop with one thread for both stages."""
     want = [_without_timings(numbers.read(f).as_dict()) for f in _decoded(number_video)]
@@ -62,12 +62,14 @@ def test_found_ahead_reads_every_frame_as_reading_it_alone(numbers, number_video
         assert [_without_timings(r) for _, r in seen] == want
         assert summary.frames == summary.classified == 60
         assert summary.ended_by == "end of video"
+        pace = "decoding and finding the digits" if ahead else "decoding"
+        assert summary.source_pace == pace
         timings = seen[0][1]["timings_ms"]
         assert set(timings) == {"preprocess", "invoke"} and min(timings.values()) > 0
     assert _loop_threads() == []
 
 
-def test_found_ahead_keeps_every_and_max_frames(numbers, number_video):
+def test_finding_on_the_decoding_thread_keeps_every_and_max_frames(numbers, number_video):
     seen, summary = _readings(numbers, CameraOptions(str(number_video), every=4, max_frames=30))
     assert [n for n, _ in seen] == list(range(1, 30, 4))
     assert summary.frames == 30 and summary.classified == 8
@@ -94,7 +96,7 @@ def test_an_error_finding_digits_reaches_the_caller_after_the_frames_before_it(
     assert _loop_threads() == []
 
 
-def test_an_error_decoding_reaches_the_caller_through_both_threads(numbers, tmp_path):
+def test_an_error_opening_the_source_reaches_the_caller(numbers, tmp_path):
     from edge.errors import CameraError
 
     not_a_video = tmp_path / "notes.avi"
