@@ -409,7 +409,7 @@ def run(
                 numbers = write_number_video(Path(tmp) / "numbers.avi", test.x_test, test.y_test)
                 report["number_camera"] = {
                     "model": str(models[0]),
-                    **bench_number_camera(models[0], video, numbers, runtime),
+                    **bench_number_camera(models[0], video, numbers, runtime, rounds=5),
                 }
             if len(models) > 1:
                 progress("headless camera, every model")
