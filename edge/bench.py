@@ -225,9 +225,9 @@ def bench_number_camera(
     """``camera --number`` on 640x480 frames of 6-digit numbers against plain ``camera`` on
     640x480 single-digit frames, one interpreter thread each: FPS and their ratio.
 
-    The number loop runs as ``camera --number`` does (the next frame's digits found on a
-    thread of their own) and, for comparison, with one thread finding and reading frame by
-    frame (``find_ahead`` off). Rounds alternate the three and the medians are compared (load
+    The number loop runs as ``camera --number`` does (its decoding thread also locating each
+    frame's digits) and, for comparison, with the loop alone finding and reading all of a
+    number (``find_ahead`` off). Rounds alternate the three and the medians are compared (load
     drifts on a shared machine); numbers per second is the reading alone (no decoding), the
     median over the frames read; CPU ms per frame is everything but decoding, all threads.
     """
@@ -513,9 +513,9 @@ def system_lines(report: dict[str, Any]) -> list[str]:
             f"{model_share(n):.0%} of a plain camera frame's time)"
         )
         lines.append(
-            f"camera --number with the digits found ahead on a thread of their own: "
-            f"{n['number_loop_rest_cpu_ms']:.2f} CPU ms a frame besides decoding; one thread "
-            f"for both instead: {n['number_sequential_fps']:.0f} FPS "
+            f"camera --number, its decoding thread also locating the digits: "
+            f"{n['number_loop_rest_cpu_ms']:.2f} CPU ms a frame besides decoding; the loop "
+            f"alone reading all of a number instead: {n['number_sequential_fps']:.0f} FPS "
             f"({n['sequential_over_plain']:.0%}), {n['sequential_loop_rest_cpu_ms']:.2f} CPU ms"
         )
     if "camera_by_model" in report:

@@ -53,7 +53,7 @@ def _loop_threads() -> list[str]:
 
 def test_found_on_the_decoding_thread_each_frame_reads_as_alone(numbers, number_video):
     """Each frame's number, digits, probabilities and boxes, in frame order, equal
-    NumberReader.read on that frame, and the loop with one thread for both stages."""
+    NumberReader.read on that frame, with the digits located on the decoding thread or not."""
     want = [_without_timings(numbers.read(f).as_dict()) for f in _decoded(number_video)]
     assert len(want) == 60 and sum(len(r["digits"]) == 6 for r in want[::10]) >= 4
     for ahead in (True, False):
@@ -113,7 +113,7 @@ def test_a_consumer_stopping_the_loop_stops_both_threads(numbers, number_video):
 
     summary = run(numbers, CameraOptions(str(number_video)), [stop_after_5])
     assert summary.ended_by == "enough"
-    assert summary.frames == summary.classified == 5  # frames found ahead are not counted
+    assert summary.frames == summary.classified == 5  # frames decoded ahead are not counted
     assert _loop_threads() == []
 
 

@@ -160,7 +160,7 @@ def test_bench_number_camera_ratio(int8_model, tmp_path, mnist_data):
     ratio = result["number_camera_fps"] / result["plain_camera_fps"]
     assert result["number_over_plain"] == pytest.approx(ratio)
     assert result["numbers_per_second"] > 0
-    # the same loop with one thread for both stages, measured in the same rounds
+    # the loop alone reading all of a number, measured in the same rounds
     assert result["number_sequential_fps"] > 0 and result["sequential_loop_rest_cpu_ms"] > 0
     assert result["sequential_over_plain"] == pytest.approx(
         result["number_sequential_fps"] / result["plain_camera_fps"]
