@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import sys
 import tempfile
 from pathlib import Path
 
@@ -73,9 +74,7 @@ def main(model: Path, data: Path, pairs: int, quiet_fps: float) -> None:
     with tempfile.TemporaryDirectory(prefix="digit-edge-bench-") as tmp:
         digits = write_video(Path(tmp) / "digits.avi", frames=300)
         video = write_number_video(Path(tmp) / "numbers.avi", test.x_test, test.y_test)
-        with click.progressbar(
-            range(pairs), label="pairs", file=click.get_text_stream("stderr")
-        ) as bar:
+        with click.progressbar(range(pairs), label="pairs", file=sys.stderr) as bar:
             for _ in bar:
                 for name, ahead in LOOPS.items():
                     seen[name].append(_pair(plain, numbers, digits, video, ahead))
