@@ -50,8 +50,8 @@ class CameraOptions:
     retry_delay: float = 0.5  # seconds before the first retry, doubled each time
     loop: bool = False  # a video file starts again at its end instead of ending the loop
     realtime: bool = False  # a video file plays at its own frame rate (as a camera would)
-    # --number: the decoding thread also locates the digits of each frame, so the loop only
-    # normalises and reads them (edge.camera.frame_items); off: the loop reads it all.
+    # --number: the decoding thread also takes the first look at each frame for its digits,
+    # the loop does the rest (edge.camera.frame_items); off: the loop reads it all.
     find_ahead: bool = True
 
 
@@ -406,13 +406,15 @@ def frame_items(
     summary: Summary,
 ) -> Generator[tuple[int, np.ndarray | None, FoundNumber | None], None, None]:
     """What the decoding thread makes of each frame of :func:`read_frames`: the frame, and
-    for a NumberReader the places of its digits (``NumberReader.find``), None otherwise.
+    for a NumberReader the first look at it for its digits (``NumberReader.find``), None
+    otherwise.
 
-    Why: a number's frame costs about 2.2 CPU ms besides its decoding, a single digit's 0.6.
-    Found on the decoding thread, the digits of the next frame are located while the loop
-    normalises and reads this frame's: two threads of about equal work, instead of one
-    doing all of it (docs/edge.md, "Reading a number", has what it gives and what a third
-    thread did not). ``options.find_ahead`` off: the loop reads the whole number itself.
+    Why: a number's frame costs about 2 CPU ms besides its decoding, a single digit's 0.6.
+    With the first look on the decoding thread, the next frame's digits are sought while the
+    loop places, normalises and reads this frame's (``NumberReader.finish``): two threads of
+    about equal work, instead of one doing all of it (docs/edge.md, "Reading a number", has
+    what it gives and the other splits tried). ``options.find_ahead`` off: the loop reads the
+    whole number itself.
     """
     find = reader.find if isinstance(reader, NumberReader) and options.find_ahead else None
     with contextlib.closing(read_frames(spec, options, stop, summary)) as decoded:

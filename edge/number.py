@@ -582,12 +582,38 @@ class Located:
     reason: str = ""
 
 
+BLANK = "no digit: blank image (no ink darker than the paper)"
+
+
 def locate(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) -> Located:
     """The digits' places in ``image``, not yet normalised.
 
-    A first look at the whole image finds the digits' height and region; when they are small
-    there, a closer look at that region alone finds them again, larger.
+    A first look at the whole image finds the digits' height and region (:func:`look_first`);
+    when they are small there, a closer look at that region alone finds them again, larger,
+    and the rules of joining, lines and splitting place them (:func:`place_digits`).
     """
+    return place_digits(look_first(image, options), options)
+
+
+@dataclass(frozen=True)
+class FirstLook:
+    """What the first look at an image found: the digit-sized parts and the pieces on its ink,
+    their typical height, and what a closer look needs (the grey image, the paper under the
+    ink and the polarity). ``ink.mask`` None: the image is blank."""
+
+    gray: np.ndarray
+    ink: Ink
+    paper: np.ndarray
+    inverted: bool
+    outlines: Outlines = ()
+    height: float = 0.0
+    digits: list[Part] = field(default_factory=list)
+    pieces: list[Part] = field(default_factory=list)
+
+
+def look_first(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) -> FirstLook:
+    """The first half of :func:`locate`: the whole image at 320 px, then larger while no
+    digit is found (rules 1-4 at that scale)."""
     gray = to_gray(image)
     for size in first_sizes(gray.shape, options):
         ink, paper, inverted = first_look(gray, size, options)
@@ -601,14 +627,26 @@ def locate(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) -
         if digits:
             break
     if ink.mask is None:
-        return Located([], reason="no digit: blank image (no ink darker than the paper)")
+        return FirstLook(gray, ink, paper, inverted)
+    return FirstLook(gray, ink, paper, inverted, outlines, height, digits, pieces)
+
+
+def place_digits(first: FirstLook, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) -> Located:
+    """The second half of :func:`locate`: the closer look where the first one found the digits
+    small (rules 1-4 again, at their scale), then broken strokes joined, lines grouped, faint
+    lines dropped and touching digits split (rules 5-8)."""
+    if first.ink.mask is None:
+        return Located([], reason=BLANK)
+    ink, outlines, height = first.ink, first.outlines, first.height
+    digits, pieces = first.digits, first.pieces
     scale = closer_scale(ink, height, options)
     if scale is not None and digits:
+        gray = first.gray
         box, scale = digits_region(digits + pieces, ink, height, gray.shape, scale, options)
         expected = height * scale / ink.scale
-        ink = closer_look(gray, box, scale, ink, paper, inverted, expected, options)
+        ink = closer_look(gray, box, scale, ink, first.paper, first.inverted, expected, options)
         if ink.mask is None:
-            return Located([], reason="no digit: blank image (no ink darker than the paper)")
+            return Located([], reason=BLANK)
         ink, parts, outlines = without_lines(
             ink, 2.5 * expected, gray.shape, max(3, round(0.12 * expected))
         )
@@ -838,10 +876,10 @@ def number_string(digits: list[DigitInNumber], min_confidence: float = 0.0) -> s
 
 @dataclass(frozen=True)
 class FoundNumber:
-    """What :meth:`NumberReader.find` hands to :meth:`NumberReader.finish`: where the digits
-    of one image are, and the milliseconds finding them took."""
+    """What :meth:`NumberReader.find` hands to :meth:`NumberReader.finish`: the first look at
+    one image, and the milliseconds it took."""
 
-    located: Located
+    first: FirstLook
     ms: float
 
 
@@ -893,17 +931,19 @@ class NumberReader:
         return self.finish(self.find(image))
 
     def find(self, image: np.ndarray) -> FoundNumber:
-        """The first half of :meth:`read`: where the digits of ``image`` are, not yet
-        normalised. The camera loop runs it on its decoding thread (edge.camera.frame_items)
-        while the loop normalises and reads the previous frame's digits in :meth:`finish`."""
+        """The first part of :meth:`read`: the first look at ``image`` (:func:`look_first`).
+        The camera loop runs it on its decoding thread (edge.camera.frame_items) while the
+        loop finishes the previous frame in :meth:`finish`."""
         t0 = time.perf_counter()
-        located = locate(image, self.options)
-        return FoundNumber(located, (time.perf_counter() - t0) * 1e3)
+        first = look_first(image, self.options)
+        return FoundNumber(first, (time.perf_counter() - t0) * 1e3)
 
     def finish(self, found: FoundNumber) -> NumberReading:
-        """The second half of :meth:`read`: the found digits normalised and read by the model."""
+        """The rest of :meth:`read`: the digits placed (:func:`place_digits`: the closer look
+        and rules 5-8), normalised and read by the model."""
         t0 = time.perf_counter()
-        segmentation = normalise_digits(found.located, self.options)
+        located = place_digits(found.first, self.options)
+        segmentation = normalise_digits(located, self.options)
         t1 = time.perf_counter()
         digits, labels = [], self.model.labels
         if segmentation.digits:

@@ -7,7 +7,9 @@ job can tilt either way. Here every number loop (two threads, and one thread for
 runs between two plain `camera` runs on the same videos as the bench's; a pair counts as quiet
 when plain `camera` ran at least ``--quiet-fps`` both times and within 7% (nothing else took a
 core meanwhile). Prints, per loop, the median ratio and its range over all pairs and over the
-quiet ones, with FPS and CPU ms per frame (decoding included, all threads).
+quiet ones, with FPS and CPU ms per frame: all threads (decoding included), and each thread's
+(``thread_time``: the decoding thread's decoding and, with two threads, its first looks; the
+loop's the rest), which the machine's load does not change.
 """
 
 from __future__ import annotations
@@ -17,34 +19,57 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import click
+import numpy as np
 
 from edge import mnist
 from edge.bench import write_number_video, write_video
 from edge.camera import CameraOptions, run
 from edge.model import DigitClassifier, ModelOptions
-from edge.number import NumberReader
+from edge.number import FoundNumber, NumberReader
 from edge.pipeline import DigitReader
 
 LOOPS = {"two threads": True, "one thread": False}  # name: CameraOptions.find_ahead
 
 
+class TimedReader(NumberReader):
+    """A NumberReader that adds up the CPU time of its first looks on the thread that takes
+    them (the decoding thread when ``find_ahead`` is on)."""
+
+    find_cpu_s = 0.0
+    finds = 0
+
+    def find(self, image: np.ndarray) -> FoundNumber:
+        t0 = time.thread_time()
+        found = super().find(image)
+        self.find_cpu_s += time.thread_time() - t0
+        self.finds += 1
+        return found
+
+
 def _pair(
-    plain: DigitReader, numbers: NumberReader, digits: Path, video: Path, ahead: bool
+    plain: DigitReader, numbers: TimedReader, digits: Path, video: Path, ahead: bool
 ) -> dict[str, float]:
-    """One number loop between two plain ones: FPS of each, CPU of the number loop."""
+    """One number loop between two plain ones: FPS of each, CPU of the number loop in all
+    and per thread."""
     before = run(plain, CameraOptions(str(digits))).fps
+    numbers.find_cpu_s, numbers.finds = 0.0, 0
     summary = run(numbers, CameraOptions(str(video), find_ahead=ahead))
     after = run(plain, CameraOptions(str(digits))).fps
+    decode_ms, rest_ms = summary.cpu_ms_per_frame()
+    moved_ms = numbers.find_cpu_s / max(1, numbers.finds) * 1e3 if ahead else 0.0
     return {
         "load": os.getloadavg()[0],
         "plain": (before + after) / 2,
         "steady": min(before, after) / max(before, after),
         "low": min(before, after),
         "fps": summary.fps,
-        "cpu_ms": sum(summary.cpu_ms_per_frame()),
+        "cpu_ms": decode_ms + rest_ms,
+        "decoding_thread_ms": decode_ms + moved_ms,
+        "loop_thread_ms": rest_ms - moved_ms,
     }
 
 
@@ -57,7 +82,10 @@ def _summary(pairs: list[dict[str, float]]) -> dict[str, float]:
         "ratio_max": max(ratios, default=0.0),
         "fps_median": statistics.median(p["fps"] for p in pairs) if pairs else 0.0,
         "plain_fps_median": statistics.median(p["plain"] for p in pairs) if pairs else 0.0,
-        "cpu_ms_median": statistics.median(p["cpu_ms"] for p in pairs) if pairs else 0.0,
+        **{
+            f"{key}_median": statistics.median(p[key] for p in pairs) if pairs else 0.0
+            for key in ("cpu_ms", "decoding_thread_ms", "loop_thread_ms")
+        },
     }
 
 
@@ -68,7 +96,7 @@ def _summary(pairs: list[dict[str, float]]) -> dict[str, float]:
 @click.option("--quiet-fps", type=float, default=1000.0, show_default=True)
 def main(model: Path, data: Path, pairs: int, quiet_fps: float) -> None:
     classifier = DigitClassifier(ModelOptions(model, threads=1))
-    plain, numbers = DigitReader(classifier), NumberReader(DigitReader(classifier))
+    plain, numbers = DigitReader(classifier), TimedReader(DigitReader(classifier))
     test = mnist.load(data, canonical_sizes=False)
     seen: dict[str, list[dict[str, float]]] = {name: [] for name in LOOPS}
     with tempfile.TemporaryDirectory(prefix="digit-edge-bench-") as tmp:
