@@ -1,6 +1,7 @@
-"""`camera --number`'s two halves: the decoding thread also locates the digits of each frame
-while the loop normalises and reads the previous frame's (edge.camera.frame_items); the same
-readings, in order, as reading frame by frame; errors and early stops reach the caller."""
+"""`camera --number`'s two halves: the decoding thread also takes the first look at each frame
+for its digits while the loop places, normalises and reads the previous frame's
+(edge.camera.frame_items); the same readings, in order, as reading frame by frame; errors and
+early stops reach the caller."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def _loop_threads() -> list[str]:
 
 def test_found_on_the_decoding_thread_each_frame_reads_as_alone(numbers, number_video):
     """Each frame's number, digits, probabilities and boxes, in frame order, equal
-    NumberReader.read on that frame, with the digits located on the decoding thread or not."""
+    NumberReader.read on that frame, with the first look on the decoding thread or not."""
     want = [_without_timings(numbers.read(f).as_dict()) for f in _decoded(number_video)]
     assert len(want) == 60 and sum(len(r["digits"]) == 6 for r in want[::10]) >= 4
     for ahead in (True, False):

@@ -172,6 +172,7 @@ def test_bench_number_camera_ratio(int8_model, tmp_path, mnist_data):
         ln for ln in bench.system_lines({"number_camera": result, **_BARE}) if "--number" in ln
     )
     assert f"{result['number_digits_mean']:.1f} digits" in line and "the model" in line
+    assert line.startswith(f"camera --number with {int8_model.name}, ")  # the first model's
     share = result["number_model_ms_p50"] * result["plain_camera_fps"] / 1e3
     assert bench.model_share(result) == pytest.approx(share)
     assert f"{share:.0%} of a plain camera frame's time" in line
