@@ -58,7 +58,7 @@ def test_folding_t_into_the_last_layer_equals_scaling_the_outputs():
         cal.fold_temperature(plain, 2.0)
 
 
-def test_min_confidence_keeps_at_most_a_quarter_of_the_wrong_answers():
+def test_min_confidence_keeps_at_most_a_fifth_of_the_wrong_answers():
     probs, labels = _overconfident(seed=2)
     probs = cal.with_temperature(probs, cal.fit_temperature(probs, labels))
     t = cal.choose_min_confidence(probs, labels)
