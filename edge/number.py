@@ -582,6 +582,7 @@ class Located:
     reason: str = ""
 
 
+#: Why an image without ink (at every look) has no digit.
 BLANK = "no digit: blank image (no ink darker than the paper)"
 
 
