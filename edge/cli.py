@@ -848,7 +848,10 @@ def _format_eval(report: dict[str, Any], names: list[str], coverage: bool = Fals
     for skipped in report["skipped"]:
         lines.append(f"  skipped: {skipped}")
     if "photos" in report:
-        lines.append("synthetic photos, fonts and UCI digits (edge normalisation vs naive resize):")
+        lines.append(
+            "synthetic photos, fonts, screen drawings and UCI digits "
+            "(edge normalisation vs naive resize):"
+        )
         for r in report["photos"]:
             lines.append(
                 f"  {Path(r['model']).name.ljust(width)}  {r['set']:10s} n={r['count']}  "

@@ -63,6 +63,10 @@ def options_for(preprocessing: dict | None) -> NormalizeOptions:
     return dataclasses.replace(DEFAULT_OPTIONS, stroke=float(stroke))
 
 
+#: Why an image without ink has no digit (a single digit's look, and every look of a number's).
+BLANK = "no digit: blank image (no ink darker than the paper)"
+
+
 @dataclass(frozen=True)
 class Normalized:
     """The result: a float32 28x28 image in [0, 1], or None with the reason there is no digit."""
@@ -471,9 +475,7 @@ def normalize(image: np.ndarray, options: NormalizeOptions = DEFAULT_OPTIONS) ->
         flat, _, inverted = ink_image(work, options, inverted)
         mask, peak = stroke_mask(flat, options)
     if mask is None:
-        return Normalized(
-            None, "no digit: blank image (no ink darker than the paper)", None, inverted
-        )
+        return Normalized(None, BLANK, None, inverted)
     found = select_digit(mask, options)
     if found is None:
         return Normalized(None, "no digit: no digit-sized ink in the image", None, inverted)

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from edge.normalize import (
+    BLANK,
     DEFAULT_OPTIONS,
     DigitRegion,
     NormalizeOptions,
@@ -580,10 +581,6 @@ class Located:
     ink: Ink | None = None
     outlines: Outlines = ()
     reason: str = ""
-
-
-#: Why an image without ink (at every look) has no digit.
-BLANK = "no digit: blank image (no ink darker than the paper)"
 
 
 def locate(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) -> Located:
