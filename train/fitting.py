@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,16 +17,14 @@ import numpy as np
 import tensorflow as tf
 
 from edge.normalize import DEFAULT_OPTIONS
-from train.augment import augment_batch
 from train.data import Splits
-from train.handwriting import vary_batch
+from train.epoch_data import epochs_in_processes, epochs_on_a_thread, one_hot, usable_cores
 from train.recipe import Recipe
 
 if TYPE_CHECKING:
     from train.calibration import Calibration
     from train.models import ModelSpec
 
-NUM_CLASSES = 10
 STEPS_PER_EXECUTION = 16  # batches per graph call: same numbers, far less Python per step
 
 
@@ -58,21 +55,6 @@ def set_determinism(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def _epoch_data(
-    splits: Splits, recipe: Recipe, seed: int, epoch: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The shuffled (and augmented) training images and one-hot labels for one epoch."""
-    rng = np.random.default_rng([seed, epoch])
-    order = rng.permutation(len(splits.x_train))
-    x = splits.x_train[order]
-    if recipe.augment is not None:
-        x = augment_batch(x, recipe.augment, rng)
-    y = splits.y_train[order]
-    if recipe.writing is not None:
-        x = vary_batch(x, y, recipe.writing, rng)
-    return x, one_hot(y)
-
-
 def select_epoch(val_accuracies: list[float], n_val: int) -> int:
     """The 1-based epoch to keep: the latest whose validation accuracy is within one standard
     error of the best.
@@ -101,10 +83,6 @@ def with_font_digits(
         x_train=np.concatenate([splits.x_train, x]),
         y_train=np.concatenate([splits.y_train, y]),
     )
-
-
-def one_hot(labels: np.ndarray) -> np.ndarray:
-    return np.eye(NUM_CLASSES, dtype=np.float32)[labels]
 
 
 def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int):
@@ -153,33 +131,34 @@ def fit(
 
     history: list[dict[str, float]] = []
     snapshots: list[list[np.ndarray]] = []  # every epoch's weights: kilobytes for these models
-    # Augmenting the next epoch overlaps with training this one (OpenCV releases the GIL).
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_epoch_data, splits, recipe, seed, 0)
-        for epoch in range(recipe.epochs):
-            x, y = pending.result()
-            if epoch + 1 < recipe.epochs:
-                pending = pool.submit(_epoch_data, splits, recipe, seed, epoch + 1)
-            t0 = time.perf_counter()
-            h = model.fit(
-                x.reshape(shape),
-                y,
-                batch_size=recipe.batch_size,
-                epochs=epoch + 1,
-                initial_epoch=epoch,
-                shuffle=False,
-                validation_data=(x_val, y_val),
-                verbose=0,
-                callbacks=batch_cb,
-            )
-            row = {k: float(v[-1]) for k, v in h.history.items()}
-            row["epoch"] = epoch + 1
-            row["learning_rate"] = float(schedule(model.optimizer.iterations))
-            row["seconds"] = time.perf_counter() - t0
-            history.append(row)
-            snapshots.append(model.get_weights())
-            if on_epoch:
-                on_epoch(epoch + 1, row)
+    # Worker processes pay off where an epoch takes seconds of Python (the writing variation).
+    if recipe.writing is not None and usable_cores() > 1:
+        epochs = epochs_in_processes(
+            splits.x_train, splits.y_train, recipe, seed, workers=usable_cores()
+        )
+    else:
+        epochs = epochs_on_a_thread(splits.x_train, splits.y_train, recipe, seed)
+    for epoch, (x, y) in enumerate(epochs):
+        t0 = time.perf_counter()
+        h = model.fit(
+            x.reshape(shape),
+            y,
+            batch_size=recipe.batch_size,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            shuffle=False,
+            validation_data=(x_val, y_val),
+            verbose=0,
+            callbacks=batch_cb,
+        )
+        row = {k: float(v[-1]) for k, v in h.history.items()}
+        row["epoch"] = epoch + 1
+        row["learning_rate"] = float(schedule(model.optimizer.iterations))
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        snapshots.append(model.get_weights())
+        if on_epoch:
+            on_epoch(epoch + 1, row)
     best_epoch = select_epoch([row["val_accuracy"] for row in history], len(splits.y_val))
     model.set_weights(snapshots[best_epoch - 1])
     val_acc, val_loss = evaluate(model, splits.x_val.reshape(shape), splits.y_val)
