@@ -35,6 +35,9 @@ from edge.quiet import captured_fds
 from edge.sources import STREAM_TIMEOUT_MS, FrameSource, SourceSpec, open_source, parse_source
 
 FPS_WINDOW = 30  # frames the displayed FPS is averaged over
+FRAMES_AHEAD = 4  # frames the decoding thread may be ahead of the loop
+#: Frames waiting for the loop that make the decoding thread segment a number's digits too.
+LOOP_BEHIND = 2
 #: A video file's frame rate when it names none (or an implausible one), for ``realtime``.
 DEFAULT_FILE_FPS = 30.0
 
@@ -315,6 +318,7 @@ def run_ahead(
     producer_waited: Callable[[float], None] = lambda _: None,
     consumer_waited: Callable[[float], None] = lambda _: None,
     depth: int = 4,
+    ahead: queue.Queue[object] | None = None,
 ) -> Iterator[T]:
     """``items``, made on a background thread up to ``depth`` ahead of the caller, in order.
 
@@ -323,9 +327,11 @@ def run_ahead(
     not of their sum. An exception in ``items`` is raised in the caller's thread, after the
     items made before it; when the caller stops early (or ``stop`` is set), ``items`` is
     closed on its thread. ``producer_waited`` / ``consumer_waited`` receive the seconds each
-    side spent blocked on the other (a full queue, an empty one).
+    side spent blocked on the other (a full queue, an empty one). ``ahead``: the queue to use
+    instead of a new one of ``depth`` (its maxsize), for a producer that looks at how many
+    items wait in it.
     """
-    ahead: queue.Queue[object] = queue.Queue(maxsize=depth)
+    ahead = ahead if ahead is not None else queue.Queue(maxsize=depth)
     done = threading.Event()
     failure: list[BaseException] = []
 
@@ -382,9 +388,15 @@ def run_ahead(
         raise failure[0]
 
 
-def frames(items: Generator[T, None, None], stop: StopFlag, summary: Summary) -> Iterator[T]:
-    """:func:`frame_items` on a background thread (:func:`run_ahead`), a few frames ahead of
-    the caller: the next frame decodes while this one is classified."""
+def frames(
+    items: Generator[T, None, None],
+    stop: StopFlag,
+    summary: Summary,
+    ahead: queue.Queue[object] | None = None,
+) -> Iterator[T]:
+    """:func:`frame_items` on a background thread (:func:`run_ahead`, through ``ahead`` if
+    given), a few frames ahead of the caller: the next frame decodes while this one is
+    classified."""
 
     def decoder_waited(seconds: float) -> None:
         summary.decoder_waited_s += seconds
@@ -393,7 +405,9 @@ def frames(items: Generator[T, None, None], stop: StopFlag, summary: Summary) ->
         if summary.frames:  # waiting for the source to open is not the loop's pace
             summary.loop_waited_s += seconds
 
-    yield from run_ahead(items, "digit-edge-frames", stop, decoder_waited, loop_waited)
+    yield from run_ahead(
+        items, "digit-edge-frames", stop, decoder_waited, loop_waited, ahead=ahead
+    )
     if stop:
         summary.ended_by = stop.reason or "signal"
 
@@ -404,24 +418,31 @@ def frame_items(
     options: CameraOptions,
     stop: StopFlag,
     summary: Summary,
+    loop_behind: Callable[[], bool] = lambda: False,
 ) -> Generator[tuple[int, np.ndarray | None, FoundNumber | None], None, None]:
     """What the decoding thread makes of each frame of :func:`read_frames`: the frame, and
     for a NumberReader the first look at it for its digits (``NumberReader.find``), None
-    otherwise.
+    otherwise; all of the segmentation, leaving the loop only the model, when
+    ``loop_behind()`` says frames are piling up for the loop.
 
     Why: a number's frame costs about 2 CPU ms besides its decoding, a single digit's 0.6.
     With the first look on the decoding thread, the next frame's digits are sought while the
-    loop places, normalises and reads this frame's (``NumberReader.finish``): two threads of
-    about equal work, instead of one doing all of it (docs/edge.md, "Reading a number", has
-    what it gives and the other splits tried). ``options.find_ahead`` off: the loop reads the
-    whole number itself.
+    loop reads this frame's (``NumberReader.finish``). Which thread has more to do depends
+    on the model (an int8 one costs twice a float16 one's invoke here) and the machine, so
+    the decoding thread takes on a frame's whole segmentation whenever the loop is behind:
+    the two then share the work about equally whatever its parts cost (docs/edge.md,
+    "Reading a number", has what it gives and the other splits tried).
+    ``options.find_ahead`` off: the loop reads the whole number itself.
     """
     find = reader.find if isinstance(reader, NumberReader) and options.find_ahead else None
     with contextlib.closing(read_frames(spec, options, stop, summary)) as decoded:
         for number, frame in decoded:
-            if find is not None and summary.source_pace == "decoding":
+            if find is None or frame is None:
+                yield number, frame, None
+                continue
+            if summary.source_pace == "decoding":
                 summary.source_pace = "decoding and finding the digits"
-            yield number, frame, None if find is None or frame is None else find(frame)
+            yield number, frame, find(frame, whole=loop_behind())
 
 
 class StopLoop(Exception):
@@ -483,8 +504,11 @@ def run(
     cv2.setNumThreads(1)
     with stop.installed():
         try:
-            items = frame_items(reader, spec, options, stop, summary)
-            for number, frame, found in frames(items, stop, summary):
+            ahead: queue.Queue[object] = queue.Queue(maxsize=FRAMES_AHEAD)
+            items = frame_items(
+                reader, spec, options, stop, summary, lambda: ahead.qsize() >= LOOP_BEHIND
+            )
+            for number, frame, found in frames(items, stop, summary, ahead):
                 summary.frames += 1
                 now = time.perf_counter()
                 recent.append(now)

@@ -875,10 +875,12 @@ def number_string(digits: list[DigitInNumber], min_confidence: float = 0.0) -> s
 @dataclass(frozen=True)
 class FoundNumber:
     """What :meth:`NumberReader.find` hands to :meth:`NumberReader.finish`: the first look at
-    one image, and the milliseconds it took."""
+    one image, the digits normalised too when ``find`` went on to them, and the milliseconds
+    it took."""
 
     first: FirstLook
     ms: float
+    segmentation: Segmentation | None = None  # None: finish places and normalises them
 
 
 _SHIFTS = ((-1, 0), (1, 0), (0, -1), (0, 1))  # up, down, left, right: as good as 8 (docs)
@@ -928,20 +930,32 @@ class NumberReader:
         """Find, normalise and classify every digit of ``image``; never raises for content."""
         return self.finish(self.find(image))
 
-    def find(self, image: np.ndarray) -> FoundNumber:
-        """The first part of :meth:`read`: the first look at ``image`` (:func:`look_first`).
+    def find(self, image: np.ndarray, whole: bool = False) -> FoundNumber:
+        """The first part of :meth:`read`: the first look at ``image`` (:func:`look_first`);
+        ``whole``: all of the segmentation (the digits placed and normalised too), so that
+        :meth:`finish` has only the model left to run.
+
         The camera loop runs it on its decoding thread (edge.camera.frame_items) while the
-        loop finishes the previous frame in :meth:`finish`."""
+        loop finishes the previous frame, and asks for the whole when the loop is behind: the
+        split of the work between the two threads then follows whichever is the slower.
+        """
         t0 = time.perf_counter()
         first = look_first(image, self.options)
-        return FoundNumber(first, (time.perf_counter() - t0) * 1e3)
+        segmentation = self.digits_of(first) if whole else None
+        return FoundNumber(first, (time.perf_counter() - t0) * 1e3, segmentation)
+
+    def digits_of(self, first: FirstLook) -> Segmentation:
+        """The digits placed (:func:`place_digits`: the closer look and rules 5-8) and
+        normalised: all of :meth:`read` between the first look and the model."""
+        return normalise_digits(place_digits(first, self.options), self.options)
 
     def finish(self, found: FoundNumber) -> NumberReading:
-        """The rest of :meth:`read`: the digits placed (:func:`place_digits`: the closer look
-        and rules 5-8), normalised and read by the model."""
+        """The rest of :meth:`read`: the digits segmented, unless :meth:`find` did it
+        already, and read by the model."""
         t0 = time.perf_counter()
-        located = place_digits(found.first, self.options)
-        segmentation = normalise_digits(located, self.options)
+        segmentation = found.segmentation
+        if segmentation is None:
+            segmentation = self.digits_of(found.first)
         t1 = time.perf_counter()
         digits, labels = [], self.model.labels
         if segmentation.digits:

@@ -41,12 +41,14 @@ class TimedReader(NumberReader):
 
     find_cpu_s = 0.0
     finds = 0
+    wholes = 0  # frames the decoding thread segmented whole (the loop was behind)
 
-    def find(self, image: np.ndarray) -> FoundNumber:
+    def find(self, image: np.ndarray, whole: bool = False) -> FoundNumber:
         t0 = time.thread_time()
-        found = super().find(image)
+        found = super().find(image, whole)
         self.find_cpu_s += time.thread_time() - t0
         self.finds += 1
+        self.wholes += whole
         return found
 
 
@@ -56,7 +58,7 @@ def _pair(
     """One number loop between two plain ones: FPS of each, CPU of the number loop in all
     and per thread."""
     before = run(plain, CameraOptions(str(digits))).fps
-    numbers.find_cpu_s, numbers.finds = 0.0, 0
+    numbers.find_cpu_s, numbers.finds, numbers.wholes = 0.0, 0, 0
     summary = run(numbers, CameraOptions(str(video), find_ahead=ahead))
     after = run(plain, CameraOptions(str(digits))).fps
     decode_ms, rest_ms = summary.cpu_ms_per_frame()
@@ -70,6 +72,7 @@ def _pair(
         "cpu_ms": decode_ms + rest_ms,
         "decoding_thread_ms": decode_ms + moved_ms,
         "loop_thread_ms": rest_ms - moved_ms,
+        "segmented_ahead": numbers.wholes / max(1, numbers.finds),
     }
 
 
@@ -84,7 +87,7 @@ def _summary(pairs: list[dict[str, float]]) -> dict[str, float]:
         "plain_fps_median": statistics.median(p["plain"] for p in pairs) if pairs else 0.0,
         **{
             f"{key}_median": statistics.median(p[key] for p in pairs) if pairs else 0.0
-            for key in ("cpu_ms", "decoding_thread_ms", "loop_thread_ms")
+            for key in ("cpu_ms", "decoding_thread_ms", "loop_thread_ms", "segmented_ahead")
         },
     }
 

@@ -83,11 +83,11 @@ def test_an_error_finding_digits_reaches_the_caller_after_the_frames_before_it(
     class FailsOnFrame5(NumberReader):
         calls = 0
 
-        def find(self, image: np.ndarray) -> FoundNumber:
+        def find(self, image: np.ndarray, whole: bool = False) -> FoundNumber:
             self.calls += 1
             if self.calls == 5:
                 raise RuntimeError("finding failed on frame 5")
-            return super().find(image)
+            return super().find(image, whole)
 
     reader = FailsOnFrame5(DigitReader(open_model(int8_model)))
     seen: list[int] = []
