@@ -405,9 +405,7 @@ def frames(
         if summary.frames:  # waiting for the source to open is not the loop's pace
             summary.loop_waited_s += seconds
 
-    yield from run_ahead(
-        items, "digit-edge-frames", stop, decoder_waited, loop_waited, ahead=ahead
-    )
+    yield from run_ahead(items, "digit-edge-frames", stop, decoder_waited, loop_waited, ahead=ahead)
     if stop:
         summary.ended_by = stop.reason or "signal"
 

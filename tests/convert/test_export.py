@@ -45,6 +45,23 @@ def test_graph_has_a_static_batch_and_fits_tflite_runtime_2_14(converted, model,
     assert flatbuf.table_verdict(ops)[0] is True
 
 
+@pytest.mark.parametrize(("model", "variant"), ALL_FILES, ids=FILE_IDS)
+def test_integer_files_read_a_batch_row_by_row_as_alone(converted, test_images, model, variant):
+    """Integer files have their batch freed (export.free_batch): invokes of 16 and 4 digits
+    give each one's outputs bit for bit; the float files keep LeNet's RESHAPE to a batch of 1
+    (and the edge reads their digits one invoke each)."""
+    clf = open_model(converted / model_zoo.file_name(model, variant))
+    integer = variant.startswith("int8")
+    assert (clf._sized_for(6) is not None) == integer
+    if model == "lenet":
+        assert (clf._resized(2) is not None) == integer
+    pixels = np.rint(test_images[0][:20] * 255).astype(np.uint8)
+    many = clf.predict_pixels_many(pixels)
+    np.testing.assert_array_equal(many, np.stack([clf.predict_pixels(p) for p in pixels]))
+    assert (16 in clf._sized and 4 in clf._sized) == integer
+    assert len({tuple(row) for row in many}) > 1  # different digits, different readings
+
+
 @pytest.mark.parametrize(
     ("variant", "dtype", "zero_point"),
     [("int8", "int8", -128), ("int8-uint8", "uint8", 0)],

@@ -1,11 +1,12 @@
 """`camera --number`'s two halves: the decoding thread also takes the first look at each frame
-for its digits while the loop places, normalises and reads the previous frame's
-(edge.camera.frame_items); the same readings, in order, as reading frame by frame; errors and
-early stops reach the caller."""
+for its digits (and all of its segmentation when the loop is behind) while the loop reads the
+previous frame's (edge.camera.frame_items); the same readings, in order, as reading frame by
+frame; errors and early stops reach the caller."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import cv2
 import numpy as np
@@ -67,6 +68,36 @@ def test_found_on_the_decoding_thread_each_frame_reads_as_alone(numbers, number_
         assert summary.source_pace == pace
         timings = seen[0][1]["timings_ms"]
         assert set(timings) == {"preprocess", "invoke"} and min(timings.values()) > 0
+    assert _loop_threads() == []
+
+
+def test_a_slow_loop_gets_whole_segmentations_and_the_same_readings(
+    numbers, int8_model, number_video
+):
+    """While frames pile up for the loop (a consumer taking 10 ms a frame), the decoding
+    thread segments them whole (NumberReader.find(whole=True)) and the loop runs only the
+    model; the readings stay those of NumberReader.read, frame by frame."""
+
+    segmented_whole: list[bool] = []
+
+    class Counting(NumberReader):
+        def find(self, image: np.ndarray, whole: bool = False) -> FoundNumber:
+            found = super().find(image, whole)
+            segmented_whole.append(found.segmentation is not None)
+            return found
+
+    reader = Counting(DigitReader(open_model(int8_model)))
+    want = [_without_timings(numbers.read(f).as_dict()) for f in _decoded(number_video)]
+    seen: list = []
+
+    def slow(event) -> None:
+        seen.append(_without_timings(event.reading.as_dict()))
+        time.sleep(0.01)
+
+    run(reader, CameraOptions(str(number_video)), [slow])
+    assert seen == want
+    assert len(segmented_whole) == 60 and not segmented_whole[0]  # nothing waits for the first
+    assert sum(segmented_whole) >= 30  # the rest mostly wait in the queue
     assert _loop_threads() == []
 
 
