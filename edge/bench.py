@@ -226,7 +226,8 @@ def bench_number_camera(
     640x480 single-digit frames, one interpreter thread each: FPS and their ratio.
 
     The number loop runs as ``camera --number`` does (its decoding thread also taking the
-    first look at each frame for its digits) and, for comparison, with the loop alone finding
+    first look at each frame for its digits, and all of its segmentation when the loop is
+    behind) and, for comparison, with the loop alone finding
     and reading all of a number (``find_ahead`` off). Rounds alternate the three and the
     medians are compared (load drifts on a shared machine); numbers per second is the reading
     alone (no decoding), the median over the frames read; CPU ms per frame is everything but
