@@ -173,7 +173,7 @@ class DigitClassifier:
     def _sized_for(self, n: int) -> Any:
         """An interpreter resized to a batch of ``n``, made once per size; None where the
         images go one invoke each: one image; a float input (a batch is exact by construction
-        only with integer kernels, and XNNPACK gains ~5% from it); a batch fixed in the graph."""
+        only with integer kernels, and XNNPACK gains ~4% from it); a batch fixed in the graph."""
         if n == 1 or self.input_shape[0] != 1:
             return None
         if not np.issubdtype(self.input_params.dtype, np.integer):

@@ -889,8 +889,9 @@ _SHIFTS = ((-1, 0), (1, 0), (0, -1), (0, 1))  # up, down, left, right: as good a
 class NumberReader:
     """Segmentation plus a :class:`DigitReader`'s model: ``read(image) -> NumberReading``.
 
-    Each digit goes through the model's single-image path (``predict_pixels``), as a
-    DigitReader's does; the best class is kept even when unsure (it shows as "?").
+    Each digit reads exactly as the model's single-image path (``predict_pixels``) reads it,
+    as a DigitReader's does (``predict_pixels_many``: one invoke for all of them where that is
+    exact); the best class is kept even when unsure (it shows as "?").
     """
 
     def __init__(
@@ -914,7 +915,7 @@ class NumberReader:
         Why: centring by mass is only exact to a pixel (MNIST's own shifts are whole pixels),
         and an unsure reading is often a misplaced one. It reads about 4% of the digits 5
         times; what it gains, and why 4 shifts rather than 8, is measured in docs/edge.md. A
-        confident digit costs one invoke, as alone.
+        confident digit is read once.
         """
         predict = self.model.predict_pixels_many
         probs = predict(pixels)
