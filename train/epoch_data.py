@@ -126,3 +126,4 @@ def _made_in_worker(job: tuple[Recipe, int, int, str]) -> np.ndarray:
     finally:
         block.close()
     return y
+
