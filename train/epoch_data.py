@@ -126,4 +126,3 @@ def _made_in_worker(job: tuple[Recipe, int, int, str]) -> np.ndarray:
     finally:
         block.close()
     return y
-
