@@ -131,8 +131,7 @@ def fit(
 
     history: list[dict[str, float]] = []
     snapshots: list[list[np.ndarray]] = []  # every epoch's weights: kilobytes for these models
-    # Worker processes pay off where an epoch takes seconds of Python (the writing variation).
-    if recipe.writing is not None and usable_cores() > 1:
+    if recipe.epochs_in_processes and usable_cores() > 1:
         epochs = epochs_in_processes(
             splits.x_train, splits.y_train, recipe, seed, workers=usable_cores()
         )

@@ -187,6 +187,7 @@ MODELS: dict[str, ModelSpec] = {
                 ),
                 font_digits_per_class=400,
                 normalize_stroke=0.0,
+                epochs_in_processes=True,
             ),
         ),
         ModelSpec(

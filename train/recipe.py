@@ -26,6 +26,10 @@ class Recipe:
     font_digits_per_class: int = 0  # printed-style digits added to training (train/font_digits.py)
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)
     writing: WritingConfig | None = None  # real-writing variation after the warp (handwriting.py)
+    #: Make each epoch's images in worker processes between epochs, not on a thread beside
+    #: training: pays where they cost more CPU than training leaves idle (edgenet's variation;
+    #: lenet's lighter one is cheaper beside training; docs/training.md "Speed").
+    epochs_in_processes: bool = False
     #: The device normalisation's stroke target for this model (edge.normalize, "stroke"; 0:
     #: strokes kept as drawn). Convert writes it into the manifest, the device reads it there.
     normalize_stroke: float = DEFAULT_OPTIONS.stroke
