@@ -1,4 +1,5 @@
-"""Each epoch's training images (shuffled, warped, varied), made on every core between epochs.
+"""Each epoch's training images (shuffled, warped, varied): on a thread beside training, or,
+where the recipe says so, on every core between epochs.
 
 Why worker processes, and why not beside training: the real-writing variation of
 :mod:`train.handwriting` is seconds of Python a epoch, so threads do not share it out (the GIL),
@@ -55,6 +56,15 @@ def usable_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def epochs_for(
+    x_train: np.ndarray, y_train: np.ndarray, recipe: Recipe, seed: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The epochs of ``recipe``, made where it says (``Recipe.epochs_in_processes``)."""
+    if recipe.epochs_in_processes and usable_cores() > 1:
+        return epochs_in_processes(x_train, y_train, recipe, seed, workers=usable_cores())
+    return epochs_on_a_thread(x_train, y_train, recipe, seed)
 
 
 def epochs_on_a_thread(

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from edge.normalize import DEFAULT_OPTIONS
 from train.data import Splits
-from train.epoch_data import epochs_in_processes, epochs_on_a_thread, one_hot, usable_cores
+from train.epoch_data import epochs_for, one_hot
 from train.recipe import Recipe
 
 if TYPE_CHECKING:
@@ -131,12 +131,7 @@ def fit(
 
     history: list[dict[str, float]] = []
     snapshots: list[list[np.ndarray]] = []  # every epoch's weights: kilobytes for these models
-    if recipe.epochs_in_processes and usable_cores() > 1:
-        epochs = epochs_in_processes(
-            splits.x_train, splits.y_train, recipe, seed, workers=usable_cores()
-        )
-    else:
-        epochs = epochs_on_a_thread(splits.x_train, splits.y_train, recipe, seed)
+    epochs = epochs_for(splits.x_train, splits.y_train, recipe, seed)
     for epoch, (x, y) in enumerate(epochs):
         t0 = time.perf_counter()
         h = model.fit(
