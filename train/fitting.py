@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -129,30 +129,10 @@ def fit(
     x_val, y_val = splits.x_val.reshape(shape), one_hot(splits.y_val)
     batch_cb = [_BatchHook(on_batch, steps_per_epoch)] if on_batch else []
 
-    history: list[dict[str, float]] = []
-    snapshots: list[list[np.ndarray]] = []  # every epoch's weights: kilobytes for these models
     epochs = epochs_for(splits.x_train, splits.y_train, recipe, seed)
-    for epoch, (x, y) in enumerate(epochs):
-        t0 = time.perf_counter()
-        h = model.fit(
-            x.reshape(shape),
-            y,
-            batch_size=recipe.batch_size,
-            epochs=epoch + 1,
-            initial_epoch=epoch,
-            shuffle=False,
-            validation_data=(x_val, y_val),
-            verbose=0,
-            callbacks=batch_cb,
-        )
-        row = {k: float(v[-1]) for k, v in h.history.items()}
-        row["epoch"] = epoch + 1
-        row["learning_rate"] = float(schedule(model.optimizer.iterations))
-        row["seconds"] = time.perf_counter() - t0
-        history.append(row)
-        snapshots.append(model.get_weights())
-        if on_epoch:
-            on_epoch(epoch + 1, row)
+    history, snapshots = train_epochs(
+        model, epochs, (x_val, y_val), recipe.batch_size, schedule, batch_cb, on_epoch
+    )
     best_epoch = select_epoch([row["val_accuracy"] for row in history], len(splits.y_val))
     model.set_weights(snapshots[best_epoch - 1])
     val_acc, val_loss = evaluate(model, splits.x_val.reshape(shape), splits.y_val)
@@ -170,6 +150,45 @@ def fit(
         test_loss=float(test_loss),
         wall_seconds=time.perf_counter() - start,
     )
+
+
+def train_epochs(
+    model: keras.Model,
+    epochs: Iterator[tuple[np.ndarray, np.ndarray]],
+    validation: tuple[np.ndarray, np.ndarray],
+    batch_size: int,
+    schedule: Any,
+    callbacks: list[keras.callbacks.Callback],
+    on_epoch: EpochCallback | None = None,
+) -> tuple[list[dict[str, float]], list[list[np.ndarray]]]:
+    """One ``model.fit`` call per epoch of ``epochs`` (made elsewhere: train.epoch_data), so
+    every epoch's weights are kept for :func:`select_epoch`; returns each epoch's metrics and
+    weights (kilobytes for these models)."""
+    shape = (-1, *model.input_shape[1:])
+    history: list[dict[str, float]] = []
+    snapshots: list[list[np.ndarray]] = []
+    for epoch, (x, y) in enumerate(epochs):
+        t0 = time.perf_counter()
+        h = model.fit(
+            x.reshape(shape),
+            y,
+            batch_size=batch_size,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            shuffle=False,
+            validation_data=validation,
+            verbose=0,
+            callbacks=callbacks,
+        )
+        row = {k: float(v[-1]) for k, v in h.history.items()}
+        row["epoch"] = epoch + 1
+        row["learning_rate"] = float(schedule(model.optimizer.iterations))
+        row["seconds"] = time.perf_counter() - t0
+        history.append(row)
+        snapshots.append(model.get_weights())
+        if on_epoch:
+            on_epoch(epoch + 1, row)
+    return history, snapshots
 
 
 def make_optimizer(recipe: Recipe, schedule: Any) -> keras.optimizers.Optimizer:
