@@ -40,6 +40,11 @@ FRAMES_AHEAD = 4  # frames the decoding thread may be ahead of the loop
 LOOP_BEHIND = 2
 #: A video file's frame rate when it names none (or an implausible one), for ``realtime``.
 DEFAULT_FILE_FPS = 30.0
+#: Python's thread switch interval while the loop runs (seconds; Python's default is 0.005).
+#: Each OpenCV call lets go of the GIL, but the thread that made it takes it back before a
+#: thread woken for it can run, so that thread can wait for the whole interval; 1 ms caps the
+#: wait (docs/edge.md, "Two threads for a number": the decoding thread and the loop).
+SWITCH_INTERVAL_S = 0.001
 
 
 @dataclass(frozen=True)
@@ -477,6 +482,26 @@ class FrameReading:
 Consumer = Callable[[FrameReading], None]
 
 
+@contextlib.contextmanager
+def loop_threads() -> Iterator[None]:
+    """One OpenCV thread and a thread switch interval of :data:`SWITCH_INTERVAL_S` while the
+    loop runs; both restored when it ends.
+
+    One OpenCV thread: the decoding thread has the other core, and OpenCV's workers split the
+    normalisation's small images only to wait for (and spin on) that busy core (0.68 instead
+    of 0.80 CPU ms per 640x480 frame when quiet, 0.80 instead of 1.07 under load; same FPS with
+    a free core, same results).
+    """
+    cv_threads, switch_interval = cv2.getNumThreads(), sys.getswitchinterval()
+    cv2.setNumThreads(1)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(cv_threads)
+        sys.setswitchinterval(switch_interval)
+
+
 def run(
     reader: DigitReader | NumberReader,
     options: CameraOptions,
@@ -494,13 +519,7 @@ def run(
     recent: collections.deque[float] = collections.deque(maxlen=FPS_WINDOW)
     runtime = reader.model.runtime.describe()
     start = time.perf_counter()
-    # One OpenCV thread while the loop runs: the decoding thread has the other core, and
-    # OpenCV's workers split the normalisation's small images only to wait for (and spin on)
-    # that busy core (0.68 instead of 0.80 CPU ms per 640x480 frame when quiet, 0.80 instead of
-    # 1.07 under load; same FPS with a free core, same results). Restored when the loop ends.
-    cv_threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    with stop.installed():
+    with stop.installed(), loop_threads():
         try:
             ahead: queue.Queue[object] = queue.Queue(maxsize=FRAMES_AHEAD)
             items = frame_items(
@@ -530,7 +549,6 @@ def run(
         finally:
             summary.seconds = time.perf_counter() - start
             summary.cpu_last = time.process_time()
-            cv2.setNumThreads(cv_threads)
             for consumer in consumers:
                 close = getattr(consumer, "close", None)
                 if close is not None:

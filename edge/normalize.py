@@ -348,13 +348,15 @@ def crop_digit(
     """
     x0, y0, x1, y1 = region.box
     size = max(x1 - x0, y1 - y0)
-    pad = max(1, round(options.margin * size))
+    near = max(1, round(0.08 * size))
+    # Nothing beyond the strokes' reach survives, so a margin wider than it adds only pixels
+    # to work on (the same crop either way).
+    pad = min(near, max(1, round(options.margin * size)))
     h, w = flat.shape
     x0, y0, x1, y1 = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
     ours = np.zeros((y1 - y0, x1 - x0), np.uint8)
     cv2.drawContours(ours, list(region.parts), -1, 255, cv2.FILLED, offset=(-x0, -y0))
-    kernel = _ellipse(max(1, round(0.08 * size)))
-    ours = cv2.dilate(cv2.bitwise_and(ours, mask[y0:y1, x0:x1]), kernel)
+    ours = cv2.dilate(cv2.bitwise_and(ours, mask[y0:y1, x0:x1]), _ellipse(near))
     # OpenCV's uint8 thresholds compare with floor(t), i.e. exactly "pixel > t" for a float t,
     # and `ours` is 0/255: the same as numpy's where/any at a third of the cost.
     crop = cv2.threshold(flat[y0:y1, x0:x1], floor, 255, cv2.THRESH_TOZERO)[1]

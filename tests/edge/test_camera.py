@@ -15,7 +15,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from edge.camera import CameraOptions, JsonLines, run
+from edge.camera import SWITCH_INTERVAL_S, CameraOptions, JsonLines, run
 from edge.cli import cli
 from edge.model import open_model
 from edge.pipeline import DigitReader
@@ -207,13 +207,20 @@ def test_a_stream_that_stops_is_retried_then_an_error(int8_model, monkeypatch):
 
 
 def test_summary_splits_cpu_and_restores_opencv_threads(int8_model, video):
-    """The loop reports decoding vs the rest in CPU ms per frame, and leaves OpenCV as it was."""
+    """The loop reports decoding vs the rest in CPU ms per frame, and leaves OpenCV and
+    Python's thread switch interval as they were (1 ms while it runs)."""
     import cv2
 
     reader = DigitReader(open_model(int8_model))
-    before = cv2.getNumThreads()
-    summary = run(reader, CameraOptions(str(video)))
-    assert cv2.getNumThreads() == before
+    before, switch = cv2.getNumThreads(), sys.getswitchinterval()
+    during: list[tuple[int, float]] = []
+
+    def note(_event: object) -> None:
+        during.append((cv2.getNumThreads(), sys.getswitchinterval()))
+
+    summary = run(reader, CameraOptions(str(video)), [note])
+    assert cv2.getNumThreads() == before and sys.getswitchinterval() == switch
+    assert set(during) == {(1, SWITCH_INTERVAL_S)} and switch != SWITCH_INTERVAL_S
     decode, rest = summary.cpu_ms_per_frame()
     assert summary.decoded == 60 and decode > 0 and rest > 0
     cpu = summary.as_dict()["cpu_ms_per_frame"]
