@@ -42,9 +42,9 @@ LOOP_BEHIND = 2
 DEFAULT_FILE_FPS = 30.0
 #: Python's thread switch interval while the loop runs (seconds; Python's default is 0.005).
 #: Each OpenCV call lets go of the GIL, but the thread that made it takes it back before a
-#: thread woken for it can run, so that thread can wait for the whole interval; 1 ms caps the
-#: wait (docs/edge.md, "Two threads for a number": the decoding thread and the loop).
-SWITCH_INTERVAL_S = 0.001
+#: thread woken for it can run, so that thread can wait for the whole interval; 0.3 ms caps
+#: the wait (docs/edge.md, "Two threads for a number": the decoding thread and the loop).
+SWITCH_INTERVAL_S = 0.0003
 
 
 @dataclass(frozen=True)

@@ -445,7 +445,8 @@ def place_by_mass(
 
 
 def scale_unit(image: np.ndarray) -> np.ndarray:
-    """Map ink to [0, 1] with the stroke cores at 1, as in MNIST (40% of its ink pixels are 255).
+    """Map ink (never negative: a fitted crop of it) to [0, 1] with the stroke cores at 1, as
+    in MNIST (40% of its ink pixels are 255).
 
     The 90th percentile of the inked pixels is the stroke core; everything above it saturates.
     """
@@ -457,7 +458,6 @@ def scale_unit(image: np.ndarray) -> np.ndarray:
     top = float(ink[k])
     scaled = image * np.float32(1.0 / max(top, 1e-6))
     np.minimum(scaled, 1.0, out=scaled)  # np.clip's argument checks cost more than the work here
-    np.maximum(scaled, 0.0, out=scaled)
     return scaled.astype(np.float32, copy=False)
 
 
