@@ -208,7 +208,7 @@ def test_a_stream_that_stops_is_retried_then_an_error(int8_model, monkeypatch):
 
 def test_summary_splits_cpu_and_restores_opencv_threads(int8_model, video):
     """The loop reports decoding vs the rest in CPU ms per frame, and leaves OpenCV and
-    Python's thread switch interval as they were (1 ms while it runs)."""
+    Python's thread switch interval as they were (SWITCH_INTERVAL_S while it runs)."""
     import cv2
 
     reader = DigitReader(open_model(int8_model))
