@@ -170,13 +170,11 @@ def train_epochs(
     for epoch, (x, y) in enumerate(epochs):
         t0 = time.perf_counter()
         h = model.fit(
-            x.reshape(shape),
-            y,
-            batch_size=batch_size,
+            batches(x.reshape(shape), y, batch_size),
             epochs=epoch + 1,
             initial_epoch=epoch,
-            shuffle=False,
-            validation_data=validation,
+            shuffle=False,  # made in order: the epoch's images come shuffled
+            validation_data=batches(*validation, batch_size),
             verbose=0,
             callbacks=callbacks,
         )
@@ -189,6 +187,14 @@ def train_epochs(
         if on_epoch:
             on_epoch(epoch + 1, row)
     return history, snapshots
+
+
+def batches(x: np.ndarray, y: np.ndarray, batch_size: int) -> tf.data.Dataset:
+    """``(x, y)`` in order, ``batch_size`` at a time, as ``model.fit`` would slice the arrays,
+    with tf.data's autotuning off (see docs/training.md, "Speed")."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).with_options(options)
 
 
 def make_optimizer(recipe: Recipe, schedule: Any) -> keras.optimizers.Optimizer:
