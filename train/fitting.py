@@ -126,12 +126,12 @@ def fit(
         on_begin(steps_per_epoch * recipe.epochs)
     schedule = compile_model(model, recipe, steps_per_epoch)
     shape = (-1, *spec.input_shape)
-    x_val, y_val = splits.x_val.reshape(shape), one_hot(splits.y_val)
+    validation = batches(splits.x_val.reshape(shape), one_hot(splits.y_val), recipe.batch_size)
     batch_cb = [_BatchHook(on_batch, steps_per_epoch)] if on_batch else []
 
     epochs = epochs_for(splits.x_train, splits.y_train, recipe, seed)
     history, snapshots = train_epochs(
-        model, epochs, (x_val, y_val), recipe.batch_size, schedule, batch_cb, on_epoch
+        model, epochs, validation, recipe.batch_size, schedule, batch_cb, on_epoch
     )
     best_epoch = select_epoch([row["val_accuracy"] for row in history], len(splits.y_val))
     model.set_weights(snapshots[best_epoch - 1])
@@ -155,7 +155,7 @@ def fit(
 def train_epochs(
     model: keras.Model,
     epochs: Iterator[tuple[np.ndarray, np.ndarray]],
-    validation: tuple[np.ndarray, np.ndarray],
+    validation: tf.data.Dataset,
     batch_size: int,
     schedule: Any,
     callbacks: list[keras.callbacks.Callback],
@@ -173,8 +173,8 @@ def train_epochs(
             batches(x.reshape(shape), y, batch_size),
             epochs=epoch + 1,
             initial_epoch=epoch,
-            shuffle=False,  # made in order: the epoch's images come shuffled
-            validation_data=batches(*validation, batch_size),
+            shuffle=False,  # the epoch comes shuffled (and Keras warns of shuffle on a Dataset)
+            validation_data=validation,
             verbose=0,
             callbacks=callbacks,
         )
