@@ -40,8 +40,6 @@ def augment_batch(images: np.ndarray, cfg: AugmentConfig, rng: np.random.Generat
     """Warp each float image (N, 28, 28) by its own random affine; background stays 0."""
     matrices = random_affine_matrices(len(images), cfg, rng)
     out = np.empty_like(images)
-    for i, (img, m) in enumerate(zip(images, matrices, strict=True)):
-        out[i] = cv2.warpAffine(
-            img, m, (28, 28), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
-        )
+    for img, m, warped in zip(images, matrices, out, strict=True):
+        cv2.warpAffine(img, m, (28, 28), dst=warped, flags=cv2.INTER_LINEAR, borderValue=0)
     return out

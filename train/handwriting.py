@@ -57,8 +57,9 @@ class WritingConfig:
 def elastic(image: np.ndarray, alpha: float, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """Displace every pixel by a smooth random field (a hand's wobble), bilinear."""
     h, w = image.shape
-    dx = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma) * alpha
-    dy = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma) * alpha
+    fields = rng.uniform(-1, 1, (2, h, w)).astype(np.float32)  # one draw: the same as two
+    dx = cv2.GaussianBlur(fields[0], (0, 0), sigma) * alpha
+    dy = cv2.GaussianBlur(fields[1], (0, 0), sigma) * alpha
     yy, xx = _grid(h, w)
     return cv2.remap(image, xx + dx, yy + dy, cv2.INTER_LINEAR, borderValue=0.0)
 
@@ -77,11 +78,15 @@ def stroke(image: np.ndarray, radius: int) -> np.ndarray:
         return image
     h, w = image.shape
     big = cv2.resize(image, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)
-    r = abs(radius)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    kernel = _disc(abs(radius))
     big = cv2.dilate(big, kernel) if radius > 0 else cv2.erode(big, kernel)
     out = cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA)
     return out if out.max() >= 0.5 * image.max() else image
+
+
+@cache
+def _disc(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
 def gap(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -148,7 +153,8 @@ def low_resolution(image: np.ndarray, digit_px: int) -> np.ndarray:
     h, w = image.shape
     size = max(2, round(digit_px * h / 20))
     small = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-    return np.clip(cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+    out = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    return np.minimum(np.maximum(out, 0.0, out=out), 1.0, out=out)  # np.clip's checks cost more
 
 
 def refit(image: np.ndarray) -> np.ndarray:
@@ -157,10 +163,11 @@ def refit(image: np.ndarray) -> np.ndarray:
     These are :mod:`edge.normalize`'s own steps (its search for the digit in a frame is not
     needed here: a training image holds one digit and nothing else).
     """
-    ys, xs = np.nonzero(image > 0.05 * max(float(image.max()), 1e-6))
-    if len(ys) == 0:
+    inked = image > 0.05 * max(float(image.max()), 1e-6)
+    x, y, w, h = cv2.boundingRect(inked.view(np.uint8))
+    if w == 0:
         return image
-    crop = image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    crop = image[y : y + h, x : x + w]
     return place_by_mass(scale_unit(fit_box(crop)))
 
 
@@ -187,5 +194,7 @@ def vary_batch(
     images: np.ndarray, labels: np.ndarray, cfg: WritingConfig, rng: np.random.Generator
 ) -> np.ndarray:
     """:func:`vary` over a batch (N, 28, 28); every image draws its own variation."""
-    out = [vary(img, int(y), cfg, rng) for img, y in zip(images, labels, strict=True)]
-    return np.stack(out).astype(np.float32)
+    out = np.empty(images.shape, np.float32)
+    for i, (img, y) in enumerate(zip(images, labels, strict=True)):
+        out[i] = vary(img, int(y), cfg, rng)
+    return out
