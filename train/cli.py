@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import click
 
 from edge.errors import EXIT_INTERRUPTED, DigitEdgeError
 from train.data import ENV_VAR
+from train.epoch_data import TrainingNotice
 from train.models import DEFAULT_MODELS, MODELS
 
 # TensorFlow is imported lazily (inside _train) so `--help` and `--list` answer instantly.
@@ -81,7 +83,8 @@ def main(
     console = Console(file=terminal_stream(2), stderr=True)
     start = time.perf_counter()
     try:
-        with captured_fds() as captured:
+        with captured_fds() as captured, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TrainingNotice)
             try:
                 summary = _train(
                     console, models or DEFAULT_MODELS, data, out, seed, epochs, any_size
@@ -98,6 +101,8 @@ def main(
         click.echo("digit-train: interrupted: nothing half-written was left behind", err=True)
         sys.exit(EXIT_INTERRUPTED)
     total = time.perf_counter() - start
+    for notice in (w for w in caught if issubclass(w.category, TrainingNotice)):
+        click.echo(f"digit-train: note: {notice.message}", err=True)
     if as_json:
         doc = {"seed": seed, "total_seconds": round(total, 1), "models": summary}
         click.echo(json.dumps(doc, indent=2))

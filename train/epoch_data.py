@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from multiprocessing.shared_memory import SharedMemory
@@ -58,12 +60,34 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+class TrainingNotice(UserWarning):
+    """What a user of ``digit-train`` should know that does not stop training."""
+
+
+def shared_memory_free() -> int | None:
+    """Free bytes of POSIX shared memory where it is a size-limited file system (/dev/shm on
+    Linux: 64 MB in a Docker container by default), None elsewhere."""
+    return shutil.disk_usage("/dev/shm").free if os.path.isdir("/dev/shm") else None
+
+
 def epochs_for(
     x_train: np.ndarray, y_train: np.ndarray, recipe: Recipe, seed: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The epochs of ``recipe``, made where it says (``Recipe.epochs_in_processes``)."""
-    if recipe.epochs_in_processes and usable_cores() > 1:
-        return epochs_in_processes(x_train, y_train, recipe, seed, workers=usable_cores())
+    """The epochs of ``recipe``, made where it says (``Recipe.epochs_in_processes``), or on a
+    thread where shared memory cannot hold them: a worker writing past its limit dies of
+    SIGBUS."""
+    workers = min(usable_cores(), recipe.epochs)
+    if recipe.epochs_in_processes and workers > 1:
+        need, free = workers * x_train.size * np.dtype(np.float32).itemsize, shared_memory_free()
+        if free is None or free >= need:
+            return epochs_in_processes(x_train, y_train, recipe, seed, workers=workers)
+        warnings.warn(
+            f"shared memory (/dev/shm) has {free >> 20} MB free and {workers} epochs made at "
+            f"once need {need >> 20} MB, so they are made on a thread, slower (in a container, "
+            "give it more: docker run --shm-size=1g)",
+            TrainingNotice,
+            stacklevel=2,
+        )
     return epochs_on_a_thread(x_train, y_train, recipe, seed)
 
 

@@ -62,3 +62,23 @@ def test_tiny_run_writes_artifacts_and_json(tmp_path, mnist_data):
     (row,) = summary["models"]
     assert row["model"] == "dense" and row["params"] == 101_770 and row["test_accuracy"] > 0.85
     assert (tmp_path / "out" / "models" / "dense.keras").is_file()
+
+
+def test_small_shared_memory_trains_anyway_and_says_why(tmp_path, mnist_data, monkeypatch):
+    """As in a Docker container's 64 MB /dev/shm: edgenet's epochs are made on a thread."""
+    import train.epoch_data
+
+    monkeypatch.setattr(train.epoch_data, "shared_memory_free", lambda: 64 << 20)
+    monkeypatch.setattr(train.epoch_data, "usable_cores", lambda: 2)
+    np.savez(
+        tmp_path / "small.npz",
+        x_train=mnist_data.x_train[:12000],
+        y_train=mnist_data.y_train[:12000],
+        x_test=mnist_data.x_test[:500],
+        y_test=mnist_data.y_test[:500],
+    )
+    args = f"--data {tmp_path / 'small.npz'} --any-size -m edgenet --epochs 2"
+    result = CliRunner().invoke(main, [*args.split(), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "digit-train: note: shared memory (/dev/shm) has 64 MB free" in result.stderr
+    assert (tmp_path / "out" / "models" / "edgenet.keras").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -54,3 +55,17 @@ def test_shared_memory_is_released_when_training_stops_early(images):
     assert len(_shared_blocks() - before) == 2  # one block a worker
     epochs.close()  # what a training run that fails or is interrupted does
     assert _shared_blocks() - before == set()
+
+
+def test_epochs_are_made_on_a_thread_where_shared_memory_is_too_small(images, monkeypatch):
+    """A Docker container's /dev/shm (64 MB) cannot hold MNIST epochs: a worker writing past
+    it would die of SIGBUS, so they are made on a thread, with a notice that says why."""
+    import train.epoch_data as epoch_data_module
+
+    monkeypatch.setattr(epoch_data_module, "usable_cores", lambda: 2)
+    monkeypatch.setattr(epoch_data_module, "shared_memory_free", lambda: 1 << 20)
+    in_processes = dataclasses.replace(VARIED, epochs_in_processes=True)
+    with pytest.warns(epoch_data_module.TrainingNotice, match=r"--shm-size") as notices:
+        made = list(epoch_data_module.epochs_for(*images, in_processes, 3))
+    assert "has 1 MB free and 2 epochs made at once need 3 MB" in str(notices[0].message)
+    _assert_same(made, _in_place(images, in_processes, 3))
