@@ -356,7 +356,7 @@ def crop_digit(
     x0, y0, x1, y1 = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
     ours = np.zeros((y1 - y0, x1 - x0), np.uint8)
     cv2.drawContours(ours, list(region.parts), -1, 255, cv2.FILLED, offset=(-x0, -y0))
-    ours = cv2.dilate(cv2.bitwise_and(ours, mask[y0:y1, x0:x1]), _ellipse(near))
+    ours = cv2.dilate(cv2.bitwise_and(ours, mask[y0:y1, x0:x1]), ellipse_kernel(near))
     # OpenCV's uint8 thresholds compare with floor(t), i.e. exactly "pixel > t" for a float t,
     # and `ours` is 0/255: the same as numpy's where/any at a third of the cost.
     crop = cv2.threshold(flat[y0:y1, x0:x1], floor, 255, cv2.THRESH_TOZERO)[1]
@@ -374,7 +374,7 @@ def crop_digit(
 
 
 @functools.lru_cache(maxsize=64)
-def _ellipse(radius: int) -> np.ndarray:
+def ellipse_kernel(radius: int) -> np.ndarray:
     """The elliptic kernel of ``radius`` (made once: a number reads many digits of one size)."""
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
@@ -400,7 +400,7 @@ def thin_strokes(digit: np.ndarray, target: float, box: int = MNIST_BOX) -> np.n
     r = int(excess // 2)
     if r < 1:
         return digit
-    thinned = cv2.erode(digit, _ellipse(r))
+    thinned = cv2.erode(digit, ellipse_kernel(r))
     return thinned if thinned.max() > 0 else digit
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.normalize import DEFAULT_OPTIONS, normalize
+from edge.normalize import DEFAULT_OPTIONS, ellipse_kernel, normalize
 
 #: Faces with ordinary lining digits (symbol and old-style-numeral faces left out).
 FACES = (
@@ -73,8 +73,7 @@ def render(label: int, font: Path, rng: np.random.Generator) -> np.ndarray:
     glyph = np.asarray(canvas)
     weight = int(rng.integers(0, 1 + size // 24))  # bolder than the face, never blotted
     if weight:
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * weight + 1,) * 2)
-        glyph = cv2.dilate(glyph, kernel)
+        glyph = cv2.dilate(glyph, ellipse_kernel(weight))
     shear = rng.uniform(-0.25, 0.25)
     h, w = glyph.shape
     matrix = np.float32([[1, shear, -shear * h / 2], [0, 1, 0]])

@@ -32,7 +32,7 @@ from functools import cache
 import cv2
 import numpy as np
 
-from edge.normalize import fit_box, place_by_mass, scale_unit
+from edge.normalize import ellipse_kernel, fit_box, place_by_mass, scale_unit
 
 
 @dataclass(frozen=True)
@@ -78,15 +78,10 @@ def stroke(image: np.ndarray, radius: int) -> np.ndarray:
         return image
     h, w = image.shape
     big = cv2.resize(image, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)
-    kernel = _disc(abs(radius))
+    kernel = ellipse_kernel(abs(radius))
     big = cv2.dilate(big, kernel) if radius > 0 else cv2.erode(big, kernel)
     out = cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA)
     return out if out.max() >= 0.5 * image.max() else image
-
-
-@cache
-def _disc(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
 def gap(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
