@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +85,7 @@ def main(
     console = Console(file=terminal_stream(2), stderr=True)
     start = time.perf_counter()
     try:
-        with captured_fds() as captured, warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", TrainingNotice)
+        with captured_fds() as captured, notices_kept() as notices:
             try:
                 summary = _train(
                     console, models or DEFAULT_MODELS, data, out, seed, epochs, any_size
@@ -101,13 +102,32 @@ def main(
         click.echo("digit-train: interrupted: nothing half-written was left behind", err=True)
         sys.exit(EXIT_INTERRUPTED)
     total = time.perf_counter() - start
-    for notice in (w for w in caught if issubclass(w.category, TrainingNotice)):
-        click.echo(f"digit-train: note: {notice.message}", err=True)
+    for notice in notices:
+        click.echo(f"digit-train: note: {notice}", err=True)
     if as_json:
         doc = {"seed": seed, "total_seconds": round(total, 1), "models": summary}
         click.echo(json.dumps(doc, indent=2))
     else:
         Console().print(summary_table(summary, total))
+
+
+@contextlib.contextmanager
+def notices_kept() -> Iterator[list[str]]:
+    """:class:`TrainingNotice` messages, kept to be shown after training (its stderr is
+    captured); every other warning goes where it went (into the captured output)."""
+    kept: list[str] = []
+    show = warnings.showwarning
+
+    def keep_notices(message: Warning | str, category: type[Warning], *args: Any) -> None:
+        if issubclass(category, TrainingNotice):
+            kept.append(str(message))
+        else:
+            show(message, category, *args)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", TrainingNotice)
+        warnings.showwarning = keep_notices
+        yield kept
 
 
 def _train(

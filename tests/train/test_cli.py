@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from train.cli import main
@@ -83,3 +85,14 @@ def test_small_shared_memory_trains_anyway_and_says_why(tmp_path, mnist_data, mo
     assert result.exit_code == 0, result.output
     assert "digit-train: note: shared memory (/dev/shm) has 64 MB free" in result.stderr
     assert (tmp_path / "out" / "models" / "edgenet.keras").is_file()
+
+
+def test_notices_are_kept_for_the_end_and_other_warnings_pass_on():
+    from train.cli import notices_kept
+    from train.epoch_data import TrainingNotice
+
+    with pytest.warns(UserWarning, match="from a library") as passed_on, notices_kept() as notices:
+        warnings.warn("made on a thread", TrainingNotice, stacklevel=1)
+        warnings.warn("from a library", UserWarning, stacklevel=1)
+    assert notices == ["made on a thread"]
+    assert [str(w.message) for w in passed_on] == ["from a library"]
