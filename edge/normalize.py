@@ -45,6 +45,10 @@ class NormalizeOptions:
     edge: float = 0.2  # the digit's extent is where its ink exceeds this fraction of the peak
     stroke: float = 1.5  # thin strokes wider than this (px in the 20x20 box) to it; 0: off
     smooth: float = 0.7  # Gaussian sigma (work-scale px) against sensor noise and JPEG blocks
+    #: Light ink's bold strokes are removed (an opening) before the paper under them is
+    #: estimated, as dark ink's are (a closing). False: the plain median, which hollows a
+    #: white brush stroke; only train/font_digits.py asks for it (docs/real-handwriting.md).
+    open_light_ink: bool = True
 
 
 DEFAULT_OPTIONS = NormalizeOptions()
@@ -189,18 +193,18 @@ def estimate_background(gray: np.ndarray) -> np.ndarray:
 
 
 def paper_and_polarity(
-    gray: np.ndarray, dark_on_light: bool | None = None
+    gray: np.ndarray, dark_on_light: bool | None = None, open_light_ink: bool = True
 ) -> tuple[np.ndarray, bool]:
     """The background to flatten against, and whether the ink is dark on light paper.
 
     The median of :func:`estimate_background` decides the polarity; but a bold stroke more than
     half its window wide outvotes the paper, and the "background" under it turns to ink (a
-    marker-drawn 1 then reads as a hook). So for dark ink the paper is estimated again with the
-    ink removed first: a closing with a 5x5 ellipse at 1/8 scale (dark strokes up to 40 px wide
-    at work scale), then the same median (docs/edge.md, "background", has what it fixes and
-    costs). White-on-black input
-    keeps the median (screens, scans already inverted, the training's font digits).
-    ``dark_on_light``: the polarity when the caller knows it (edge.number votes on thin ink).
+    marker-drawn 1 then reads as a hook). So the paper is estimated again with the ink removed
+    first: at 1/8 scale a closing with a 5x5 ellipse for dark ink, an opening for light ink
+    (strokes up to 40 px wide at work scale: a marker, a brush in a drawing app, chalk), then
+    the same median (docs/edge.md, "background", has what it fixes and costs).
+    ``dark_on_light``: the polarity when the caller knows it (edge.number votes on thin ink);
+    ``open_light_ink`` False keeps the plain median for light ink (NormalizeOptions).
     """
     if min(gray.shape) < MIN_LIGHTING_SIZE:
         background = estimate_background(gray)
@@ -210,8 +214,9 @@ def paper_and_polarity(
     tiny = _eighth(gray)  # made once for both estimates
     if dark_on_light is None:  # the plain median votes; a known polarity needs no vote
         dark_on_light = is_dark_on_light(gray, _median_background(tiny, gray.shape))
-    if dark_on_light:
-        tiny = cv2.morphologyEx(tiny, cv2.MORPH_CLOSE, _ELLIPSE5, borderType=cv2.BORDER_REPLICATE)
+    if dark_on_light or open_light_ink:
+        ink_removed = cv2.MORPH_CLOSE if dark_on_light else cv2.MORPH_OPEN
+        tiny = cv2.morphologyEx(tiny, ink_removed, _ELLIPSE5, borderType=cv2.BORDER_REPLICATE)
     return _median_background(tiny, gray.shape), dark_on_light
 
 
@@ -508,7 +513,7 @@ def ink_image(
     """
     if options.smooth > 0 and min(work.shape) >= MIN_LIGHTING_SIZE:
         work = cv2.GaussianBlur(work, (0, 0), options.smooth)
-    background, inverted = paper_and_polarity(work, dark_on_light)
+    background, inverted = paper_and_polarity(work, dark_on_light, options.open_light_ink)
     return flatten_illumination(work, background, inverted), background, inverted
 
 

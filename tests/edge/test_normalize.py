@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import cv2
@@ -206,6 +207,25 @@ def test_a_bold_stroke_is_not_taken_for_background():
     rows = ink.any(axis=1).sum()
     assert cv2.connectedComponents(ink)[0] == 2  # background + one bar
     assert rows >= 18 and ink.sum() / rows <= 5  # the whole height, a stroke's width
+
+
+def test_a_bold_light_stroke_on_black_stays_solid():
+    """A drawing app's white brush on black, as MNIST demos draw: the plain median took the
+    bold stroke for background and left its outline only (a brushed 6 then read as a 1)."""
+    canvas = np.zeros((600, 600), np.uint8)
+    cv2.line(canvas, (320, 80), (270, 520), 255, 70)
+    result = N.normalize(canvas, N.options_for({"stroke": 0}))  # strokes kept as drawn
+    assert result.found and not result.inverted
+    assert result.box[3] >= 480  # the whole stroke, 510 px with its round ends (was 392)
+    ink = (result.image > 0.5).astype(np.uint8)
+    rows = ink.any(axis=1)
+    assert cv2.connectedComponents(ink)[0] == 2 and rows.sum() >= 18
+    for row in ink[rows][3:-3]:  # the bar's body: solid across, not two thin outlines
+        cols = np.flatnonzero(row)
+        assert len(cols) >= 2 and cols[-1] - cols[0] + 1 == len(cols)
+    # the plain median (what train/font_digits.py keeps) takes the bar for paper: cut short
+    plain = dataclasses.replace(N.options_for({"stroke": 0}), open_light_ink=False)
+    assert N.normalize(canvas, plain).box[3] < 420
 
 
 def test_normalisation_is_fast_on_a_vga_photo():
