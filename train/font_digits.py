@@ -87,10 +87,10 @@ def font_digits(
     normalised as the device will for this model (``stroke``: its stroke target).
 
     With one difference: the paper under these white-on-black renders is the plain median
-    (``open_light_ink`` False), which hollows a bold face's strokes as the device did before it
-    learnt to remove light strokes first. The models' recipes were chosen on digits made this
-    way; made the device's way, 384 of 1,000 change and the retrained edgenet falls under its
-    MNIST floor (docs/real-handwriting.md, "white brush").
+    (``open_light_ink`` False), which hollows a bold face's strokes where the device keeps
+    them whole. The models' recipes were chosen on digits made this way; made the device's
+    way, 384 of 1,000 change and the retrained edgenet falls under its MNIST floor
+    (docs/real-handwriting.md, "A white brush on black").
     """
     options = dataclasses.replace(DEFAULT_OPTIONS, stroke=stroke, open_light_ink=False)
     fonts = font_paths()
