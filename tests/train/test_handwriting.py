@@ -88,6 +88,52 @@ def test_only_ones_get_a_flag(digits, mnist_data):
         assert np.array_equal(img, flagged) == (y != 1)
 
 
+def test_a_slash_crosses_a_zero_and_reaches_past_its_loop(mnist_data):
+    zeros = mnist_data.x_train[mnist_data.y_train == 0][:20].astype(np.float32) / 255.0
+    rng = np.random.default_rng(4)
+    drawn = 0
+    for zero in zeros:
+        slashed = hw.slash_zero(zero, rng)
+        if slashed is zero:  # a slash that would fill the loop is not drawn
+            continue
+        drawn += 1
+        assert hw.holes(slashed) >= 2  # the loop's inside, cut in two
+        added = (slashed > 0.5) & ~(zero > 0.5)
+        ys, xs = np.nonzero(zero > 0.5)
+        cy, cx = (ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2
+        inside = added[round(cy) - 3 : round(cy) + 4, round(cx) - 3 : round(cx) + 4]
+        assert inside.any()  # through the loop's middle...
+        ay, ax = np.nonzero(added)  # ...and out of its box at both ends (below-left, above-right)
+        assert ay.max() > ys.max() or ax.min() < xs.min() or ax.max() > xs.max()
+        assert ay.min() < ys.min() or ax.max() > xs.max() or ax.min() < xs.min()
+        assert (ay.max() - ay.min()) + (ax.max() - ax.min()) > (ys.max() - ys.min())
+    assert drawn >= 12
+
+
+def test_a_crossbar_crosses_a_sevens_stem_level(mnist_data):
+    sevens = mnist_data.x_train[mnist_data.y_train == 7][:20].astype(np.float32) / 255.0
+    rng = np.random.default_rng(5)
+    for seven in sevens:
+        crossed = hw.cross_seven(seven, rng)
+        ay, ax = np.nonzero((crossed > 0.5) & ~(seven > 0.5))
+        ys = np.nonzero(seven > 0.5)[0]
+        assert ax.size >= 3 and ax.max() - ax.min() > ay.max() - ay.min()  # a level bar...
+        assert ys.min() + 0.3 * (ys.max() - ys.min()) < ay.mean() < ys.max()  # ...below the top
+
+
+def test_only_zeros_get_a_slash_and_sevens_a_crossbar(digits, mnist_data):
+    off = dict(elastic=0, stroke=0, gap=0, flag=0, lowres=0, width=0)
+    labels = mnist_data.y_train[:64]
+    for marked, cfg in (
+        (0, hw.WritingConfig(**off, slash=1.0)),
+        (7, hw.WritingConfig(**off, crossbar=1.0)),
+    ):
+        out = hw.vary_batch(digits, labels, cfg, np.random.default_rng(0))
+        changed = [not np.array_equal(img, v) for img, v in zip(digits, out, strict=True)]
+        assert all(y == marked for y, c in zip(labels, changed, strict=True) if c)
+        assert any(changed)
+
+
 def test_low_resolution_blurs_but_keeps_the_digit(digits):
     img = digits[3]
     coarse = hw.low_resolution(img, 8)
