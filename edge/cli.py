@@ -694,9 +694,9 @@ def serve(
     type=click.IntRange(0),
     default=0,
     show_default=True,
-    help="Also read N synthetic photos of MNIST test digits, N of font digits, N screen "
-    "drawings of MNIST test digits (1-px pen to brush) and up to N UCI digits as scans and "
-    "photos, normalised and naive-resized (needs MNIST --data).",
+    help="Also read N synthetic photos of MNIST test digits, N of them on a page, N of font "
+    "digits, N screen drawings of MNIST test digits (1-px pen to brush) and up to N UCI "
+    "digits as scans and photos, normalised and naive-resized (needs MNIST --data).",
 )
 @min_confidence_option
 @click.option(
@@ -732,9 +732,9 @@ def eval_(
 ) -> None:
     """Accuracy of one or several models side by side, with their agreement.
 
-    With --photos N it also reads synthetic photos, fonts and screen drawings, and, where
-    scikit-learn is installed, the UCI handwritten digits as scans and photos (real writers,
-    not MNIST's).
+    With --photos N it also reads synthetic photos (on plain paper, and on a page with lines,
+    specks and its edge), fonts and screen drawings, and, where scikit-learn is installed, the
+    UCI handwritten digits as scans and photos (real writers, not MNIST's).
     """
     from edge import evaluate
 
@@ -766,6 +766,7 @@ def _photo_accuracy(
         raise DataError(f"{dataset.name}: --photos needs MNIST (.npz or IDX) for the test digits")
     sets = [
         ("photos", count, lambda: synth.photo_set(test.x_test, test.y_test, count, seed=0)),
+        ("pages", count, lambda: synth.page_set(test.x_test, test.y_test, count, seed=0)),
         ("fonts", count, lambda: synth.font_set(count, seed=0)),
         (
             "screens",
@@ -849,7 +850,7 @@ def _format_eval(report: dict[str, Any], names: list[str], coverage: bool = Fals
         lines.append(f"  skipped: {skipped}")
     if "photos" in report:
         lines.append(
-            "synthetic photos, fonts, screen drawings and UCI digits "
+            "synthetic photos, pages, fonts, screen drawings and UCI digits "
             "(edge normalisation vs naive resize):"
         )
         for r in report["photos"]:

@@ -307,8 +307,10 @@ def select_digit(mask: np.ndarray, options: NormalizeOptions) -> DigitRegion | N
     rects = [cv2.boundingRect(c) for c in contours]
     area = [cv2.contourArea(c) + r[2] + r[3] for c, r in zip(contours, rects, strict=True)]
     min_h = max(3.0, options.min_height * min(h, w))
-    frame_w, frame_h = 0.9 * w, 0.9 * h
-    not_frame = [not (bw >= frame_w and bh >= frame_h) for _, _, bw, bh in rects]
+    not_frame = [
+        not is_border(rect, cv2.contourArea(c), (h, w))
+        for c, rect in zip(contours, rects, strict=True)
+    ]
     main, best = -1, -1.0
     for i, (_, _, bw, bh) in enumerate(rects):  # the first of the largest plausible blobs
         if not_frame[i] and max(bh, bw) >= min_h and area[i] > best:
@@ -333,6 +335,29 @@ def select_digit(mask: np.ndarray, options: NormalizeOptions) -> DigitRegion | N
         max(rects[i][1] + rects[i][3] for i in near),
     )
     return DigitRegion(box, tuple(contours[i] for i in near))
+
+
+def is_border(rect: tuple[int, int, int, int], area: float, shape: tuple[int, int]) -> bool:
+    """Whether a blob belongs to the picture's edges rather than being a digit:
+
+    - it fills 90% of the frame both ways (a dark frame around a page);
+    - it runs along a side of the picture, over 90% of that side, and fills half its box or
+      more (the desk beyond the page's edge, a shadow's edge; a 7's bar along the top fills
+      far less);
+    - it crosses the picture from side to side, ten times longer than wide (the page's edge
+      where the desk beyond it is taken for paper, a fold).
+    """
+    x, y, bw, bh = rect
+    h, w = shape
+    wide, tall = bw >= 0.9 * w, bh >= 0.9 * h
+    if wide and tall:
+        return True
+    along_a_side = (tall and (x == 0 or x + bw == w)) or (wide and (y == 0 or y + bh == h))
+    if along_a_side and area >= 0.5 * bw * bh:
+        return True
+    top_to_bottom = y == 0 and y + bh == h and bw * 10 < bh
+    side_to_side = x == 0 and x + bw == w and bh * 10 < bw
+    return top_to_bottom or side_to_side
 
 
 def crop_digit(

@@ -1,15 +1,17 @@
 """Synthetic photographs of handwritten digits on paper, made at test/bench time (never committed).
 
-Two sets, both labelled and reproducible from a seed:
+Three sets, all labelled and reproducible from a seed:
 
 - **photos**: MNIST *test* digits rendered as dark ink on paper and "photographed": uneven
   lighting (gradient, vignette, sometimes a shadow edge), tinted paper, a pen colour, the digit
   60-200 px tall anywhere in a 320x240 or 640x480 frame, rotated up to ±12°, blurred, noisy and
   JPEG-compressed at quality 70-95;
+- **pages**: the same, written on a page: ruled or grid lines, specks of dirt, and in 40% of
+  them the desk beyond the page's edge along one side of the frame;
 - **fonts**: the digits 0-9 in OpenCV's handwriting-style Hershey faces (script, and italic
   simplex/complex/triplex), with random stroke width, through the same camera.
 
-:func:`measure` reads both sets with the edge normalisation and with the naive resize, so the
+:func:`measure` reads the sets with the edge normalisation and with the naive resize, so the
 accuracy of a model on real-looking photos is one function call (``digit-edge eval --photos``).
 """
 
@@ -28,6 +30,7 @@ FRAME_SIZES = ((320, 240), (640, 480))
 DIGIT_HEIGHT = (60, 200)  # px, in the frame
 MAX_ROTATION = 12.0  # degrees
 JPEG_QUALITY = (70, 95)
+PAGE_SLOPE = 5.0  # degrees: ruled and grid lines are this far off level at most
 FONT_FACES: tuple[int, ...] = (
     cv2.FONT_HERSHEY_SCRIPT_SIMPLEX,
     cv2.FONT_HERSHEY_SCRIPT_COMPLEX,
@@ -84,10 +87,12 @@ def photograph(
     rng: np.random.Generator,
     frame: tuple[int, int] | None = None,
     max_rotation: float = MAX_ROTATION,
+    page: float | None = None,
 ) -> np.ndarray:
     """Put ink on paper in a frame and take a (bad) photo of it: BGR uint8, a decoded JPEG.
 
-    ``frame``: (width, height), else one of :data:`FRAME_SIZES` at random.
+    ``frame``: (width, height), else one of :data:`FRAME_SIZES` at random. ``page``: the
+    digit's height in px, to write it on a page with :func:`page_marks` (else plain paper).
     """
     fw, fh = frame if frame is not None else FRAME_SIZES[int(rng.integers(len(FRAME_SIZES)))]
     ink = rotate(ink, rng.uniform(-max_rotation, max_rotation))
@@ -101,6 +106,8 @@ def photograph(
     top, left = int(rng.integers(0, fh - ih + 1)), int(rng.integers(0, fw - iw + 1))
     alpha = np.zeros((fh, fw), np.float32)
     alpha[top : top + ih, left : left + iw] = ink * rng.uniform(0.8, 1.0)
+    if page is not None:
+        alpha = np.maximum(alpha, page_marks((fh, fw), page, rng))
     return expose(alpha, rng)
 
 
@@ -159,6 +166,41 @@ def lighting(w: int, h: int, rng: np.random.Generator) -> np.ndarray:
 # -- the sets ------------------------------------------------------------------------------------
 
 
+def page_marks(shape: tuple[int, int], height: float, rng: np.random.Generator) -> np.ndarray:
+    """What a page adds to the ink, as coverage: ruled or grid lines, specks, a table's edge
+    (the line spacing scales with ``height``, the digits' height in px)."""
+    h, w = shape
+    marks = np.zeros(shape, np.float32)
+    kind = rng.choice(["ruled", "grid", "plain"])
+    strength = float(rng.uniform(0.15, 0.35))
+    spacing = height * rng.uniform(0.8, 1.6)
+    slope = np.tan(np.radians(rng.uniform(-PAGE_SLOPE, PAGE_SLOPE)))
+    width = int(rng.integers(1, 3))
+    if kind in ("ruled", "grid"):
+        for y in np.arange(rng.uniform(0, spacing), h + w * abs(slope), spacing):
+            y0 = int(y - w * max(slope, 0))
+            cv2.line(marks, (0, y0), (w, int(y0 + w * slope)), strength, width, cv2.LINE_AA)
+    if kind == "grid":
+        for x in np.arange(rng.uniform(0, spacing), w, spacing):
+            cv2.line(marks, (int(x), 0), (int(x - h * slope), h), strength, width, cv2.LINE_AA)
+    for _ in range(int(rng.integers(0, 12))):  # specks of dirt and paper fibre
+        centre = (int(rng.integers(w)), int(rng.integers(h)))
+        radius = max(1, int(rng.uniform(0.5, 0.06 * height)))
+        cv2.circle(marks, centre, radius, float(rng.uniform(0.3, 0.9)), -1, cv2.LINE_AA)
+    if rng.random() < 0.4:  # the page ends: a darker table beyond a straight edge
+        side = int(rng.integers(4))
+        depth = int(rng.uniform(0.03, 0.12) * (w if side < 2 else h))
+        level = float(rng.uniform(0.3, 0.8))
+        edge = (
+            (slice(None), slice(0, depth)),
+            (slice(None), slice(w - depth, w)),
+            (slice(0, depth), slice(None)),
+            (slice(h - depth, h), slice(None)),
+        )[side]
+        marks[edge] = np.maximum(marks[edge], level)
+    return marks
+
+
 def photo_set(
     digits: np.ndarray, labels: np.ndarray, count: int, seed: int = 0
 ) -> Iterator[Sample]:
@@ -168,6 +210,16 @@ def photo_set(
     for i in picks:
         ink = mnist_ink(digits[i], rng.uniform(*DIGIT_HEIGHT))
         yield Sample(photograph(ink, rng), int(labels[i]))
+
+
+def page_set(digits: np.ndarray, labels: np.ndarray, count: int, seed: int = 0) -> Iterator[Sample]:
+    """``count`` photos of MNIST digits written on a page (:func:`page_marks`: ruled or grid
+    lines, specks, and in 40% of them the desk beyond the page's edge), reproducibly."""
+    rng = np.random.default_rng(seed + 3)
+    picks = rng.choice(len(digits), size=count, replace=count > len(digits))
+    for i in picks:
+        height = rng.uniform(*DIGIT_HEIGHT)
+        yield Sample(photograph(mnist_ink(digits[i], height), rng, page=height), int(labels[i]))
 
 
 def font_set(count: int, seed: int = 0) -> Iterator[Sample]:

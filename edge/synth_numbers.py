@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from edge.normalize import stroke_width
-from edge.synth import expose, mnist_ink, rotate
+from edge.synth import expose, mnist_ink, page_marks, rotate
 
 FRAME = (640, 480)
 DIGITS = (2, 10)  # digits per number
@@ -82,40 +82,6 @@ def compose(
         np.maximum(region, ink, out=region)  # overlapping ink does not add up past the pen
     made = [(offsets[i + 1] - offsets[i] - widths[i]) / stroke for i in range(len(inks) - 1)]
     return canvas, min(made) if made else float("inf")
-
-
-def page_marks(shape: tuple[int, int], height: float, rng: np.random.Generator) -> np.ndarray:
-    """What a page adds to the ink, as coverage: ruled or grid lines, specks, a table's edge."""
-    h, w = shape
-    marks = np.zeros(shape, np.float32)
-    kind = rng.choice(["ruled", "grid", "plain"])
-    strength = float(rng.uniform(0.15, 0.35))
-    spacing = height * rng.uniform(0.8, 1.6)
-    slope = np.tan(np.radians(rng.uniform(-MAX_SLOPE, MAX_SLOPE)))
-    width = int(rng.integers(1, 3))
-    if kind in ("ruled", "grid"):
-        for y in np.arange(rng.uniform(0, spacing), h + w * abs(slope), spacing):
-            y0 = int(y - w * max(slope, 0))
-            cv2.line(marks, (0, y0), (w, int(y0 + w * slope)), strength, width, cv2.LINE_AA)
-    if kind == "grid":
-        for x in np.arange(rng.uniform(0, spacing), w, spacing):
-            cv2.line(marks, (int(x), 0), (int(x - h * slope), h), strength, width, cv2.LINE_AA)
-    for _ in range(int(rng.integers(0, 12))):  # specks of dirt and paper fibre
-        centre = (int(rng.integers(w)), int(rng.integers(h)))
-        radius = max(1, int(rng.uniform(0.5, 0.06 * height)))
-        cv2.circle(marks, centre, radius, float(rng.uniform(0.3, 0.9)), -1, cv2.LINE_AA)
-    if rng.random() < 0.4:  # the page ends: a darker table beyond a straight edge
-        side = int(rng.integers(4))
-        depth = int(rng.uniform(0.03, 0.12) * (w if side < 2 else h))
-        level = float(rng.uniform(0.3, 0.8))
-        edge = (
-            (slice(None), slice(0, depth)),
-            (slice(None), slice(w - depth, w)),
-            (slice(0, depth), slice(None)),
-            (slice(h - depth, h), slice(None)),
-        )[side]
-        marks[edge] = np.maximum(marks[edge], level)
-    return marks
 
 
 def break_stroke(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:

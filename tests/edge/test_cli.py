@@ -223,7 +223,7 @@ def test_eval_photos(run, int8_model, tmp_path, mnist_data):
     assert result.exit_code == 0, result.stderr
     photos = json.loads(result.stdout)["photos"]
     uci_sets = ["uci-scans", "uci-photos"] if uci.available() else []  # scikit-learn: dev only
-    assert [p["set"] for p in photos] == ["photos", "fonts", "screens", *uci_sets]
+    assert [p["set"] for p in photos] == ["photos", "pages", "fonts", "screens", *uci_sets]
     assert all(p["count"] == 20 and p["normalized"] > p["naive"] for p in photos)
 
 

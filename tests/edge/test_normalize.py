@@ -240,6 +240,43 @@ def test_normalisation_is_fast_on_a_vga_photo():
     assert np.median(times) < 0.005
 
 
+def _small_digit_on_a_page(label: int) -> np.ndarray:
+    """A 640x480 photo of a page with a digit ~80 px tall in the middle."""
+    frame = np.full((480, 640), 215, np.uint8)
+    cv2.putText(frame, str(label), (290, 280), cv2.FONT_HERSHEY_SIMPLEX, 3, 30, 8, cv2.LINE_AA)
+    return frame
+
+
+@pytest.mark.parametrize("side", ["left", "right", "top", "bottom"])
+def test_the_desk_beyond_the_pages_edge_is_not_the_digit(side):
+    """A phone photo of a digit on a page that does not fill the frame: the darker desk is a
+    band along one side, larger than the digit; it was taken for the digit (a 4 read as 2)."""
+    frame = _small_digit_on_a_page(4)
+    band = {
+        "left": np.s_[:, :40],
+        "right": np.s_[:, -40:],
+        "top": np.s_[:50],
+        "bottom": np.s_[-50:],
+    }
+    frame[band[side]] = 90
+    result = N.normalize(frame)
+    assert result.found
+    x, y, w, h = result.box
+    assert 270 < x + w / 2 < 370 and 190 < y + h / 2 < 290 and h < 120  # the 4, not the desk
+
+
+def test_the_pages_edge_as_a_line_across_the_frame_is_not_the_digit():
+    """Where the desk is as light as the paper, only the page's edge shows: a line across the
+    whole frame. A 1 cropped top to bottom is wider than a tenth of its height: still a 1."""
+    frame = _small_digit_on_a_page(7)
+    cv2.line(frame, (40, 0), (46, 479), 60, 12)
+    result = N.normalize(frame)
+    assert result.found and result.box[0] > 200 and result.box[3] < 120
+    one = np.full((200, 120), 230, np.uint8)
+    cv2.line(one, (70, 0), (50, 199), 30, 14)
+    assert N.normalize(one).found
+
+
 def test_naive_baseline_shape():
     out = N.naive(digit_on_paper(2))
     assert out.shape == (28, 28) and out.dtype == np.float32 and 0 <= out.min() <= out.max() <= 1
@@ -255,7 +292,9 @@ def _select_digit_numpy(mask: np.ndarray, options: N.NormalizeOptions):
     x, y, bw, bh = rects.T
     area = np.array([cv2.contourArea(c) for c in contours]) + bw + bh
     min_h = max(3.0, options.min_height * min(h, w))
-    not_frame = ~((bw >= 0.9 * w) & (bh >= 0.9 * h))
+    not_frame = ~np.array(
+        [N.is_border(r, cv2.contourArea(c), (h, w)) for r, c in zip(rects, contours, strict=True)]
+    )
     plausible = (np.maximum(bh, bw) >= min_h) & not_frame
     if not plausible.any():
         return None

@@ -54,8 +54,9 @@ def test_eval_reports_uci_beside_the_synthetic_sets(test_models, mnist_path):
     assert out.exit_code == 0, out.output
     report = json.loads(out.stdout)
     sets = {r["set"]: r for r in report["photos"]}
-    assert set(sets) == {"photos", "fonts", "screens", "uci-scans", "uci-photos"}
+    assert set(sets) == {"photos", "pages", "fonts", "screens", "uci-scans", "uci-photos"}
     assert sets["screens"]["normalized"] > 0.6  # drawn digits read like written ones
+    assert sets["pages"]["normalized"] > 0.6  # lines, specks and the desk are not the digit
     assert sets["uci-scans"]["count"] == 40
     assert sets["uci-scans"]["normalized"] > 0.6  # a real model reads most of them
     u = sets["uci-scans"]["with_min_confidence"]
