@@ -277,6 +277,23 @@ def test_the_pages_edge_as_a_line_across_the_frame_is_not_the_digit():
     assert N.normalize(one).found
 
 
+def test_a_small_digit_in_a_large_photo_is_read_at_full_size():
+    """A 100-px digit in a 2400x1800 photo is 10 px at work scale: the closer look reads it from
+    the photo itself, so the model gets what a photo cropped around the digit gives."""
+    photo = np.full((1800, 2400), 220, np.uint8)
+    cv2.putText(photo, "4", (1313, 1007), cv2.FONT_HERSHEY_SIMPLEX, 4.5, 25, 11, cv2.LINE_AA)
+    ys, xs = np.nonzero(photo < 120)
+    result = N.normalize(photo)
+    assert result.found
+    x, y = result.box[:2]
+    assert abs(x - xs.min()) <= 3 and abs(y - ys.min()) <= 3
+    tall = ys.ptp() + 1
+    cropped = N.normalize(
+        photo[ys.min() - tall : ys.max() + tall, xs.min() - tall : xs.max() + tall]
+    )
+    assert np.abs(result.image - cropped.image).mean() < 0.02  # 0.08 from the work scale's pixels
+
+
 def test_naive_baseline_shape():
     out = N.naive(digit_on_paper(2))
     assert out.shape == (28, 28) and out.dtype == np.float32 and 0 <= out.min() <= out.max() <= 1
