@@ -307,10 +307,7 @@ def select_digit(mask: np.ndarray, options: NormalizeOptions) -> DigitRegion | N
     rects = [cv2.boundingRect(c) for c in contours]
     area = [cv2.contourArea(c) + r[2] + r[3] for c, r in zip(contours, rects, strict=True)]
     min_h = max(3.0, options.min_height * min(h, w))
-    not_frame = [
-        not is_border(rect, cv2.contourArea(c), (h, w))
-        for c, rect in zip(contours, rects, strict=True)
-    ]
+    not_frame = [not is_border(rect, (h, w), edge_contact(mask, rect)) for rect in rects]
     main, best = -1, -1.0
     for i, (_, _, bw, bh) in enumerate(rects):  # the first of the largest plausible blobs
         if not_frame[i] and max(bh, bw) >= min_h and area[i] > best:
@@ -337,27 +334,43 @@ def select_digit(mask: np.ndarray, options: NormalizeOptions) -> DigitRegion | N
     return DigitRegion(box, tuple(contours[i] for i in near))
 
 
-def is_border(rect: tuple[int, int, int, int], area: float, shape: tuple[int, int]) -> bool:
-    """Whether a blob belongs to the picture's edges rather than being a digit:
+def edge_contact(mask: np.ndarray, rect: tuple[int, int, int, int]) -> float:
+    """How much of a blob's box side lies on the picture's edge, at most over the sides its box
+    touches: 0 for a blob inside, ~0.1 for a digit whose stroke reaches the edge, ~1 for a
+    shadow or a corner the frame cuts."""
+    x, y, bw, bh = rect
+    h, w = mask.shape
+    sides = [
+        (x == 0, mask[y : y + bh, 0], bh),
+        (y == 0, mask[0, x : x + bw], bw),
+        (x + bw == w, mask[y : y + bh, w - 1], bh),
+        (y + bh == h, mask[h - 1, x : x + bw], bw),
+    ]
+    return max((cv2.countNonZero(line) / n for touches, line, n in sides if touches), default=0.0)
+
+
+def is_border(rect: tuple[int, int, int, int], shape: tuple[int, int], contact: float) -> bool:
+    """Whether a blob belongs to the picture's edges rather than being a digit (``contact``:
+    :func:`edge_contact`):
 
     - it fills 90% of the frame both ways (a dark frame around a page);
-    - it runs along a side of the picture, over 90% of that side, and fills half its box or
-      more (the desk beyond the page's edge, a shadow's edge; a 7's bar along the top fills
-      far less);
+    - it runs along a side of the picture, over 90% of it (the desk beyond the page's edge, a
+      shadow's edge, a dark vignette);
+    - it lies along the picture's edge for half its side or more and is less than half the
+      picture's height: what the frame cuts (a corner's shadow, a digit cut off); a digit that
+      only reaches the edge touches it with a stroke, one cropped tight fills more of it;
     - it crosses the picture from side to side, ten times longer than wide (the page's edge
       where the desk beyond it is taken for paper, a fold).
     """
     x, y, bw, bh = rect
     h, w = shape
     wide, tall = bw >= 0.9 * w, bh >= 0.9 * h
-    if wide and tall:
+    left, top, right, bottom = x == 0, y == 0, x + bw == w, y + bh == h
+    if (wide and tall) or (tall and (left or right)) or (wide and (top or bottom)):
         return True
-    along_a_side = (tall and (x == 0 or x + bw == w)) or (wide and (y == 0 or y + bh == h))
-    if along_a_side and area >= 0.5 * bw * bh:
+    if contact >= 0.5 and bh < 0.5 * h:
         return True
-    top_to_bottom = y == 0 and y + bh == h and bw * 10 < bh
-    side_to_side = x == 0 and x + bw == w and bh * 10 < bw
-    return top_to_bottom or side_to_side
+    return (top and bottom and bw * 10 < bh) or (left and right and bh * 10 < bw)
 
 
 def crop_digit(
