@@ -532,9 +532,9 @@ def normalize_gray(
     if found is None:
         return Normalized(None, "no digit: no digit-sized ink in the image", None, inverted)
     if closer and scale < 1.0 and found.box[3] - found.box[1] < MNIST_BOX:
-        closer = look_closer(gray, found.box, scale, options)
-        if closer.found:
-            return closer
+        nearer = look_closer(gray, found.box, scale, options)
+        if nearer.found:
+            return nearer
     mnist_sized = gray.shape == (MNIST_SIZE, MNIST_SIZE)  # already normalised: leave strokes be
     patch, reason = digit_patch(flat, mask, found, peak, options, mnist_sized)
     if patch is None:
