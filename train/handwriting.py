@@ -38,6 +38,8 @@ import numpy as np
 
 from edge.normalize import ellipse_kernel, fit_box, place_by_mass, scale_unit
 
+Point = tuple[float, float]  # x, y in px
+
 
 @dataclass(frozen=True)
 class WritingConfig:
@@ -117,16 +119,12 @@ def flag_one(
     angle = np.deg2rad(rng.uniform(30.0, 65.0))  # steeper than a 7's bar
     length = rng.uniform(*length_range) * height
     end = (top[0] - length * np.cos(angle), top[1] + length * np.sin(angle))
-    width = max(1, round(stroke_width_of(image)))
-    out = image.copy()
-    value = float(image.max())
-    cv2.line(out, _px(top), _px(end), value, width, cv2.LINE_AA, shift=2)
+    lines = [(top, end)]
     if foot:
         bottom = (float(xs[ys == ys.max()].mean()), float(ys.max()))
         half = rng.uniform(0.12, 0.25) * height
-        left, right = (bottom[0] - half, bottom[1]), (bottom[0] + half, bottom[1])
-        cv2.line(out, _px(left), _px(right), value, width, cv2.LINE_AA, shift=2)
-    return out
+        lines.append(((bottom[0] - half, bottom[1]), (bottom[0] + half, bottom[1])))
+    return _with_lines(image, lines)
 
 
 def slash_zero(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -150,7 +148,7 @@ def slash_zero(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     reach = rng.uniform(0.05, 0.25, 2) * spread  # how far each end goes past the loop
     start = centre + (along.min() - reach[0]) * direction
     end = centre + (along.max() + reach[1]) * direction
-    slashed = _with_line(image, (start[0], start[1]), (end[0], end[1]))
+    slashed = _with_lines(image, [((start[0], start[1]), (end[0], end[1]))])
     return slashed if holes(slashed) >= 2 else image  # a loop filled by its slash reads as a 1
 
 
@@ -176,16 +174,15 @@ def cross_seven(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if len(stem) == 0:
         return image
     centre, half = float(stem.mean()), rng.uniform(0.15, 0.3) * height
-    return _with_line(image, (centre - half, float(row)), (centre + half, float(row)))
+    return _with_lines(image, [((centre - half, float(row)), (centre + half, float(row)))])
 
 
-def _with_line(
-    image: np.ndarray, start: tuple[float, float], end: tuple[float, float]
-) -> np.ndarray:
-    """``image`` with a line added as wide as its own strokes and as bright as its ink."""
+def _with_lines(image: np.ndarray, lines: list[tuple[Point, Point]]) -> np.ndarray:
+    """``image`` with strokes added (start, end), as wide as its own and as bright as its ink."""
     out = image.copy()
     width = max(1, round(stroke_width_of(image)))
-    cv2.line(out, _px(start), _px(end), float(image.max()), width, cv2.LINE_AA, shift=2)
+    for start, end in lines:
+        cv2.line(out, _px(start), _px(end), float(image.max()), width, cv2.LINE_AA, shift=2)
     return out
 
 
