@@ -19,15 +19,9 @@ import cv2
 import numpy as np
 
 from edge import mnist
-from edge.normalize import NormalizeOptions, normalize, options_for
+from edge.normalize import NormalizeOptions, normalize, options_for, stroke_width
 
-SCALE = 4  # the digit's enlargement before it is marked: a 112-px digit, a pen of 4-10 px
-
-
-def _ink_width(big: np.ndarray) -> int:
-    """About the digit's stroke width in px: its inked area over twice its height."""
-    ys = np.nonzero(big > 128)[0]
-    return max(4, round((big > 128).sum() / max(1, ys.max() - ys.min()) / 2.2))
+SCALE = 4  # the digit's enlargement before it is marked: a 112-px digit
 
 
 def slashed(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -41,7 +35,7 @@ def slashed(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     a, b = (x1 + dx, y0 - dy), (x0 - dx, y1 + dy)
     if rng.random() < 0.3:
         a, b = (x0 - dx, y0 - dy), (x1 + dx, y1 + dy)
-    cv2.line(big, _pt(a), _pt(b), 255, _ink_width(big), cv2.LINE_AA)
+    cv2.line(big, _pt(a), _pt(b), 255, max(1, round(stroke_width(big))), cv2.LINE_AA)
     return big
 
 
@@ -53,7 +47,7 @@ def crossed(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     stem = np.nonzero(big[row] > 128)[0]
     if len(stem):
         half = rng.uniform(0.2, 0.3) * (ys.max() - ys.min())
-        width = max(4, round(len(stem) * 0.8))
+        width = max(1, round(stroke_width(big)))
         cv2.line(big, _pt((stem.mean() - half, row)), _pt((stem.mean() + half, row)), 255, width)
     return big
 
