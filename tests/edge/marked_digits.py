@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from edge import mnist
+from edge.errors import DigitEdgeError
 from edge.normalize import NormalizeOptions, normalize, options_for, stroke_width
 
 SCALE = 4  # the digit's enlargement before it is marked: a 112-px digit
@@ -100,8 +101,11 @@ def read_marked(options: NormalizeOptions, predict, test: mnist.Mnist, count: in
 @click.option("--stroke", type=float, default=None, help="Stroke target for .keras models.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def main(models: tuple[Path, ...], data: Path, count: int, stroke: float | None, as_json: bool):
-    test = mnist.load(data, canonical_sizes=False)
-    results = {str(p): read_marked(*predictor(p, stroke), test, count) for p in models}
+    try:
+        test = mnist.load(data, canonical_sizes=False)
+        results = {str(p): read_marked(*predictor(p, stroke), test, count) for p in models}
+    except DigitEdgeError as exc:
+        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(results, indent=2))
         return
