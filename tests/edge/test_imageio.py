@@ -84,3 +84,28 @@ def test_absurd_dimensions_are_refused_before_decoding():
     header = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + (100000).to_bytes(4, "big") * 2
     with pytest.raises(InputError, match="too large"):
         imageio.decode(header + b"\x00" * 32, "bomb.png")
+
+
+def with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """The JPEG with an APP1 Exif segment holding only the Orientation tag (0x0112), as a phone
+    writes when it stores the sensor's pixels and says how to turn them."""
+    tiff = b"MM\x00\x2a" + (8).to_bytes(4, "big") + (1).to_bytes(2, "big")
+    tiff += b"\x01\x12" + (3).to_bytes(2, "big") + (1).to_bytes(4, "big")
+    tiff += orientation.to_bytes(2, "big") + b"\x00\x00" + (0).to_bytes(4, "big")
+    payload = b"Exif\x00\x00" + tiff
+    return jpeg[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:]
+
+
+@pytest.mark.parametrize("side", [480, 6000])
+def test_phone_photo_is_turned_as_its_exif_orientation_says(side):
+    """A phone held upright stores its sensor's pixels sideways with Orientation 6 (turn 90°
+    clockwise to view); the decoder turns them, at full and at reduced size, or every portrait
+    photo would reach the model on its side."""
+    upright = cv2.cvtColor(digit_on_paper(7, (side * 3 // 4, side)), cv2.COLOR_BGR2GRAY)
+    stored = np.ascontiguousarray(np.rot90(upright))  # 90° counterclockwise, as the sensor saw it
+    _, data = cv2.imencode(".jpg", stored, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    image, factor = imageio.decode_scaled(with_exif_orientation(data.tobytes(), 6), "phone.jpg")
+    assert image.shape[0] > image.shape[1]  # portrait, as the user saw it
+    expected = cv2.resize(upright, image.shape[::-1], interpolation=cv2.INTER_AREA)
+    assert np.mean(np.abs(image.astype(int) - expected)) < 3
+    assert factor == (1.0 if side == 480 else 4.0)  # 6000x4500 decoded at 1/4
