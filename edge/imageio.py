@@ -28,6 +28,8 @@ IMAGE_SUFFIXES = frozenset(
 MAX_DECODE_PIXELS = 4_000_000
 #: Above this even a 1/8 decode is too big to be a photo of a digit.
 MAX_IMAGE_PIXELS = MAX_DECODE_PIXELS * 64
+#: A transparent image is decoded with its colour and alpha (4 bytes a pixel): 64 MB at most.
+MAX_ALPHA_PIXELS = MAX_DECODE_PIXELS * 4
 _REDUCED = ((1, cv2.IMREAD_GRAYSCALE), (2, cv2.IMREAD_REDUCED_GRAYSCALE_2),
             (4, cv2.IMREAD_REDUCED_GRAYSCALE_4), (8, cv2.IMREAD_REDUCED_GRAYSCALE_8))  # fmt: skip
 
@@ -92,6 +94,41 @@ def image_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def alpha_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PNG or WebP whose header says it may hold transparent pixels."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 26:
+        # colour types 4 and 6 carry alpha; a tRNS chunk (before the pixels) makes one transparent
+        transparent = data[25] in (4, 6) or b"tRNS" in data[: data.find(b"IDAT")]
+        return image_size(data) if transparent else None
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP" or len(data) < 30:
+        return None
+    if data[12:16] == b"VP8X" and data[20] & 0x10:  # the extended format's alpha flag
+        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    bits = int.from_bytes(data[21:25], "little")  # lossless: 14-bit sizes, then the alpha bit
+    if data[12:16] == b"VP8L" and bits >> 28 & 1:
+        return (bits & 0x3FFF) + 1, (bits >> 14 & 0x3FFF) + 1
+    return None
+
+
+def flatten(image: np.ndarray) -> np.ndarray:
+    """A BGRA image (8 or 16 bits) -> uint8 gray, its transparent pixels filled with a background.
+
+    Why: a drawing app or a web canvas saves the strokes on transparent pixels that are black
+    underneath, so read without the alpha the ink and its background are one colour. A viewer
+    shows them on white, and so do we; but strokes that are light themselves (a white brush)
+    on a mostly transparent image would vanish there, so they get black.
+    """
+    if image.dtype != np.uint8:
+        image = (image // 257).astype(np.uint8)
+    gray = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_BGR2GRAY)
+    alpha = image[..., 3].astype(np.float32) / 255
+    if alpha.min() == 1.0:
+        return gray
+    ink = float((gray * alpha).sum() / max(float(alpha.sum()), 1e-6))
+    background = 0.0 if alpha.mean() < 0.5 and ink >= 128 else 255.0
+    return np.rint(gray * alpha + background * (1 - alpha)).astype(np.uint8)
+
+
 def decode(data: bytes, name: str) -> np.ndarray:
     """Encoded image bytes -> uint8 grayscale, reduced when huge; InputError on anything wrong."""
     return decode_scaled(data, name)[0]
@@ -110,19 +147,38 @@ def decode_scaled(data: bytes, name: str) -> tuple[np.ndarray, float]:
         if pixels > MAX_IMAGE_PIXELS:
             raise InputError(f"{name}: {size[0]}x{size[1]} is too large to be a photo of a digit")
         factor, flag = next((f, fl) for f, fl in _REDUCED if pixels / (f * f) <= MAX_DECODE_PIXELS)
+    transparent = alpha_size(data)
+    if transparent is not None and transparent[0] * transparent[1] <= MAX_ALPHA_PIXELS:
+        image = _imdecode(data, name, cv2.IMREAD_UNCHANGED)
+        return _shrink(flatten(image) if image.ndim == 3 and image.shape[2] == 4 else image)
+    image = _imdecode(data, name, flag)
+    if factor == 1:  # a format whose header we do not parse may still be huge
+        return _shrink(image)
+    return image, float(factor)
+
+
+def _imdecode(data: bytes, name: str, flag: int) -> np.ndarray:
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
     except cv2.error as exc:
         raise InputError(f"{name}: OpenCV cannot decode it ({_first_line(exc)})") from None
     if image is None or image.size == 0:
         raise InputError(f"{name}: not an image OpenCV can read")
-    if factor == 1 and image.size > MAX_DECODE_PIXELS:  # a format whose header we do not parse
-        scale = (MAX_DECODE_PIXELS / image.size) ** 0.5
-        dsize = (max(1, int(image.shape[1] * scale)), max(1, int(image.shape[0] * scale)))
-        width = image.shape[1]
-        image = cv2.resize(image, dsize, interpolation=cv2.INTER_AREA)
-        return image, width / dsize[0]
-    return image, float(factor)
+    return image
+
+
+def _shrink(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """A gray image reduced to at most MAX_DECODE_PIXELS, and the factor it was reduced by."""
+    if image.ndim == 3:  # a transparent image's own format without alpha (gray or colour)
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.shape[2] == 3 else image[..., 0]
+    if image.dtype != np.uint8:
+        image = (image // 257).astype(np.uint8)
+    if image.size <= MAX_DECODE_PIXELS:
+        return image, 1.0
+    scale = (MAX_DECODE_PIXELS / image.size) ** 0.5
+    dsize = (max(1, int(image.shape[1] * scale)), max(1, int(image.shape[0] * scale)))
+    width = image.shape[1]
+    return cv2.resize(image, dsize, interpolation=cv2.INTER_AREA), width / dsize[0]
 
 
 def read(path: Path, name: str | None = None) -> np.ndarray:

@@ -109,3 +109,49 @@ def test_phone_photo_is_turned_as_its_exif_orientation_says(side):
     expected = cv2.resize(upright, image.shape[::-1], interpolation=cv2.INTER_AREA)
     assert np.mean(np.abs(image.astype(int) - expected)) < 3
     assert factor == (1.0 if side == 480 else 4.0)  # 6000x4500 decoded at 1/4
+
+
+def canvas_drawing(ink: int, size: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """A digit as a drawing app or a web canvas saves it: strokes of gray ``ink`` on transparent
+    pixels that are black underneath (BGRA), and how a viewer shows it (gray, 0-1 coverage)."""
+    coverage = np.zeros((size, size), np.uint8)
+    cv2.putText(coverage, "3", (size // 4, size * 4 // 5), cv2.FONT_HERSHEY_SIMPLEX, size / 40,
+                255, size // 14, cv2.LINE_AA)  # fmt: skip
+    bgra = np.zeros((size, size, 4), np.uint8)
+    bgra[..., :3] = np.where(coverage[..., None] > 0, ink, 0)
+    bgra[..., 3] = coverage
+    return bgra, coverage.astype(np.float32) / 255
+
+
+@pytest.mark.parametrize("ext", [".png", ".webp"])
+@pytest.mark.parametrize(("ink", "background"), [(20, 255), (240, 0)])
+def test_transparent_drawing_is_seen_on_a_background(ext, ink, background):
+    """Without its alpha such an image is one colour, ink and background alike ("no ink" for
+    every drawing); dark strokes go on white as a viewer shows them, light ones on black."""
+    bgra, coverage = canvas_drawing(ink)
+    params = [cv2.IMWRITE_WEBP_QUALITY, 101] if ext == ".webp" else []  # 101: lossless
+    _, data = cv2.imencode(ext, bgra, params)
+    assert imageio.alpha_size(data.tobytes()) == (200, 200)
+    image = imageio.decode(data.tobytes(), "drawing" + ext)
+    expected = ink * coverage + background * (1 - coverage)
+    assert np.abs(image.astype(np.float32) - expected).max() <= 1.5
+    assert np.ptp(image) > 200  # the digit stands out
+
+
+def test_opaque_and_mostly_opaque_alpha_keep_their_own_paper():
+    """A screenshot saved with alpha (all opaque) reads as its colours; a page with a few
+    transparent pixels around it has its own light paper, so they become white, not black."""
+    page = np.full((100, 120, 4), 255, np.uint8)
+    page[40:60, 50:70, :3] = 10
+    assert np.array_equal(imageio.flatten(page), cv2.cvtColor(page[..., :3], cv2.COLOR_BGR2GRAY))
+    page[:, :8, 3] = 0  # a transparent strip, black underneath
+    page[:, :8, :3] = 0
+    flat = imageio.flatten(page)
+    assert flat[:, :8].min() == 255 and flat[45, 55] == 10
+
+
+def test_headers_without_alpha_are_decoded_as_before():
+    gray = cv2.cvtColor(digit_on_paper(4), cv2.COLOR_BGR2GRAY)
+    for ext in (".png", ".jpg", ".webp"):
+        _, data = cv2.imencode(ext, gray)
+        assert imageio.alpha_size(data.tobytes()) is None, ext
