@@ -316,13 +316,36 @@ _END = object()
 T = TypeVar("T")
 
 
+def _put(
+    ahead: queue.Queue[object], item: object, done: threading.Event, waited: Callable[[float], None]
+) -> bool:
+    """Put ``item``, waiting while the queue is full, until it fits (True) or ``done`` is set
+    (False: the consumer has gone); ``waited`` receives the seconds spent waiting."""
+    try:
+        ahead.put_nowait(item)
+        return True
+    except queue.Full:
+        pass
+    t0 = time.perf_counter()
+    try:
+        while not done.is_set():
+            try:
+                ahead.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+    finally:
+        waited(time.perf_counter() - t0)
+
+
 def run_ahead(
     items: Generator[T, None, None],
     name: str,
     stop: StopFlag,
     producer_waited: Callable[[float], None] = lambda _: None,
     consumer_waited: Callable[[float], None] = lambda _: None,
-    depth: int = 4,
+    depth: int = FRAMES_AHEAD,
     ahead: queue.Queue[object] | None = None,
 ) -> Iterator[T]:
     """``items``, made on a background thread up to ``depth`` ahead of the caller, in order.
@@ -340,34 +363,16 @@ def run_ahead(
     done = threading.Event()
     failure: list[BaseException] = []
 
-    def put(item: object) -> bool:
-        try:
-            ahead.put_nowait(item)
-            return True
-        except queue.Full:
-            pass
-        t0 = time.perf_counter()
-        try:
-            while not done.is_set():
-                try:
-                    ahead.put(item, timeout=0.05)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-        finally:
-            producer_waited(time.perf_counter() - t0)
-
     def produce() -> None:
         try:
             for item in items:
-                if not put(item):
+                if not _put(ahead, item, done, producer_waited):
                     return
         except BaseException as exc:  # handed to the caller's thread, raised there
             failure.append(exc)
         finally:
             items.close()
-            put(_END)
+            _put(ahead, _END, done, producer_waited)
 
     thread = threading.Thread(target=produce, name=name, daemon=True)
     thread.start()

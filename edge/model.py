@@ -87,11 +87,9 @@ class DigitClassifier:
             raise ModelError(f"{self.path}: {n_out} outputs but {len(self.labels)} labels")
         self.input_params = QuantParams.from_details(self.input_details)
         self.output_params = QuantParams.from_details(self.output_details)
-        #: A second interpreter resized to batch_size for predict(): None until first needed,
-        #: False where the graph cannot be resized.
-        self._batched: Any = None
-        #: Interpreters resized to each batch predict_pixels_many has met (None: not resizable).
-        self._sized: dict[int, Any] = {}
+        #: Interpreters resized to each batch predict() and predict_pixels_many() have met
+        #: (None: the graph's batch cannot be resized), made once each.
+        self._by_batch: dict[int, Any] = {}
         #: Input value for each uint8 pixel 0..255 (pixel / 255, quantized as the model expects):
         #: one image is quantized by a lookup in it.
         self.pixel_table = quantize(np.arange(256, dtype=np.float32) / 255.0, self.input_params)
@@ -178,10 +176,7 @@ class DigitClassifier:
             return None
         if not np.issubdtype(self.input_params.dtype, np.integer):
             return None
-        if n not in self._sized:
-            resizable = all(interp is not None for interp in self._sized.values())
-            self._sized[n] = self._resized(n) if resizable else None
-        return self._sized[n]
+        return self._of_batch(n)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Probabilities (N, 10) for float images (N, 28, 28) in [0, 1], in chunks of batch_size."""
@@ -189,7 +184,7 @@ class DigitClassifier:
         if images.ndim == 2:
             images = images[None]
         step = max(self.options.batch_size, self.input_shape[0])
-        batched = self._batched_for(step) if len(images) > self.input_shape[0] else None
+        batched = self._of_batch(step) if len(images) > self.input_shape[0] else None
         return self._run(images, batched or self.interpreter)
 
     def _run(self, images: np.ndarray, interp: Any) -> np.ndarray:
@@ -216,12 +211,13 @@ class DigitClassifier:
                 out[begin + start : begin + start + n] = dequantize(raw, self.output_params)
         return out
 
-    def _batched_for(self, size: int) -> Any:
-        """A second interpreter resized to ``size``, made once; None where the graph has a fixed
-        batch (the model's own interpreter then does the work, a batch at a time)."""
-        if self._batched is None:
-            self._batched = self._resized(size) or False
-        return self._batched or None
+    def _of_batch(self, size: int) -> Any:
+        """An interpreter resized to a batch of ``size``, made once per size; None where the
+        graph has a fixed batch (the model's own interpreter then does the work)."""
+        if size not in self._by_batch:
+            resizable = all(interp is not None for interp in self._by_batch.values())
+            self._by_batch[size] = self._resized(size) if resizable else None
+        return self._by_batch[size]
 
     def _resized(self, size: int) -> Any:
         """A new interpreter resized to a batch of ``size`` and tried once, or None where the

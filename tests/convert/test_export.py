@@ -58,7 +58,7 @@ def test_integer_files_read_a_batch_row_by_row_as_alone(converted, test_images, 
     pixels = np.rint(test_images[0][:20] * 255).astype(np.uint8)
     many = clf.predict_pixels_many(pixels)
     np.testing.assert_array_equal(many, np.stack([clf.predict_pixels(p) for p in pixels]))
-    assert (16 in clf._sized and 4 in clf._sized) == integer
+    assert (clf._by_batch.get(16) is not None and clf._by_batch.get(4) is not None) == integer
     assert len({tuple(row) for row in many}) > 1  # different digits, different readings
 
 

@@ -107,7 +107,7 @@ def test_a_fixed_batch_model_predicts_any_count(test_models, golden):
     for got in (model.predict(x), model.predict(x[:3])):
         assert got.shape == (len(got), 10)
         np.testing.assert_allclose(got, alone[: len(got)], atol=1e-6)
-    assert model._batched is False  # tried once, not rebuilt per call
+    assert list(model._by_batch.values()) == [None]  # tried once, not rebuilt per call
 
 
 @pytest.mark.parametrize(
@@ -132,9 +132,9 @@ def test_predict_builds_its_batched_copy_once(test_models, golden):
     model = open_model(test_models / model_zoo.file_name("mlp", "float32"))
     x = golden["x"][:300]  # a full batch of 256 and a short one of 44
     first = model.predict(x)
-    batched = model._batched
+    (batched,) = model._by_batch.values()
     np.testing.assert_allclose(model.predict(x), first)
-    assert batched is not None and batched is not False and model._batched is batched
+    assert batched is not None and list(model._by_batch.values()) == [batched]
 
 
 @pytest.mark.parametrize("variant", ["float32", "int8", "int8-uint8", "dynamic"])
