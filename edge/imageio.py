@@ -163,8 +163,32 @@ def _imdecode(data: bytes, name: str, flag: int) -> np.ndarray:
     except cv2.error as exc:
         raise InputError(f"{name}: OpenCV cannot decode it ({_first_line(exc)})") from None
     if image is None or image.size == 0:
+        known = unreadable_format(data)
+        if known is not None:
+            raise InputError(
+                f"{name}: {known}, which this OpenCV cannot read; save it as JPEG or PNG"
+            )
         raise InputError(f"{name}: not an image OpenCV can read")
     return image
+
+
+#: ISO base media brands (the ``ftyp`` box) of the still-image formats phones save.
+_HEIF_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"heim": "HEIC", b"heis": "HEIC",
+                b"hevc": "HEIC", b"hevx": "HEIC", b"mif1": "HEIF", b"msf1": "HEIF",
+                b"avif": "AVIF", b"avis": "AVIF"}  # fmt: skip
+
+
+def unreadable_format(data: bytes) -> str | None:
+    """The name of a common image format some OpenCV builds cannot decode, from its header.
+
+    Why: an iPhone saves HEIC by default, some Android phones AVIF, and the Pi's OpenCV reads
+    neither (nor GIF): naming the format tells the user what to change.
+    """
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if data[4:8] == b"ftyp":
+        return _HEIF_BRANDS.get(data[8:12])
+    return None
 
 
 def _shrink(image: np.ndarray) -> tuple[np.ndarray, float]:

@@ -155,3 +155,26 @@ def test_headers_without_alpha_are_decoded_as_before():
     for ext in (".png", ".jpg", ".webp"):
         _, data = cv2.imencode(ext, gray)
         assert imageio.alpha_size(data.tobytes()) is None, ext
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [(b"GIF89a\x01\x00\x01\x00", "GIF"), (b"GIF87a\x01\x00\x01\x00", "GIF"),
+     (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00", "HEIC"),
+     (b"\x00\x00\x00\x1cftypmif1\x00\x00\x00\x00", "HEIF"),
+     (b"\x00\x00\x00\x20ftypavif\x00\x00\x00\x00", "AVIF"),
+     (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00", None), (b"\x89PNG\r\n\x1a\n", None)],
+)  # fmt: skip
+def test_phone_formats_are_named_from_their_header(header, name):
+    assert imageio.unreadable_format(header) == name
+
+
+def test_an_undecodable_iphone_photo_names_its_format(tmp_path):
+    """A HEIC header with no picture behind it: no OpenCV build decodes this one."""
+    photo = tmp_path / "IMG_0001.HEIC"
+    photo.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 200)
+    with pytest.raises(InputError) as err:
+        imageio.read(photo)
+    assert str(err.value) == (
+        f"{photo}: HEIC, which this OpenCV cannot read; save it as JPEG or PNG"
+    )
