@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ import numpy as np
 
 from edge.errors import ModelError
 from edge.fileio import read_file
+from edge.flatbuffer import Damaged, check_model
 from edge.manifest import MNIST_LABELS, Manifest, find_manifest
 from edge.quantization import QuantParams, dequantize, quantize
+from edge.quiet import captured_fds
 from edge.runtime import Runtime, load_runtime
 
 TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8 of every .tflite
@@ -49,6 +52,12 @@ def check_tflite_file(path: Path) -> bytes:
     data = read_file(path, ModelError, what="model file")
     if len(data) < 8 or data[4:8] != TFLITE_IDENTIFIER:
         raise ModelError(f"{path}: not a TFLite model (no 'TFL3' flatbuffer identifier)")
+    try:
+        check_model(data)
+    except Damaged as exc:
+        raise ModelError(
+            f"{path}: damaged or truncated TFLite model ({exc}; {len(data):,} bytes); copy it again"
+        ) from None
     return data
 
 
@@ -107,10 +116,15 @@ class DigitClassifier:
                 interp.resize_tensor_input(
                     interp.get_input_details()[0]["index"], [batch, *shape[1:]]
                 )
-            interp.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:  # what interpreters raise for unloadable models
+            _allocate_quietly(interp)
+        # What interpreters raise for a model they cannot load; MemoryError: a damaged tensor
+        # shape asking for more than there is. tflite-runtime's messages end in a newline.
+        except (ValueError, RuntimeError, MemoryError) as exc:
+            reason = str(exc).strip() or type(exc).__name__
+            if isinstance(exc, MemoryError):
+                reason = f"its tensors need more memory than there is: {reason}"
             raise ModelError(
-                f"{self.path}: {self.runtime.describe()} cannot load it ({exc})"
+                f"{self.path}: {self.runtime.describe()} cannot load it ({reason})"
             ) from None
         return interp
 
@@ -243,3 +257,19 @@ def open_model(
     return DigitClassifier(
         ModelOptions(Path(path), runtime=runtime, threads=threads, kernels=kernels)
     )
+
+
+DELEGATE_INFO = "INFO: Created TensorFlow Lite XNNPACK delegate"
+
+
+def _allocate_quietly(interpreter: Any) -> None:
+    """``allocate_tensors`` without the line ai-edge-litert prints on stderr on every load.
+
+    Why: it writes ``DELEGATE_INFO`` whatever ``TF_CPP_MIN_LOG_LEVEL`` says, into every command's
+    output. Anything else that reaches stderr meanwhile (another thread's warning) is passed on;
+    a failure's reason travels in the exception it raises.
+    """
+    with captured_fds((2,)) as chatter:
+        interpreter.allocate_tensors()
+    kept = [line for line in chatter.text.splitlines(True) if not line.startswith(DELEGATE_INFO)]
+    sys.stderr.write("".join(kept))

@@ -1,0 +1,156 @@
+"""Loading a model file: a damaged one is refused before any interpreter reads it, and the
+interpreter's own chatter stays out of the output.
+
+tflite-runtime 2.14 does not verify a flatbuffer and dies with a segmentation fault on a
+truncated one; these tests cut and corrupt the real fixture models and check that the device
+refuses them with one line instead (edge/flatbuffer.py).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import cv2
+import pytest
+
+from edge.errors import ModelError
+from edge.flatbuffer import (
+    METADATA_BUFFER,
+    MODEL_METADATA,
+    MODEL_SUBGRAPHS,
+    SUBGRAPH_INPUTS,
+    SUBGRAPH_TENSORS,
+    TENSOR_NAME,
+    TENSOR_SHAPE,
+    Damaged,
+    Reader,
+    check_model,
+)
+from edge.model import _allocate_quietly, check_tflite_file
+from tests import model_zoo
+from tests.edge.helpers import digit_on_paper, edge_cli
+
+FIXTURE_MODELS = sorted(model_zoo.FIXTURES.glob("*.tflite"))
+
+
+@pytest.mark.parametrize("path", FIXTURE_MODELS, ids=lambda p: p.stem)
+def test_every_whole_model_passes(path):
+    check_model(path.read_bytes())
+
+
+@pytest.mark.parametrize("path", FIXTURE_MODELS, ids=lambda p: p.stem)
+def test_every_truncation_is_refused_by_name(path, tmp_path):
+    data = path.read_bytes()
+    cut = tmp_path / path.name
+    for length in range(8, len(data), max(1, len(data) // 40)):
+        cut.write_bytes(data[:length])
+        with pytest.raises(ModelError) as err:
+            check_tflite_file(cut)
+        message = str(err.value)
+        assert message.startswith(f"{cut}: damaged or truncated TFLite model (")
+        assert message.endswith(f"; {length:,} bytes); copy it again"), message
+
+
+def test_index_out_of_range_is_named(int8_model):
+    """A subgraph input pointing past the tensor list: what a flipped byte there would do."""
+    data = bytearray(int8_model.read_bytes())
+    inputs, count = _subgraph_inputs(bytes(data))
+    assert count == 1
+    struct.pack_into("<i", data, inputs, 10_000)
+    with pytest.raises(Damaged, match=r"refers to tensor 10000 of \d+"):
+        check_model(bytes(data))
+
+
+def test_a_model_without_subgraphs_is_refused(int8_model):
+    data = bytearray(int8_model.read_bytes())
+    root = struct.unpack_from("<I", data, 0)[0]
+    vtable = root - struct.unpack_from("<i", data, root)[0]
+    struct.pack_into("<H", data, vtable + 4 + 2 * 2, 0)  # field 2 (subgraphs) absent
+    with pytest.raises(Damaged, match="no subgraph"):
+        check_model(bytes(data))
+
+
+def test_a_metadata_entry_pointing_past_the_buffers_is_refused(int8_model):
+    """The one corruption of 180 random ones that crashed tflite-runtime before it was checked."""
+    data = bytearray(int8_model.read_bytes())
+    read = Reader(bytes(data))
+    (metadata, *_) = read.tables(read.table(read.unpack("I", 0)), MODEL_METADATA)
+    where = read.field(metadata, METADATA_BUFFER)
+    struct.pack_into("<I", data, where, 0xD599E800)
+    with pytest.raises(Damaged, match=rf"refers to buffer {0xD599E800} of \d+"):
+        check_model(bytes(data))
+
+
+def test_a_tensor_name_that_is_not_a_string_is_refused(int8_model):
+    """Interpreters decode names as UTF-8: a flipped byte there was a traceback, not a reason."""
+    data = bytearray(int8_model.read_bytes())
+    read = Reader(bytes(data))
+    (subgraph, *_) = read.tables(read.table(read.unpack("I", 0)), MODEL_SUBGRAPHS)
+    (input_index,) = read.ints(subgraph, SUBGRAPH_INPUTS)
+    at, length = read.vector(read.tables(subgraph, SUBGRAPH_TENSORS)[input_index], TENSOR_NAME, 1)
+    assert data[at : at + length + 1] == b"image\0"
+    not_text, unterminated = bytearray(data), bytearray(data)
+    not_text[at] = 0xFF
+    with pytest.raises(Damaged, match=rf"a name at byte {at} is not UTF-8 text"):
+        check_model(bytes(not_text))
+    unterminated[at + length] = ord("s")  # the interpreter would read on into the next bytes
+    with pytest.raises(Damaged, match=rf"a name at byte {at} does not end where its length says"):
+        check_model(bytes(unterminated))
+
+
+@pytest.mark.parametrize(("batch", "reason"), [(22_025_253, "a tensor of 17,267,798,352 elements"),
+                                               (-7, "a tensor has a dimension of -7")])  # fmt: skip
+def test_a_damaged_shape_is_refused_before_anything_is_allocated(int8_model, batch, reason):
+    """A flipped batch dimension made tflite-runtime allocate 17 GB (std::bad_alloc)."""
+    data = bytearray(int8_model.read_bytes())
+    read = Reader(bytes(data))
+    (subgraph, *_) = read.tables(read.table(read.unpack("I", 0)), MODEL_SUBGRAPHS)
+    (input_index,) = read.ints(subgraph, SUBGRAPH_INPUTS)
+    image = read.tables(subgraph, SUBGRAPH_TENSORS)[input_index]
+    assert read.ints(image, TENSOR_SHAPE) == [1, 28, 28, 1]
+    at, _ = read.vector(image, TENSOR_SHAPE, 4)
+    struct.pack_into("<i", data, at, batch)
+    with pytest.raises(Damaged, match=reason):
+        check_model(bytes(data))
+
+
+def test_a_truncated_model_is_one_line_on_the_device_not_a_crash(int8_model, tmp_path):
+    """In a fresh process, as a user runs it: exit 2 and a reason, not signal 11."""
+    cut = tmp_path / "half.tflite"
+    cut.write_bytes(int8_model.read_bytes()[:100])
+    image = tmp_path / "x.png"
+    image.write_bytes(b"")
+    result = edge_cli("classify", str(image), "--model", str(cut))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"digit-edge: error: {cut}: damaged or truncated TFLite model "
+        "(a field at byte 144 lies beyond the end of the file; 100 bytes); copy it again"
+    )
+
+
+def test_a_good_run_writes_nothing_on_stderr(int8_model, tmp_path):
+    """ai-edge-litert prints an XNNPACK "INFO:" line on every load: it must not reach the user."""
+    image = tmp_path / "three.png"
+    cv2.imwrite(str(image), digit_on_paper(3))
+    result = edge_cli("classify", str(image), "--model", str(int8_model), "--json")
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.count("\n") == 1
+
+
+def test_only_the_delegate_line_is_held_back(capfd):
+    class Interpreter:
+        def allocate_tensors(self) -> None:
+            os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
+            os.write(2, b"WARNING: something else\n")
+
+    _allocate_quietly(Interpreter())
+    assert capfd.readouterr().err == "WARNING: something else\n"
+
+
+def _subgraph_inputs(data: bytes) -> tuple[int, int]:
+    """(position of the first input index, number of inputs) of the model's first subgraph."""
+    read = Reader(data)
+    model = read.table(read.unpack("I", 0))
+    (subgraph, *_) = read.tables(model, MODEL_SUBGRAPHS)
+    return read.vector(subgraph, SUBGRAPH_INPUTS, 4)
