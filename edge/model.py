@@ -263,7 +263,7 @@ DELEGATE_INFO = "INFO: Created TensorFlow Lite XNNPACK delegate"
 
 
 def _allocate_quietly(interpreter: Any) -> None:
-    """``allocate_tensors`` without the line ai-edge-litert prints on stderr on every load.
+    """``allocate_tensors`` without the line both interpreters print on stderr when they load.
 
     Why: it writes ``DELEGATE_INFO`` whatever ``TF_CPP_MIN_LOG_LEVEL`` says, into every command's
     output. Anything else that reaches stderr meanwhile (another thread's warning) is passed on;

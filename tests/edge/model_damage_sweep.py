@@ -8,8 +8,9 @@ which does not verify a flatbuffer). Every fixture model is cut at ``--cuts`` le
 where the flatbuffer's tables are (the weights between them only change what the model
 answers). Each copy is loaded and run once in a child process, and counted as refused by the
 bounds check (``damaged``), refused by the interpreter with one line (``error``), loaded
-(``ok``), a Python traceback (``traceback``) or killed by a signal (``crash``). The files behind
-the last two are kept and named. docs/edge.md, "A damaged model file", has the figures.
+(``ok``), a Python traceback (``traceback``), killed by a signal (``crash``) or still running
+after a minute (``hang``). The files behind the last three are kept and named. docs/edge.md,
+"A damaged model file", has the figures.
 """
 
 from __future__ import annotations
@@ -54,9 +55,12 @@ def damaged_copies(data: bytes, rng: random.Random, cuts: int, flips: int):
 
 def outcome(path: Path) -> str:
     """What loading ``path`` in a fresh process came to."""
-    child = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, timeout=60
-    )
+    try:
+        child = subprocess.run(
+            [sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        return "hang"
     if child.returncode < 0:
         return "crash"
     words = child.stdout.split()
