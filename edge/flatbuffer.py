@@ -4,8 +4,9 @@ Why: tflite-runtime 2.14 (the interpreter of Raspberry Pi OS bookworm) does not 
 and crashes with a segmentation fault on a truncated one, which is what an interrupted copy to
 the device leaves. This walks the parts of the TFLite schema an interpreter reads first (the
 model table, its operator codes, subgraphs with their tensors and operators, its buffers, its
-metadata and its signatures) and checks that every table, vector and string lies inside the file
-and every index points at something that exists. It is a check for damage, not a full verifier:
+metadata and its signatures) and checks that every table, vector and string lies inside the file,
+every name is UTF-8 ending where its length says, no shape asks for an impossible tensor, and
+every index points at something that exists. It is a check for damage, not a full verifier:
 a file crafted to crash an interpreter is out of its scope (ai-edge-litert verifies the whole
 flatbuffer itself).
 """
@@ -37,7 +38,8 @@ MAX_TENSOR_ELEMENTS = 2**28
 
 
 class Damaged(ValueError):
-    """The flatbuffer points outside itself: the file is truncated or corrupt."""
+    """The flatbuffer is not whole (it points outside itself, a name is not text, an index or a
+    shape is impossible): the file is truncated or corrupt."""
 
 
 class Reader:
@@ -193,4 +195,4 @@ def _check_tensor(read: Reader, tensor: tuple[int, int], buffers: int) -> None:
 def _check_index(index: int, count: int, what: str, optional: bool = False) -> None:
     """An index into a list of ``count`` (-1 marks an omitted optional operand)."""
     if not (0 <= index < count or (optional and index == -1)):
-        raise Damaged(f"refers to {what} {index} of {count}")
+        raise Damaged(f"an index refers to {what} {index} of {count}")

@@ -72,6 +72,7 @@ def outcome(path: Path) -> str:
 @click.option("--cuts", default=40, show_default=True, help="Truncations per model.")
 @click.option("--flips", default=30, show_default=True, help="Random corruptions per model.")
 def main(seed: int, cuts: int, flips: int) -> None:
+    """Cut and corrupt every fixture model; count what loading each copy on the device does."""
     rng = random.Random(seed)
     counts: collections.Counter[tuple[str, str]] = collections.Counter()
     kept = Path(tempfile.mkdtemp(prefix="model-damage-"))

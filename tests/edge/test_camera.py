@@ -280,6 +280,35 @@ def test_capturing_fd2_leaves_stdout_alone(capfd):
     assert out == "a JSON line\n" and "PNG" not in err and "PNG" in captured.text
 
 
+def test_two_threads_capturing_fd2_leave_it_where_it_was():
+    """The camera's reader reopening a stream and the loop loading a model (--number meets a new
+    batch size) both capture fd 2: one waits for the other, and stderr is stderr again after."""
+    import os
+    import threading
+
+    from edge.quiet import captured_fds
+
+    def identity() -> tuple[int, int]:
+        stat = os.fstat(2)
+        return stat.st_dev, stat.st_ino
+
+    before = identity()
+    second_inside = threading.Event()
+
+    def second() -> None:
+        with captured_fds((2,)):
+            second_inside.set()
+
+    with captured_fds((2,)):
+        other = threading.Thread(target=second)
+        other.start()
+        # Without one capture at a time the second would redirect fd 2 now, and restore it to
+        # this capture's file after this one ends.
+        assert not second_inside.wait(0.3)
+    other.join(5)
+    assert second_inside.is_set() and identity() == before
+
+
 def test_realtime_plays_a_file_at_its_frame_rate(int8_model, tmp_path):
     """--realtime: 45 frames of a 90 FPS file take half a second, not the ~50 ms they decode in;
     seq numbers the readings and time says when each was read."""

@@ -9,6 +9,7 @@ refuses them with one line instead (edge/flatbuffer.py).
 from __future__ import annotations
 
 import os
+import random
 import struct
 
 import cv2
@@ -30,6 +31,7 @@ from edge.flatbuffer import (
 from edge.model import _allocate_quietly, check_tflite_file
 from tests import model_zoo
 from tests.edge.helpers import digit_on_paper, edge_cli
+from tests.edge.model_damage_sweep import damaged_copies
 
 FIXTURE_MODELS = sorted(model_zoo.FIXTURES.glob("*.tflite"))
 
@@ -41,10 +43,10 @@ def test_every_whole_model_passes(path):
 
 @pytest.mark.parametrize("path", FIXTURE_MODELS, ids=lambda p: p.stem)
 def test_every_truncation_is_refused_by_name(path, tmp_path):
-    data = path.read_bytes()
     cut = tmp_path / path.name
-    for length in range(8, len(data), max(1, len(data) // 40)):
-        cut.write_bytes(data[:length])
+    for _, _, data in damaged_copies(path.read_bytes(), random.Random(0), cuts=40, flips=0):
+        length = len(data)
+        cut.write_bytes(data)
         with pytest.raises(ModelError) as err:
             check_tflite_file(cut)
         message = str(err.value)
