@@ -654,8 +654,10 @@ def serve(
             raise DigitEdgeError(f"{token_file}: empty token file")
     spec = parse_source(source)
     _check_number_options(number, preprocess, top_k)
-    check_source(spec)  # what `camera` fails on at its start stops serve before it listens
+    # A bad model file, then what `camera` fails on at its start, stop serve before it listens
+    # (in that order, as `camera` says them).
     model = open_model(model_path, runtime, threads, kernels, verbose)
+    check_source(spec)
     threshold = confidence.resolve(min_confidence, model)
     reader = _reader(model, preprocess, top_k, number, threshold)
     # Uploads are read on another thread than the camera's: their own interpreter.

@@ -28,7 +28,16 @@ TENSOR_SHAPE, TENSOR_BUFFER, TENSOR_NAME, TENSOR_QUANTIZATION = 0, 2, 3, 4
 TENSOR_SHAPE_SIGNATURE = 7
 # (field, item size) of a quantization table's min, max, scale (floats) and zero_point (longs)
 QUANTIZATION_VECTORS = ((0, 4), (1, 4), (2, 4), (3, 8))
-OPERATOR_OPCODE, OPERATOR_INPUTS, OPERATOR_OUTPUTS, OPERATOR_OPTIONS = 0, 1, 2, 4
+OPERATOR_OPCODE, OPERATOR_INPUTS, OPERATOR_OUTPUTS, OPERATOR_OPTIONS_TYPE = 0, 1, 2, 3
+OPERATOR_OPTIONS = 4
+#: The options of window operators, by their union type: (name, {field: default}) for each size
+#: that must be at least 1 (strides, dilations, a pooling window). A damaged pooling window of 0
+#: loads and runs in tflite-runtime 2.14, answering nonsense; a stride of 0 divides by it.
+WINDOW_OPTIONS = {
+    1: ("Conv2DOptions", {1: 0, 2: 0, 4: 1, 5: 1}),
+    2: ("DepthwiseConv2DOptions", {1: 0, 2: 0, 5: 1, 6: 1}),
+    5: ("Pool2DOptions", {1: 0, 2: 0, 3: 0, 4: 0}),
+}
 BUFFER_DATA, BUFFER_OFFSET, BUFFER_SIZE = 0, 1, 2
 
 #: More elements than a tensor of a model that runs on a Pi has (2**28: 1 GB of float32): such a
@@ -167,11 +176,23 @@ def _check_subgraph(read: Reader, subgraph: tuple[int, int], buffers: int, codes
             _check_index(index, len(tensors), "tensor")
     for operator in read.tables(subgraph, SUBGRAPH_OPERATORS):
         _check_index(read.scalar(operator, OPERATOR_OPCODE, "I"), codes, "operator code")
-        read.subtable(operator, OPERATOR_OPTIONS)
+        _check_options(read, operator)
         for number in (OPERATOR_INPUTS, OPERATOR_OUTPUTS):
             for index in read.ints(operator, number):
                 _check_index(index, len(tensors), "tensor", optional=True)
     return len(tensors)
+
+
+def _check_options(read: Reader, operator: tuple[int, int]) -> None:
+    """An operator's options lie inside the file; a window operator's sizes are at least 1."""
+    options = read.subtable(operator, OPERATOR_OPTIONS)
+    kind = WINDOW_OPTIONS.get(read.scalar(operator, OPERATOR_OPTIONS_TYPE, "B"))
+    if options is None or kind is None:
+        return
+    name, sizes = kind
+    for number, default in sizes.items():
+        if (size := read.scalar(options, number, "i", default)) < 1:
+            raise Damaged(f"a {name} has a stride, dilation or window of {size}")
 
 
 def _check_tensor(read: Reader, tensor: tuple[int, int], buffers: int) -> None:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -74,6 +75,27 @@ def manifest_path(model_path: str | os.PathLike[str]) -> Path:
     """``models/lenet_int8.tflite`` -> ``models/lenet_int8.manifest.json``."""
     p = Path(model_path)
     return p.with_name(p.stem + ".manifest.json")
+
+
+def check_matches(manifest: Manifest, model_path: Path, data: bytes) -> None:
+    """Refuse a model file that is not the one its manifest was written for.
+
+    Why: damage inside a weight buffer (a bad SD card, a copy that went wrong) leaves a model
+    that loads and answers wrongly, and a file replaced without its manifest is read with
+    another model's threshold and stroke target. The manifest's sha256 tells both apart from
+    the file convert wrote; a manifest with no sha256 (written by hand) is not checked.
+    """
+    digest = hashlib.sha256(data).hexdigest()
+    if not manifest.sha256 or digest == manifest.sha256:
+        return
+    sizes = f"{len(data):,} bytes"
+    if manifest.bytes and manifest.bytes != len(data):
+        sizes += f" where it says {manifest.bytes:,}"
+    raise ModelError(
+        f"{model_path}: not the file {manifest_path(model_path).name} was written for "
+        f"(sha256 {digest[:12]}…, {sizes}): damaged, or replaced without its manifest; "
+        "copy the .tflite and its .manifest.json again from the same convert run"
+    )
 
 
 def find_manifest(model_path: str | os.PathLike[str]) -> Manifest | None:

@@ -20,7 +20,7 @@ import numpy as np
 from edge.errors import ModelError
 from edge.fileio import read_file
 from edge.flatbuffer import Damaged, check_model
-from edge.manifest import MNIST_LABELS, Manifest, find_manifest
+from edge.manifest import MNIST_LABELS, Manifest, check_matches, find_manifest
 from edge.quantization import QuantParams, dequantize, quantize
 from edge.quiet import captured_fds
 from edge.runtime import Runtime, load_runtime
@@ -73,6 +73,8 @@ class DigitClassifier:
         self.model_bytes = check_tflite_file(self.path)
         self.runtime = runtime or load_runtime(options.runtime)
         self.manifest: Manifest | None = find_manifest(self.path)
+        if self.manifest is not None:
+            check_matches(self.manifest, self.path, self.model_bytes)
         self.labels: list[str] = list(self.manifest.labels if self.manifest else MNIST_LABELS)
         self.interpreter = self._load(batch=None)
         inputs, outputs = (
@@ -118,9 +120,9 @@ class DigitClassifier:
                 )
             _allocate_quietly(interp)
         # What interpreters raise for a model they cannot load; MemoryError: a damaged tensor
-        # shape asking for more than there is. tflite-runtime's messages end in a newline.
+        # shape asking for more than there is. tflite-runtime's messages span lines.
         except (ValueError, RuntimeError, MemoryError) as exc:
-            reason = str(exc).strip() or type(exc).__name__
+            reason = " ".join(str(exc).split()) or type(exc).__name__  # one line, not several
             if isinstance(exc, MemoryError):
                 reason = f"its tensors need more memory than there is: {reason}"
             raise ModelError(

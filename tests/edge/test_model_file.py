@@ -8,9 +8,11 @@ refuses them with one line instead (edge/flatbuffer.py).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import struct
+from pathlib import Path
 
 import cv2
 import pytest
@@ -18,9 +20,11 @@ import pytest
 from edge.errors import ModelError
 from edge.flatbuffer import (
     METADATA_BUFFER,
+    MODEL_BUFFERS,
     MODEL_METADATA,
     MODEL_SUBGRAPHS,
     SUBGRAPH_INPUTS,
+    SUBGRAPH_OPERATORS,
     SUBGRAPH_TENSORS,
     TENSOR_NAME,
     TENSOR_SHAPE,
@@ -28,7 +32,8 @@ from edge.flatbuffer import (
     Reader,
     check_model,
 )
-from edge.model import _allocate_quietly, check_tflite_file
+from edge.manifest import Manifest, manifest_path
+from edge.model import _allocate_quietly, check_tflite_file, open_model
 from tests import model_zoo
 from tests.edge.helpers import digit_on_paper, edge_cli
 from tests.edge.model_damage_sweep import damaged_copies
@@ -115,6 +120,95 @@ def test_a_damaged_shape_is_refused_before_anything_is_allocated(int8_model, bat
     struct.pack_into("<i", data, at, batch)
     with pytest.raises(Damaged, match=reason):
         check_model(bytes(data))
+
+
+@pytest.mark.parametrize(("options_type", "field", "name"), [(5, 3, "Pool2DOptions"),
+                                                             (1, 1, "Conv2DOptions")])  # fmt: skip
+def test_a_window_of_zero_is_refused(int8_model, options_type, field, name):
+    """A pooling window of 0 loads in tflite-runtime 2.14 and answers nonsense; a stride of 0
+    divides by it."""
+    data = bytearray(int8_model.read_bytes())
+    read = Reader(bytes(data))
+    (subgraph, *_) = read.tables(read.table(read.unpack("I", 0)), MODEL_SUBGRAPHS)
+    operator = next(
+        op
+        for op in read.tables(subgraph, SUBGRAPH_OPERATORS)
+        if read.scalar(op, 3, "B") == options_type
+    )
+    where = read.field(read.subtable(operator, 4), field)
+    assert read.unpack("i", where) >= 1
+    struct.pack_into("<i", data, where, 0)
+    with pytest.raises(Damaged, match=f"a {name} has a stride, dilation or window of 0"):
+        check_model(bytes(data))
+
+
+def test_an_interpreters_reason_is_one_line(int8_model, tmp_path):
+    """A pooling stride of 1,000 passes the check; tflite-runtime 2.14 refuses it in two lines."""
+    data = bytearray(int8_model.read_bytes())
+    read = Reader(bytes(data))
+    (subgraph, *_) = read.tables(read.table(read.unpack("I", 0)), MODEL_SUBGRAPHS)
+    pool = next(
+        op for op in read.tables(subgraph, SUBGRAPH_OPERATORS) if read.scalar(op, 3, "B") == 5
+    )
+    struct.pack_into("<i", data, read.field(read.subtable(pool, 4), 1), 1000)
+    wide = tmp_path / "wide.tflite"
+    wide.write_bytes(data)
+    with pytest.raises(ModelError) as err:
+        open_model(wide)
+    assert str(err.value).startswith(f"{wide}: ") and "cannot load it (" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def _beside_its_manifest(model: Path, folder: Path, sha256: str | None = None) -> Path:
+    """A copy of ``model`` with the manifest convert would write for it (its sha256 and size)."""
+    copy = folder / model.name
+    data = model.read_bytes()
+    copy.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest() if sha256 is None else sha256
+    Manifest("lenet", "int8", copy.name, digest, len(data), {}, {}).write(manifest_path(copy))
+    return copy
+
+
+def _flip_a_weight(data: bytes) -> bytes:
+    """One bit changed in the middle of the largest weight buffer: the flatbuffer stays whole."""
+    read = Reader(data)
+    buffers = read.tables(read.table(read.unpack("I", 0)), MODEL_BUFFERS)
+    first, length = max((read.vector(b, 0, 1) for b in buffers), key=lambda v: v[1])
+    changed = bytearray(data)
+    changed[first + length // 2] ^= 0x40
+    return bytes(changed)
+
+
+def test_a_model_that_is_not_its_manifests_file_is_refused(int8_model, test_models, tmp_path):
+    """Damage inside the weights loads and reads wrongly, and a file replaced without its
+    manifest would be read with another model's threshold: the manifest's sha256 tells."""
+    copy = _beside_its_manifest(int8_model, tmp_path)
+    assert open_model(copy).manifest is not None  # the file it was written for
+    damaged = _flip_a_weight(copy.read_bytes())
+    check_model(damaged)  # whole: only the manifest can tell
+    replaced = (test_models / model_zoo.file_name("lenet", "float32")).read_bytes()
+    size = f"{len(damaged):,} bytes"
+    for data, sizes in (
+        (damaged, size),
+        (replaced, f"{len(replaced):,} bytes where it says {size[:-6]}"),
+    ):
+        copy.write_bytes(data)
+        with pytest.raises(ModelError) as err:
+            open_model(copy)
+        assert str(err.value) == (
+            f"{copy}: not the file {copy.stem}.manifest.json was written for (sha256 "
+            f"{hashlib.sha256(data).hexdigest()[:12]}…, {sizes}): damaged, or replaced without "
+            "its manifest; copy the .tflite and its .manifest.json again from the same convert run"
+        )
+    result = edge_cli("classify", str(tmp_path / "none.png"), "--model", str(copy))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"digit-edge: error: {err.value}"
+
+
+def test_a_manifest_without_a_sha256_is_not_checked(int8_model, tmp_path):
+    copy = _beside_its_manifest(int8_model, tmp_path, sha256="")
+    copy.write_bytes(_flip_a_weight(copy.read_bytes()))
+    assert open_model(copy).manifest is not None
 
 
 def test_a_truncated_model_is_one_line_on_the_device_not_a_crash(int8_model, tmp_path):

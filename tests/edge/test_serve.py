@@ -324,6 +324,19 @@ def test_a_source_camera_cannot_start_on_stops_serve_at_start(int8_model, video,
             socket.create_connection((HOST, port), timeout=0.5).close()
 
 
+def test_a_damaged_model_is_named_before_a_missing_source(int8_model, tmp_path):
+    """As `camera` says it: the model is what is wrong first, whatever the source."""
+    cut = tmp_path / "cut.tflite"
+    cut.write_bytes(int8_model.read_bytes()[:100])
+    missing = tmp_path / "missing.avi"
+    args = ["--source", str(missing), "--model", str(cut)]
+    serve = edge_cli("serve", *args, "--port", str(free_port()), timeout=30)
+    camera = edge_cli("camera", "--headless", *args, timeout=30)
+    assert serve.returncode == camera.returncode == 2, (serve.stderr, camera.stderr)
+    assert serve.stderr.strip() == camera.stderr.strip()
+    assert serve.stderr.strip().startswith(f"digit-edge: error: {cut}: damaged or truncated")
+
+
 def test_a_source_failing_after_start_shows_on_the_page_and_healthz(int8_model):
     """Standard input is not checked before serving (its frames are the loop's): an empty one
     fails in the loop, and the page and /healthz say so."""
