@@ -89,7 +89,7 @@ def check_matches(manifest: Manifest, model_path: Path, data: bytes) -> None:
     if not manifest.sha256 or digest == manifest.sha256:
         return
     sizes = f"{len(data):,} bytes"
-    if manifest.bytes and manifest.bytes != len(data):
+    if isinstance(manifest.bytes, int) and manifest.bytes not in (0, len(data)):
         sizes += f" where it says {manifest.bytes:,}"
     raise ModelError(
         f"{model_path}: not the file {manifest_path(model_path).name} was written for "
