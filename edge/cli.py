@@ -144,12 +144,20 @@ def cli() -> None:
     """Read handwritten digits on the device with a TFLite model (no TensorFlow needed)."""
 
 
-_NUMBER_OPTION = click.option(
-    "--number",
-    is_flag=True,
-    help="Read every digit: the number, lines top to bottom (a newline between), each digit's "
-    "label, probability and box, and the lowest probability.",
-)
+def _number_options(command: Any) -> Any:
+    """--number, and --decimal-point for it."""
+    command = click.option(
+        "--decimal-point",
+        is_flag=True,
+        help="With --number: a dot on the baseline between two digits is a decimal point, "
+        '"." in the number (a speck there reads as one too: docs/edge.md).',
+    )(command)
+    return click.option(
+        "--number",
+        is_flag=True,
+        help="Read every digit: the number, lines top to bottom (a newline between), each "
+        "digit's label, probability and box, and the lowest probability.",
+    )(command)
 
 
 # -- classify --------------------------------------------------------------------------------------
@@ -180,7 +188,7 @@ _NUMBER_OPTION = click.option(
     default=None,
     help="Write the 28x28 image the model saw for each input into this folder.",
 )
-@_NUMBER_OPTION
+@_number_options
 @min_confidence_option
 def classify(
     paths: tuple[str, ...],
@@ -195,6 +203,7 @@ def classify(
     preprocess: str,
     save_preprocessed: Path | None,
     number: bool,
+    decimal_point: bool,
     min_confidence: float | None,
 ) -> None:
     """Classify images: files, folders (searched recursively) and globs.
@@ -207,9 +216,10 @@ def classify(
 
     if as_json and as_csv:
         raise click.UsageError("--json and --csv are exclusive")
-    _check_number_options(number, preprocess, top_k)
+    _check_number_options(number, preprocess, top_k, decimal_point)
     model = open_model(model_path, runtime, threads, kernels, verbose)
-    reader = _reader(model, preprocess, top_k, number, confidence.resolve(min_confidence, model))
+    threshold = confidence.resolve(min_confidence, model)
+    reader = _reader(model, preprocess, top_k, number, threshold, decimal_point)
     sources = list(imageio.expand(paths))
     out = _Output(as_json, as_csv, top_k, number)
     failed = 0
@@ -242,7 +252,11 @@ def classify(
         sys.exit(EXIT_INPUT_FAILED)
 
 
-def _check_number_options(number: bool, preprocess: str, top_k: int) -> None:
+def _check_number_options(
+    number: bool, preprocess: str, top_k: int, decimal_point: bool = False
+) -> None:
+    if decimal_point and not number:
+        raise click.UsageError("--decimal-point is a rule of --number: add --number")
     if number and preprocess != "mnist":
         raise click.UsageError("--number finds the digits itself: it needs --preprocess mnist")
     if number and top_k > 1:
@@ -250,7 +264,12 @@ def _check_number_options(number: bool, preprocess: str, top_k: int) -> None:
 
 
 def _reader(
-    model: DigitClassifier, preprocess: str, top_k: int, number: bool, min_confidence: float
+    model: DigitClassifier,
+    preprocess: str,
+    top_k: int,
+    number: bool,
+    min_confidence: float,
+    decimal_point: bool = False,
 ) -> Any:
     """A DigitReader, or with --number a NumberReader over one (the same model, same inputs);
     below ``min_confidence`` a digit is unsure (a number shows it as "?")."""
@@ -259,7 +278,7 @@ def _reader(
     from edge.number import NumberReader
 
     reader = DigitReader(model, preprocess=preprocess, top_k=top_k)
-    return NumberReader(reader, min_confidence=min_confidence)
+    return NumberReader(reader, min_confidence=min_confidence, decimal_point=decimal_point)
 
 
 def _save_model_inputs(folder: Path, name: str, reading: Any, record: dict[str, Any]) -> None:
@@ -481,7 +500,7 @@ def loop_options(f: Callable[..., Any]) -> Callable[..., Any]:
     default=None,
     help="Write the 28x28 image the model saw for each classified frame.",
 )
-@_NUMBER_OPTION
+@_number_options
 @min_confidence_option
 @mqtt_options
 def camera(
@@ -503,6 +522,7 @@ def camera(
     realtime: bool,
     save_preprocessed: Path | None,
     number: bool,
+    decimal_point: bool,
     min_confidence: float | None,
     mqtt: MqttSettings | None,
 ) -> None:
@@ -517,9 +537,10 @@ def camera(
 
     headless = headless or as_json
     parse_source(source)  # a malformed --source fails before the model loads
-    _check_number_options(number, preprocess, top_k)
+    _check_number_options(number, preprocess, top_k, decimal_point)
     model = open_model(model_path, runtime, threads, kernels, verbose)
-    reader = _reader(model, preprocess, top_k, number, confidence.resolve(min_confidence, model))
+    threshold = confidence.resolve(min_confidence, model)
+    reader = _reader(model, preprocess, top_k, number, threshold, decimal_point)
     options = CameraOptions(
         source=source,
         max_frames=max_frames,
@@ -603,7 +624,7 @@ def summary_line(s: dict[str, Any]) -> str:
 )
 @click.option("--loop", "loop", is_flag=True, help="Play a video file round and round.")
 @loop_options
-@_NUMBER_OPTION
+@_number_options
 @min_confidence_option
 @mqtt_options
 def serve(
@@ -623,6 +644,7 @@ def serve(
     preprocess: str,
     top_k: int,
     number: bool,
+    decimal_point: bool,
     min_confidence: float | None,
     mqtt: MqttSettings | None,
 ) -> None:
@@ -653,16 +675,16 @@ def serve(
         if not token:
             raise DigitEdgeError(f"{token_file}: empty token file")
     spec = parse_source(source)
-    _check_number_options(number, preprocess, top_k)
+    _check_number_options(number, preprocess, top_k, decimal_point)
     # A bad model file, then what `camera` fails on at its start, stop serve before it listens
     # (in that order, as `camera` says them).
     model = open_model(model_path, runtime, threads, kernels, verbose)
     check_source(spec)
     threshold = confidence.resolve(min_confidence, model)
-    reader = _reader(model, preprocess, top_k, number, threshold)
+    reader = _reader(model, preprocess, top_k, number, threshold, decimal_point)
     # Uploads are read on another thread than the camera's: their own interpreter.
     upload_model = open_model(model_path, runtime, threads, kernels, False)
-    uploads = _reader(upload_model, preprocess, top_k, number, threshold)
+    uploads = _reader(upload_model, preprocess, top_k, number, threshold, decimal_point)
     camera_options = CameraOptions(
         source=source, every=every, retries=retries, loop=loop, realtime=True
     )
@@ -707,8 +729,9 @@ def serve(
     default=0,
     show_default=True,
     help="Also read N synthetic photos of numbers per set (MNIST test digits in a row: any "
-    "gaps; 4 digits with gaps of half a stroke or more; on ruled/grid paper) with --number: "
-    "exact-number and per-digit accuracy, numbers per second (needs MNIST --data).",
+    "gaps; 4 digits with gaps of half a stroke or more; on ruled/grid paper; with a decimal "
+    "point, read with --decimal-point) with --number: exact-number and per-digit accuracy, "
+    "numbers per second (needs MNIST --data).",
 )
 @click.option(
     "--coverage",
@@ -820,11 +843,13 @@ def _number_accuracy(
     test = dataset.mnist_data
     if test is None:
         raise DataError(f"{dataset.name}: --numbers needs MNIST (.npz or IDX) for the test digits")
-    readers = [NumberReader(DigitReader(m)) for m in models]
     results = []
     sets = synth_numbers.NUMBER_SETS
     with _progress(len(sets) * count, "synthetic numbers", threshold=1) as tick:
         for name, (seed, kwargs, _) in sets.items():
+            # the set with decimal points is read as `--number --decimal-point` reads
+            point = kwargs.get("point", False)
+            readers = [NumberReader(DigitReader(m), decimal_point=point) for m in models]
             samples = synth_numbers.number_set(test.x_test, test.y_test, count, seed, **kwargs)
             accs = synth_numbers.measure_numbers(readers, samples, name, on_sample=tick)
             results += [

@@ -37,6 +37,7 @@ from edge.normalize import (
     flatten_illumination,
     ink_image,
     stroke_mask,
+    stroke_width,
     to_gray,
     to_work_scale,
 )
@@ -70,6 +71,7 @@ class NumberOptions:
     cut_pull: float = 1.0  # a cut a fifth of a digit off the even split costs this x the most ink
     line_length: float = 0.3  # straight ink this long (x the longer side): a ruled line
     line_width: float = 0.12  # ... and thinner than this (x digit height)
+    decimal_point: bool = False  # report a dot on the baseline between two digits as "."
     normalize: NormalizeOptions = DEFAULT_OPTIONS
 
 
@@ -474,6 +476,55 @@ def attach_pieces(parts: list[Part], height: float, options: NumberOptions) -> l
     return sorted(out, key=lambda p: p.x0)
 
 
+def find_dots(parts: list[Part], height: float) -> list[Part]:
+    """Parts shaped like a pen's dot: round (neither side twice the other), mostly filled,
+    0.06-0.4 digit heights across. Candidates only: :func:`decimal_point` decides by place."""
+    if height <= 0:
+        return []
+    return [
+        p
+        for p in parts
+        if 0.06 * height <= max(p.w, p.h) <= 0.4 * height
+        and max(p.w, p.h) <= 2 * min(p.w, p.h)
+        # filled: the outline (through the edge pixels' centres) encloses most of its box
+        and p.area - p.w - p.h >= 0.45 * (p.w - 1) * (p.h - 1)
+    ]
+
+
+def decimal_point(line: list[Part], dots: list[Part], height: float, ink: Ink) -> int | None:
+    """The index of the digit of ``line`` (left to right) that a decimal point follows, or
+    None: a dot in the gap between two digits, resting on their baseline, 0.6-2.5 of the pen's
+    mean stroke width across (a dot thresholded at its blurred edge loses some; a bigger blob
+    is a broken stroke's end), and at least 0.65 as dark as their ink (specks of dirt are
+    fainter than the pen). A number has one point: with dots in two gaps of a line (a date,
+    or specks) neither is reported."""
+    found = []
+    for i, (a, b) in enumerate(itertools.pairwise(line)):
+        base = (a.y1 + b.y1) / 2.0
+        for d in dots:
+            centre = (d.x0 + d.x1) / 2.0
+            if not (a.x1 - 0.05 * height <= centre <= b.x0 + 0.05 * height):
+                continue
+            if not (base - 0.25 * height <= d.y1 <= base + 0.2 * height):
+                continue
+            if not 0.6 <= max(d.w, d.h) / _stroke(a, ink) <= 2.5:
+                continue
+            if _peak(d, ink) < 0.65 * _peak(a, ink):
+                continue
+            found.append(i)
+            break
+    return found[0] if len(found) == 1 else None
+
+
+def _stroke(part: Part, ink: Ink) -> float:
+    """The mean stroke width of a part's ink (px): the size a dot of the same pen is near."""
+    return stroke_width(ink.mask[part.y0 : part.y1, part.x0 : part.x1])
+
+
+def _peak(part: Part, ink: Ink) -> float:
+    return float(cv2.minMaxLoc(ink.flat[part.y0 : part.y1, part.x0 : part.x1])[1])
+
+
 def group_lines(parts: list[Part]) -> list[list[Part]]:
     """Digits grouped into lines, each left to right, the lines top to bottom.
 
@@ -556,6 +607,7 @@ class FoundDigit:
     image: np.ndarray  # float32 (28, 28) in [0, 1], as edge.normalize makes it
     box: tuple[int, int, int, int]  # x, y, w, h in the input image's pixels
     line: int  # 0 for the first (top) line
+    point_after: bool = False  # a decimal point follows it (NumberOptions.decimal_point)
 
 
 @dataclass(frozen=True)
@@ -581,6 +633,7 @@ class Located:
     ink: Ink | None = None
     outlines: Outlines = ()
     reason: str = ""
+    points: frozenset[int] = frozenset()  # indices into placed followed by a decimal point
 
 
 def locate(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) -> Located:
@@ -607,6 +660,7 @@ class FirstLook:
     height: float = 0.0
     digits: list[Part] = field(default_factory=list)
     pieces: list[Part] = field(default_factory=list)
+    dots: list[Part] = field(default_factory=list)  # with decimal_point: dot-shaped parts
 
 
 def look_first(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) -> FirstLook:
@@ -626,7 +680,8 @@ def look_first(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTION
             break
     if ink.mask is None:
         return FirstLook(gray, ink, paper, inverted)
-    return FirstLook(gray, ink, paper, inverted, outlines, height, digits, pieces)
+    dots = find_dots(parts, height) if options.decimal_point else []
+    return FirstLook(gray, ink, paper, inverted, outlines, height, digits, pieces, dots)
 
 
 def place_digits(first: FirstLook, options: NumberOptions = DEFAULT_NUMBER_OPTIONS) -> Located:
@@ -636,7 +691,7 @@ def place_digits(first: FirstLook, options: NumberOptions = DEFAULT_NUMBER_OPTIO
     if first.ink.mask is None:
         return Located([], reason=BLANK)
     ink, outlines, height = first.ink, first.outlines, first.height
-    digits, pieces = first.digits, first.pieces
+    digits, pieces, dots = first.digits, first.pieces, first.dots
     scale = closer_scale(ink, height, options)
     if scale is not None and digits:
         gray = first.gray
@@ -651,16 +706,22 @@ def place_digits(first: FirstLook, options: NumberOptions = DEFAULT_NUMBER_OPTIO
         floor = options.speck * expected
         height = typical_height(parts, floor, 2.5 * expected)
         digits, pieces = sort_parts(parts, height, floor, options)
+        dots = find_dots(parts, height) if options.decimal_point else []
     lines = group_lines(join_broken(digits + pieces, height, options))
     placed = []  # (part, line) in reading order
+    points: set[int] = set()  # indices into placed of the digits a decimal point follows
     for n, line in enumerate(strong_lines(lines, ink, options)):
         line_height = float(statistics.median(p.h for p in line))
-        for joined in line:
-            placed += [
-                (part, n)
-                for part in split_touching(joined, line_height, ink.mask, outlines, options)
-            ]
-    return Located(placed, ink, outlines)
+        split = [
+            part
+            for joined in line
+            for part in split_touching(joined, line_height, ink.mask, outlines, options)
+        ]
+        after = decimal_point(split, dots, line_height, ink) if dots else None
+        if after is not None:
+            points.add(len(placed) + after)
+        placed += [(part, n) for part in split]
+    return Located(placed, ink, outlines, points=frozenset(points))
 
 
 def normalise_digits(located: Located, options: NumberOptions) -> Segmentation:
@@ -670,9 +731,9 @@ def normalise_digits(located: Located, options: NumberOptions) -> Segmentation:
         return Segmentation([], located.reason)
     ink, placed = located.ink, located.placed
     found = [
-        FoundDigit(digit, ink.to_input(part), n)
-        for (part, n), digit in zip(
-            placed, to_mnist(placed, ink, located.outlines, options), strict=True
+        FoundDigit(digit, ink.to_input(part), n, i in located.points)
+        for i, ((part, n), digit) in enumerate(
+            zip(placed, to_mnist(placed, ink, located.outlines, options), strict=True)
         )
         if digit is not None
     ]
@@ -799,14 +860,18 @@ class DigitInNumber:
     line: int
     image: np.ndarray | None = field(default=None, repr=False)  # the 28x28 the model saw
     unsure: bool = False  # below --min-confidence: "?" in the number, the best guess here
+    point_after: bool = False  # a decimal point follows it: "." after it in the number
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "label": self.label,
             "probability": round(self.probability, 6),
             "box": list(self.box),
             "unsure": self.unsure,
         }
+        if self.point_after:  # only with --decimal-point, so other output stays as it was
+            out["point_after"] = True
+        return out
 
 
 @dataclass
@@ -869,6 +934,7 @@ def number_string(digits: list[DigitInNumber], min_confidence: float = 0.0) -> s
             out.append("\n")
         line = d.line
         out.append("?" if d.unsure or d.probability < min_confidence else d.label)
+        out.append("." if d.point_after else "")
     return "".join(out)
 
 
@@ -899,13 +965,13 @@ class NumberReader:
         reader: DigitReader,
         options: NumberOptions | None = None,
         min_confidence: float = 0.0,
+        decimal_point: bool = False,
     ) -> None:
         self.reader = reader
         self.model = reader.model  # what the camera loop and serve name the runtime from
         # None: the reader's normalisation (the model's manifest), as its single digits get.
-        self.options = options or dataclasses.replace(
-            DEFAULT_NUMBER_OPTIONS, normalize=reader.options
-        )
+        base = options or dataclasses.replace(DEFAULT_NUMBER_OPTIONS, normalize=reader.options)
+        self.options = dataclasses.replace(base, decimal_point=True) if decimal_point else base
         self.min_confidence = min_confidence
 
     def classify(self, pixels: np.ndarray) -> np.ndarray:
@@ -966,7 +1032,9 @@ class NumberReader:
                 best = int(p.argmax())
                 unsure = float(p[best]) < self.min_confidence
                 digits.append(
-                    DigitInNumber(labels[best], float(p[best]), d.box, d.line, d.image, unsure)
+                    DigitInNumber(
+                        labels[best], float(p[best]), d.box, d.line, d.image, unsure, d.point_after
+                    )
                 )
         t2 = time.perf_counter()
         return NumberReading(

@@ -54,9 +54,15 @@ def tight(ink: np.ndarray, level: float = 0.2) -> np.ndarray:
 
 
 def compose(
-    digits: list[np.ndarray], height: float, gaps: list[float], rng: np.random.Generator
+    digits: list[np.ndarray],
+    height: float,
+    gaps: list[float],
+    rng: np.random.Generator,
+    point: tuple[int, float] | None = None,
 ) -> tuple[np.ndarray, float]:
-    """MNIST digits side by side as one ink image, ``gaps`` (in strokes) between them.
+    """MNIST digits side by side as one ink image, ``gaps`` (in strokes) between them; with
+    ``point`` (index, diameter in strokes), a round dot on the baseline after that digit, in
+    the middle of its gap (which the caller made wide enough).
 
     Returns the ink and the narrowest gap actually made, in stroke widths. A gap is measured
     between the columns where the two digits' ink exceeds 20% (the same level both crop at).
@@ -80,6 +86,13 @@ def compose(
         bottom = base - round(rng.uniform(-BASELINE_JITTER, BASELINE_JITTER) * height)
         region = canvas[bottom - h : bottom, x : x + w]
         np.maximum(region, ink, out=region)  # overlapping ink does not add up past the pen
+    if point is not None:
+        k, diameter = point
+        r = diameter * stroke / 2.0
+        cx = offsets[k] + widths[k] + (offsets[k + 1] - offsets[k] - widths[k]) / 2.0
+        cy = base - r - rng.uniform(-BASELINE_JITTER, BASELINE_JITTER) * height
+        centre = (round(cx * 4), round(cy * 4))  # 2 fractional bits (shift=2)
+        cv2.circle(canvas, centre, round(r * 4), 1.0, -1, cv2.LINE_AA, shift=2)
     made = [(offsets[i + 1] - offsets[i] - widths[i]) / stroke for i in range(len(inks) - 1)]
     return canvas, min(made) if made else float("inf")
 
@@ -108,10 +121,13 @@ def number_set(
     length: int | tuple[int, int] = DIGITS,
     page: bool = False,
     gap: tuple[float, float] = GAP_STROKES,
+    point: bool = False,
 ) -> Iterator[NumberSample]:
     """``count`` photos of numbers (``length`` digits, or a range), reproducibly from ``seed``.
 
     ``page``: on ruled/grid paper with specks, a broken stroke and maybe the page's edge.
+    ``point``: a decimal point (a dot 1-2 strokes across) after a random digit but the
+    last, its gap widened to hold it with 0.5-1.5 strokes each side; the number has a ".".
     """
     rng = np.random.default_rng(seed + 1000)
     lo, hi = (length, length) if isinstance(length, int) else length
@@ -123,7 +139,12 @@ def number_set(
         height = min(rng.uniform(40, 110), 0.8 * fw / (n * 0.95 + 0.6))
         gaps = list(rng.uniform(*gap, size=n - 1))
         inks = [digits[i] for i in picks]
-        line, narrowest = compose(inks, height, gaps, rng)
+        dot = None
+        if point:  # drawn only here, so the other sets' numbers stay as they were
+            k, diameter = int(rng.integers(n - 1)), float(rng.uniform(1.0, 2.0))
+            gaps[k] = diameter + float(rng.uniform(1.0, 3.0))
+            dot = (k, diameter)
+        line, narrowest = compose(inks, height, gaps, rng, dot)
         if page:
             line = break_stroke(line, rng)
         line = rotate(line, rng.uniform(-MAX_SLOPE, MAX_SLOPE))
@@ -138,6 +159,8 @@ def number_set(
         if page:
             alpha = np.maximum(alpha, page_marks((fh, fw), height, rng))
         number = "".join(str(int(labels[i])) for i in picks)
+        if dot is not None:
+            number = number[: dot[0] + 1] + "." + number[dot[0] + 1 :]
         yield NumberSample(expose(alpha, rng), number, narrowest, tuple(int(i) for i in picks))
 
 
@@ -149,6 +172,8 @@ NUMBER_SETS: dict[str, tuple[int, dict[str, Any], str]] = {
     "4-digit": (1, {"length": 4, "gap": (0.5, 4.0)}, "4 digits, gaps of half a stroke or more"),
     "page": (2, {"page": True, "gap": (0.5, 4.0)},
              "2-10 digits on ruled/grid paper, specks, a broken stroke, maybe a table edge"),
+    "decimal": (3, {"point": True, "gap": (0.5, 4.0)},
+                "2-10 digits with a decimal point, read with --decimal-point"),
 }  # fmt: skip
 
 

@@ -125,6 +125,16 @@ def test_number_string_lines_and_low_confidence():
     assert N.number_string(d) == "?2\n3"
 
 
+def test_a_point_after_a_digit_is_in_the_string_and_its_record():
+    d = [
+        N.DigitInNumber("3", 0.99, (0, 0, 1, 1), 0, point_after=True),
+        N.DigitInNumber("1", 0.99, (0, 0, 1, 1), 0),
+        N.DigitInNumber("4", 0.99, (0, 0, 1, 1), 0),
+    ]
+    assert N.number_string(d) == "3.14"
+    assert d[0].as_dict()["point_after"] is True and "point_after" not in d[1].as_dict()
+
+
 # -- whole pages ----------------------------------------------------------------------------------
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -257,6 +267,43 @@ def test_any_image_gives_digits_or_a_reason_never_an_exception(image):
 
 
 # -- with the model -------------------------------------------------------------------------------
+
+
+POINTS = dataclasses.replace(OPTIONS, decimal_point=True)
+
+
+def _points(image: np.ndarray, options: N.NumberOptions = POINTS) -> list[bool]:
+    return [d.point_after for d in N.segment(image, options).digits]
+
+
+@pytest.mark.parametrize("variant", [{}, {"grid": True}, {"angle": 4.0}, {"specks": True}],
+                         ids=["plain", "grid", "sloped", "specks"])  # fmt: skip
+def test_a_decimal_point_on_the_baseline_is_found_only_when_asked(variant):
+    image, _ = page("3.14", **variant)
+    assert _points(image) == [True, False, False]
+    assert _points(image, OPTIONS) == [False, False, False]  # the default: no points
+    assert _points(page("2024", **variant)[0]) == [False] * 4
+
+
+def test_a_dot_off_the_baseline_or_two_points_in_a_line_are_not_a_decimal_point():
+    image, centres = page("314", gap=50)
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    middle = round((centres[0] + centres[1]) / 2)
+    cv2.circle(gray, (middle, 60 + 45), 6, 30, -1)  # half way up the digits, not on the line
+    assert _points(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)) == [False] * 3
+    assert _points(page("1.2.3")[0]) == [False] * 3  # a date, not a number's point
+
+
+def test_decimal_points_of_synthetic_numbers_are_found_in_place(mnist_data):
+    """Segmentation alone (no model): the point after the right digit in most numbers
+    (docs/edge.md has the rate on 500, with the command)."""
+    samples = number_set(mnist_data.x_test, mnist_data.y_test, 20, seed=6, length=(4, 6),
+                         gap=(0.5, 4.0), point=True)  # fmt: skip
+    in_place = 0
+    for s in samples:
+        after = s.number.index(".") - 1
+        in_place += _points(s.image) == [i == after for i in range(len(s.number) - 1)]
+    assert in_place >= 17
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 
 import cv2
 import numpy as np
@@ -75,6 +76,21 @@ def test_number_refuses_options_it_cannot_honour(int8_model, files, extra):
     assert result.exit_code == 2 and "--number" in result.output
 
 
+def test_classify_number_with_a_decimal_point(int8_model, tmp_path):
+    image = tmp_path / "pi.png"
+    cv2.imwrite(str(image), page("3.14")[0])
+    result = run("classify", image, "--model", int8_model, "--number", "--decimal-point", "--json")
+    assert result.exit_code == 0, result.stderr
+    record = _records(result.stdout)[0]
+    assert re.fullmatch(r"\d\.\d\d", record["number"]), record["number"]
+    assert [d.get("point_after", False) for d in record["digits"]] == [True, False, False]
+    without = _records(run("classify", image, "--model", int8_model, "--number", "--json").stdout)
+    assert without[0]["number"] == record["number"].replace(".", "")
+    refused = CliRunner().invoke(cli, ["classify", str(image), "--model", str(int8_model),
+                                       "--decimal-point"])  # fmt: skip
+    assert refused.exit_code == 2 and "--decimal-point is a rule of --number" in refused.output
+
+
 def test_camera_number_headless(int8_model, tmp_path):
     video = tmp_path / "numbers.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (800, 400))
@@ -129,7 +145,7 @@ def test_eval_numbers_reports_each_set(int8_model, mnist_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     rows = json.loads(result.stdout)["numbers"]
-    assert [r["set"] for r in rows] == ["numbers", "4-digit", "page"]
+    assert [r["set"] for r in rows] == ["numbers", "4-digit", "page", "decimal"]
     for r in rows:
         assert r["count"] == 4 and 0.0 <= r["exact"] <= 1.0 and r["per_digit"] <= 1.0
         assert r["numbers_per_second"] > 0
