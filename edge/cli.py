@@ -91,7 +91,8 @@ def model_options(single: bool = True) -> Callable[[Callable[..., Any]], Callabl
                     type=click.Path(path_type=Path),
                     default=DEFAULT_MODEL,
                     show_default=True,
-                    help="The .tflite file (its .manifest.json is read if present).",
+                    help="The .tflite file (its .manifest.json, if present, is read and must "
+                    "match it).",
                 ),
             )
         for option in reversed(options):
