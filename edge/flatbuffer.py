@@ -33,10 +33,11 @@ OPERATOR_OPTIONS = 4
 #: The options of window operators, by their union type: (name, {field: default}) for each size
 #: that must be at least 1 (strides, dilations, a pooling window). A damaged pooling window of 0
 #: loads and runs in tflite-runtime 2.14, answering nonsense; a stride of 0 divides by it.
+CONV_2D_OPTIONS, DEPTHWISE_CONV_2D_OPTIONS, POOL_2D_OPTIONS = 1, 2, 5  # union types
 WINDOW_OPTIONS = {
-    1: ("Conv2DOptions", {1: 0, 2: 0, 4: 1, 5: 1}),
-    2: ("DepthwiseConv2DOptions", {1: 0, 2: 0, 5: 1, 6: 1}),
-    5: ("Pool2DOptions", {1: 0, 2: 0, 3: 0, 4: 0}),
+    CONV_2D_OPTIONS: ("Conv2DOptions", {1: 0, 2: 0, 4: 1, 5: 1}),
+    DEPTHWISE_CONV_2D_OPTIONS: ("DepthwiseConv2DOptions", {1: 0, 2: 0, 5: 1, 6: 1}),
+    POOL_2D_OPTIONS: ("Pool2DOptions", {1: 0, 2: 0, 3: 0, 4: 0}),
 }
 BUFFER_DATA, BUFFER_OFFSET, BUFFER_SIZE = 0, 1, 2
 

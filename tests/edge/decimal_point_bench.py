@@ -21,13 +21,13 @@ from edge import mnist
 from edge.model import open_model
 from edge.number import NumberReader
 from edge.pipeline import DigitReader
-from edge.synth_numbers import NUMBER_SETS, edit_distance, number_set
+from edge.synth_numbers import NUMBER_SETS, NumberAccuracy, number_set
 
-#: Numbers with a point: name -> (seed, number_set arguments).
+#: Numbers with a point: name -> (seed, number_set arguments); the first is eval's own set.
 POINT_SETS = {
-    "point, 2-10 digits": (3, {"gap": (0.5, 4.0)}),
-    "point, 4-6 digits": (4, {"length": (4, 6), "gap": (0.5, 4.0)}),
-    "point, on a page": (5, {"page": True, "gap": (0.5, 4.0)}),
+    "point, 2-10 digits": NUMBER_SETS["decimal"][:2],
+    "point, 4-6 digits": (4, {"point": True, "length": (4, 6), "gap": (0.5, 4.0)}),
+    "point, on a page": (5, {"point": True, "page": True, "gap": (0.5, 4.0)}),
 }
 
 
@@ -47,16 +47,14 @@ def main(model: Path, data: Path, count: int, seed_offset: int) -> None:
     plain, points = NumberReader(base), NumberReader(base, decimal_point=True)
     report: dict[str, dict[str, float]] = {}
     for name, (seed, kwargs) in POINT_SETS.items():
-        found = exact = edits = chars = 0
-        for s in number_set(
-            test.x_test, test.y_test, count, seed + seed_offset, **kwargs, point=True
-        ):
+        found, accuracy = 0, NumberAccuracy(name)
+        for s in number_set(test.x_test, test.y_test, count, seed + seed_offset, **kwargs):
             got = points.read(s.image).number.replace("\n", "")
             found += point_place(got) == point_place(s.number)
-            exact += got == s.number
-            edits, chars = edits + edit_distance(got, s.number), chars + len(s.number)
-        report[name] = {"point_in_place": found / count, "exact": exact / count,
-                        "per_character": 1 - edits / chars}  # fmt: skip
+            accuracy.add(s.number, got, 0.0)
+        figures = accuracy.as_dict()
+        report[name] = {"point_in_place": found / count, "exact": figures["exact"],
+                        "per_character": figures["per_digit"]}  # fmt: skip
     for name, (seed, kwargs, _) in NUMBER_SETS.items():
         if kwargs.get("point"):
             continue

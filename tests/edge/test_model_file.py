@@ -19,10 +19,14 @@ import pytest
 
 from edge.errors import ModelError
 from edge.flatbuffer import (
+    CONV_2D_OPTIONS,
     METADATA_BUFFER,
     MODEL_BUFFERS,
     MODEL_METADATA,
     MODEL_SUBGRAPHS,
+    OPERATOR_OPTIONS,
+    OPERATOR_OPTIONS_TYPE,
+    POOL_2D_OPTIONS,
     SUBGRAPH_INPUTS,
     SUBGRAPH_OPERATORS,
     SUBGRAPH_TENSORS,
@@ -122,21 +126,16 @@ def test_a_damaged_shape_is_refused_before_anything_is_allocated(int8_model, bat
         check_model(bytes(data))
 
 
-@pytest.mark.parametrize(("options_type", "field", "name"), [(5, 3, "Pool2DOptions"),
-                                                             (1, 1, "Conv2DOptions")])  # fmt: skip
+@pytest.mark.parametrize(("options_type", "field", "name"), [
+    (POOL_2D_OPTIONS, 3, "Pool2DOptions"),  # filter_width
+    (CONV_2D_OPTIONS, 1, "Conv2DOptions"),  # stride_w
+])  # fmt: skip
 def test_a_window_of_zero_is_refused(int8_model, options_type, field, name):
     """A pooling window of 0 loads in tflite-runtime 2.14 and answers nonsense; a stride of 0
     divides by it."""
     data = bytearray(int8_model.read_bytes())
-    read = Reader(bytes(data))
-    (subgraph, *_) = read.tables(read.table(read.unpack("I", 0)), MODEL_SUBGRAPHS)
-    operator = next(
-        op
-        for op in read.tables(subgraph, SUBGRAPH_OPERATORS)
-        if read.scalar(op, 3, "B") == options_type
-    )
-    where = read.field(read.subtable(operator, 4), field)
-    assert read.unpack("i", where) >= 1
+    where = _option_field(bytes(data), options_type, field)
+    assert struct.unpack_from("<i", data, where)[0] >= 1
     struct.pack_into("<i", data, where, 0)
     with pytest.raises(Damaged, match=f"a {name} has a stride, dilation or window of 0"):
         check_model(bytes(data))
@@ -145,18 +144,25 @@ def test_a_window_of_zero_is_refused(int8_model, options_type, field, name):
 def test_an_interpreters_reason_is_one_line(int8_model, tmp_path):
     """A pooling stride of 1,000 passes the check; tflite-runtime 2.14 refuses it in two lines."""
     data = bytearray(int8_model.read_bytes())
-    read = Reader(bytes(data))
-    (subgraph, *_) = read.tables(read.table(read.unpack("I", 0)), MODEL_SUBGRAPHS)
-    pool = next(
-        op for op in read.tables(subgraph, SUBGRAPH_OPERATORS) if read.scalar(op, 3, "B") == 5
-    )
-    struct.pack_into("<i", data, read.field(read.subtable(pool, 4), 1), 1000)
+    struct.pack_into("<i", data, _option_field(bytes(data), POOL_2D_OPTIONS, 1), 1000)
     wide = tmp_path / "wide.tflite"
     wide.write_bytes(data)
     with pytest.raises(ModelError) as err:
         open_model(wide)
     assert str(err.value).startswith(f"{wide}: ") and "cannot load it (" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def _option_field(data: bytes, options_type: int, field: int) -> int:
+    """Where option ``field`` of the first operator with options of ``options_type`` is."""
+    read = Reader(data)
+    (subgraph, *_) = read.tables(read.table(read.unpack("I", 0)), MODEL_SUBGRAPHS)
+    operator = next(
+        op
+        for op in read.tables(subgraph, SUBGRAPH_OPERATORS)
+        if read.scalar(op, OPERATOR_OPTIONS_TYPE, "B") == options_type
+    )
+    return read.field(read.subtable(operator, OPERATOR_OPTIONS), field)
 
 
 def _beside_its_manifest(model: Path, folder: Path, sha256: str | None = None) -> Path:
