@@ -119,9 +119,9 @@ def _to_uint8(img: np.ndarray) -> np.ndarray:
     lo, hi = float(data.min()), float(data.max())
     if np.issubdtype(img.dtype, np.floating) and lo >= 0.0 and hi <= 1.0:
         return np.rint(data * 255.0).astype(np.uint8)
-    if hi <= lo:
-        return np.zeros(img.shape, np.uint8)
     half_lo, span = lo / 2.0, hi / 2.0 - lo / 2.0  # halves: float64 extremes do not overflow
+    if span <= 0.0:  # flat, or a range too small to halve (subnormal values): no ink
+        return np.zeros(img.shape, np.uint8)
     return np.clip(np.rint((data / 2.0 - half_lo) * (255.0 / span)), 0, 255).astype(np.uint8)
 
 
