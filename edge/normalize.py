@@ -353,12 +353,15 @@ def is_border(rect: tuple[int, int, int, int], shape: tuple[int, int], contact: 
     """Whether a blob belongs to the picture's edges rather than being a digit (``contact``:
     :func:`edge_contact`):
 
-    - it fills 90% of the frame both ways (a dark frame around a page);
-    - it runs along a side of the picture, over 90% of it (the desk beyond the page's edge, a
-      shadow's edge, a dark vignette);
+    - it runs along a side of the picture, over 90% of it, on the edge for half its length or
+      more (a dark frame around a page, the desk beyond the page's edge, a shadow's edge, a
+      dark vignette). A digit as tall or wide as the picture touches the edge with a stroke (a
+      tight crop) or not at all (a digit drawn to fill a canvas): it is the digit;
     - it lies along the picture's edge for half its side or more and is less than half the
       picture's height: what the frame cuts (a corner's shadow, a digit cut off); a digit that
       only reaches the edge touches it with a stroke, one cropped tight fills more of it;
+    - it is a strip along a side, five times longer than deep, on the edge for 90% of its
+      length: the desk beyond the page where a corner's shadow cuts it short of the side;
     - it crosses the picture from side to side, ten times longer than wide (the page's edge
       where the desk beyond it is taken for paper, a fold).
     """
@@ -366,9 +369,12 @@ def is_border(rect: tuple[int, int, int, int], shape: tuple[int, int], contact: 
     h, w = shape
     wide, tall = bw >= 0.9 * w, bh >= 0.9 * h
     left, top, right, bottom = x == 0, y == 0, x + bw == w, y + bh == h
-    if (wide and tall) or (tall and (left or right)) or (wide and (top or bottom)):
+    if ((tall and (left or right)) or (wide and (top or bottom))) and contact >= 0.5:
         return True
     if contact >= 0.5 and bh < 0.5 * h:
+        return True
+    strip = ((left or right) and bh >= 5 * bw) or ((top or bottom) and bw >= 5 * bh)
+    if contact >= 0.9 and strip:
         return True
     return (top and bottom and bw * 10 < bh) or (left and right and bh * 10 < bw)
 

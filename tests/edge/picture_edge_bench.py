@@ -1,0 +1,115 @@
+"""What the rules for the picture's edge (docs/edge.md, step 6) gain and cost: digits a user
+cropped out of a photo, from tight to roomy, must be read; blank paper must not be.
+
+    python -m tests.edge.picture_edge_bench MODEL... --data MNIST [--count 400] [--json]
+
+Crops: each synthetic photo (``edge.synth.photo_set``, seed 1: not the eval's seed 0) is read
+whole as ``classify`` reads it; where a digit is found, the photo is cut to that digit's box
+plus a margin (0 px, 2 px, 5% and 10% of the digit's longer side) and the crop is read again:
+its strokes reach the crop's edges, and it is still a digit. Blanks: 150 photos of paper with
+no ink (``edge.synth.expose``: uneven light, vignette, shadows; seed 0) at 640x480 and at
+1920x1080, and how many of them the model answers for at its default ``--min-confidence``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+from edge import confidence, mnist, synth
+from edge.errors import DigitEdgeError
+from edge.model import open_model
+from edge.pipeline import DigitReader
+
+MARGINS: tuple[tuple[str, int, float], ...] = (  # name, pixels, fraction of the digit's side
+    ("0 px", 0, 0.0),
+    ("2 px", 2, 0.0),
+    ("5%", 0, 0.05),
+    ("10%", 0, 0.10),
+)
+
+
+def crop(image: np.ndarray, box: tuple[int, int, int, int], pad: int) -> np.ndarray:
+    """``image`` cut to ``box`` (x, y, w, h) and ``pad`` pixels around it, within the image."""
+    x, y, w, h = box
+    return image[max(0, y - pad) : y + h + pad, max(0, x - pad) : x + w + pad]
+
+
+def read_crops(reader: DigitReader, test: mnist.Mnist, count: int) -> dict[str, dict]:
+    """Per margin: crops read, right, and "no digit"; and the whole photos for comparison."""
+    counts = {name: [0, 0, 0] for name in ("whole photo", *(m[0] for m in MARGINS))}
+    for sample in synth.photo_set(test.x_test, test.y_test, count, seed=1):
+        whole = reader.read(sample.image)
+        tally(counts["whole photo"], whole.label, whole.no_digit, sample.label)
+        if whole.box is None:
+            continue
+        for name, pixels, fraction in MARGINS:
+            pad = pixels + round(fraction * max(whole.box[2:]))
+            reading = reader.read(crop(sample.image, whole.box, pad))
+            tally(counts[name], reading.label, reading.no_digit, sample.label)
+    return {
+        name: {"count": n, "accuracy": right / max(n, 1), "no_digit": none}
+        for name, (n, right, none) in counts.items()
+    }
+
+
+BLANK_FRAMES = 150
+BLANK_SIZES: tuple[tuple[int, int], ...] = ((480, 640), (1080, 1920))  # rows, columns
+
+
+def read_blanks(reader: DigitReader) -> dict[str, dict]:
+    """Per frame size: blank frames answered for (a digit above the threshold), and "no digit"."""
+    out = {}
+    for rows, columns in BLANK_SIZES:
+        rng = np.random.default_rng(0)
+        paper = np.zeros((rows, columns), np.float32)  # the ink's coverage: none
+        readings = [reader.read(synth.expose(paper, rng)) for _ in range(BLANK_FRAMES)]
+        out[f"blank {columns}x{rows}"] = {
+            "count": len(readings),
+            "answered": sum(r.label is not None for r in readings),
+            "no_digit": sum(r.no_digit is not None for r in readings),
+        }
+    return out
+
+
+def read_model(path: Path, test: mnist.Mnist, count: int) -> dict[str, dict]:
+    model = open_model(path)
+    threshold = confidence.default_min_confidence(model.manifest)
+    blanks = read_blanks(DigitReader(model, min_confidence=threshold))
+    return {**read_crops(DigitReader(model), test, count), **blanks}
+
+
+def tally(counts: list[int], label: str | None, no_digit: str | None, truth: int) -> None:
+    counts[0] += 1
+    counts[1] += label is not None and int(label) == truth
+    counts[2] += no_digit is not None
+
+
+@click.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--data", type=click.Path(exists=True, path_type=Path), required=True)
+@click.option("--count", type=click.IntRange(1), default=400, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def main(models: tuple[Path, ...], data: Path, count: int, as_json: bool) -> None:
+    try:
+        test = mnist.load(data, canonical_sizes=False)
+        results = {str(p): read_model(p, test, count) for p in models}
+    except DigitEdgeError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return
+    for path, rows in results.items():
+        for name, r in rows.items():
+            if "answered" in r:
+                line = f"answered {r['answered']} of {r['count']}, no digit {r['no_digit']}"
+            else:
+                line = f"{r['accuracy']:.1%} of {r['count']}, no digit {r['no_digit']}"
+            click.echo(f"{path}  {name}: {line}")
+
+
+if __name__ == "__main__":
+    main()
