@@ -70,6 +70,7 @@ class NumberOptions:
     max_width: float = 1.25  # a blob wider than this x its height is touching digits
     cut_pull: float = 1.0  # a cut a fifth of a digit off the even split costs this x the most ink
     line_length: float = 0.3  # straight ink this long (x the longer side): a ruled line
+    line_over_digits: float = 1.5  # ... and (first look) this long x the typical part's height
     line_width: float = 0.12  # ... and thinner than this (x digit height)
     decimal_point: bool = False  # report a dot on the baseline between two digits as "."
     normalize: NormalizeOptions = DEFAULT_OPTIONS
@@ -673,7 +674,8 @@ def look_first(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTION
             continue
         floor = max(4.0, options.min_size * min(ink.mask.shape))
         length = options.line_length * max(ink.mask.shape)
-        ink, parts, outlines = without_lines(ink, length, gray.shape)
+        over_digits = (options.line_over_digits, floor)
+        ink, parts, outlines = without_lines(ink, length, gray.shape, over_digits=over_digits)
         height = typical_height(parts, floor, 0.9 * ink.mask.shape[0])
         digits, pieces = sort_parts(parts, height, floor, options)
         if digits:
@@ -767,14 +769,30 @@ def _paper_under(line: list[Part], ink: Ink) -> float:
 
 
 def without_lines(
-    ink: Ink, length: float, shape: tuple[int, ...], width: int = 3
+    ink: Ink,
+    length: float,
+    shape: tuple[int, ...],
+    width: int = 3,
+    over_digits: tuple[float, float] | None = None,
 ) -> tuple[Ink, list[Part], Outlines]:
     """The ink's parts and label image, after :func:`erase_lines` if any part is as long as
     a line (the line finder costs more than the rest of the segmentation), without the parts
     that touch the edge of the input image (``shape``): the page's or the lens's edge, or a
-    digit cut off by the frame, which is no digit to read."""
+    digit cut off by the frame, which is no digit to read.
+
+    ``over_digits`` (times, floor), for the first look, which does not know the digits'
+    height yet: a line is also that many times as long as the typical part (of those longer
+    than ``floor`` px) is tall. In a picture cut close around a number, a third of its
+    longer side is a digit's height, and the stems of 1s, 7s and 9s were erased as lines.
+    """
     parts, outlines = find_parts(ink.mask)
     if any(max(p.w, p.h) >= length for p in parts):
+        if over_digits is not None:
+            times, floor = over_digits
+            # all but what spans the whole picture (a page's edge, a grid), so that digits
+            # filling a close crop's height count
+            digit = typical_height(parts, floor, 0.98 * ink.mask.shape[0])
+            length = max(length, times * digit)
         ink = erase_lines(ink, length, width)
         parts, outlines = find_parts(ink.mask)
     x0, y0, x1, y1 = image_edges(ink, shape)

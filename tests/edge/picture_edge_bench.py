@@ -1,5 +1,6 @@
-"""What the rules for the picture's edge (docs/edge.md, step 6) gain and cost: digits a user
-cropped out of a photo, from tight to roomy, must be read; blank paper must not be.
+"""What the rules for the picture's edge (docs/edge.md, step 6 and "Reading a number") gain
+and cost: digits and numbers a user cropped out of a photo, from tight to roomy, must be read;
+blank paper must not be.
 
     python -m tests.edge.picture_edge_bench MODEL... --data MNIST [--count 400] [--json]
 
@@ -9,6 +10,9 @@ plus a margin (0 px, 2 px, 5% and 10% of the digit's longer side) and the crop i
 its strokes reach the crop's edges, and it is still a digit. Blanks: 150 photos of paper with
 no ink (``edge.synth.expose``: uneven light, vignette, shadows; seed 0) at 640x480 and at
 1920x1080, and how many of them the model answers for at its default ``--min-confidence``.
+Numbers: synthetic 4-digit numbers (``edge.synth_numbers.number_set``, seed 11: not eval's)
+read whole with ``--number``, then cut to their digits' boxes plus a margin (0, 5%, 15% and 30%
+of the digits' height) and read again; exact numbers counted.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ import numpy as np
 from edge import confidence, mnist, synth
 from edge.errors import DigitEdgeError
 from edge.model import open_model
+from edge.number import NumberReader
 from edge.pipeline import DigitReader
+from edge.synth_numbers import number_set
 
 MARGINS: tuple[tuple[str, int, float], ...] = (  # name, pixels, fraction of the digit's side
     ("0 px", 0, 0.0),
@@ -75,11 +81,38 @@ def read_blanks(reader: DigitReader) -> dict[str, dict]:
     return out
 
 
+NUMBER_MARGINS: tuple[float, ...] = (0.0, 0.05, 0.15, 0.30)  # x the digits' height
+
+
+def read_number_crops(reader: DigitReader, test: mnist.Mnist, count: int) -> dict[str, dict]:
+    """Per margin: numbers cut close and read, and read exactly; the whole photos first."""
+    numbers = NumberReader(reader)
+    names = [f"number, {round(100 * m)}%" for m in NUMBER_MARGINS]
+    counts = {name: [0, 0] for name in ("number, whole photo", *names)}
+    samples = number_set(test.x_test, test.y_test, count, seed=11, length=4, gap=(0.5, 4.0))
+    for sample in samples:
+        whole = numbers.read(sample.image)
+        counts["number, whole photo"][0] += 1
+        counts["number, whole photo"][1] += whole.number == sample.number
+        if not whole.digits:
+            continue
+        boxes = [d.box for d in whole.digits]
+        x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+        x1, y1 = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
+        for name, margin in zip(names, NUMBER_MARGINS, strict=True):
+            pad = round(margin * (y1 - y0))
+            cut = numbers.read(crop(sample.image, (x0, y0, x1 - x0, y1 - y0), pad))
+            counts[name][0] += 1
+            counts[name][1] += cut.number == sample.number
+    return {name: {"count": n, "exact": exact / max(n, 1)} for name, (n, exact) in counts.items()}
+
+
 def read_model(path: Path, test: mnist.Mnist, count: int) -> dict[str, dict]:
     model = open_model(path)
     threshold = confidence.default_min_confidence(model.manifest)
     blanks = read_blanks(DigitReader(model, min_confidence=threshold))
-    return {**read_crops(DigitReader(model), test, count), **blanks}
+    crops = read_crops(DigitReader(model), test, count)
+    return {**crops, **blanks, **read_number_crops(DigitReader(model), test, count // 2)}
 
 
 def tally(counts: list[int], label: str | None, no_digit: str | None, truth: int) -> None:
@@ -106,6 +139,8 @@ def main(models: tuple[Path, ...], data: Path, count: int, as_json: bool) -> Non
         for name, r in rows.items():
             if "answered" in r:
                 line = f"answered {r['answered']} of {r['count']}, no digit {r['no_digit']}"
+            elif "exact" in r:
+                line = f"{r['exact']:.1%} of {r['count']} exact"
             else:
                 line = f"{r['accuracy']:.1%} of {r['count']}, no digit {r['no_digit']}"
             click.echo(f"{path}  {name}: {line}")

@@ -210,6 +210,21 @@ def test_every_digit_found_in_order_on_a_real_looking_page(variant):
         assert d.image.shape == (28, 28) and d.image.dtype == np.float32 and d.image.max() > 0
 
 
+def test_a_number_cut_close_keeps_its_straight_strokes():
+    """A picture cut to a number with a little paper around it: a third of its longer side is
+    less than a digit's height, and the stem of the 1 was erased as a ruled line (7 of its 48
+    pixels of ink were left). Cut close, each digit keeps the ink it has on the whole page."""
+    image, _ = page("179", scale=2.0, gap=4)
+    ys, xs = np.nonzero(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) < 128)
+    margin = round(0.15 * (ys.max() - ys.min()))
+    close = image[ys.min() - margin : ys.max() + margin, xs.min() - margin : xs.max() + margin]
+    assert 0.3 * max(close.shape) < ys.max() - ys.min()  # the stems are as long as a "line"
+    whole, cut = N.segment(image), N.segment(close)
+    assert len(whole.digits) == len(cut.digits) == 3
+    for a, b in zip(whole.digits, cut.digits, strict=True):
+        assert (b.image > 0.5).sum() >= 0.8 * (a.image > 0.5).sum()
+
+
 def test_a_sloped_line_is_one_line():
     image, _ = page("31415", angle=7.0)
     seg = N.segment(image)
