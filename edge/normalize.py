@@ -586,17 +586,18 @@ def sheet_mask(work: np.ndarray) -> np.ndarray | None:
     if not is_sharp_sheet(tiny, light):
         return None
     # the same level at work scale, the sheet's outline filled (its writing is inside it)
-    outlines, _ = cv2.findContours(
-        cv2.threshold(work, level, 255, cv2.THRESH_BINARY)[1],
-        cv2.RETR_EXTERNAL,
-        cv2.CHAIN_APPROX_SIMPLE,
-    )
+    light_work = cv2.threshold(work, level, 255, cv2.THRESH_BINARY)[1]
+    outlines, _ = cv2.findContours(light_work, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     centre = (float(8 * centres[k][0] + 4), float(8 * centres[k][1] + 4))
     around = [c for c in outlines if cv2.pointPolygonTest(c, centre, False) >= 0]
     if not around:
         return None
     sheet = np.zeros_like(work)
     cv2.drawContours(sheet, around[:1], -1, 255, cv2.FILLED)
+    # solid at full detail too: a bold light digit is one blob at 1/8 scale, strokes at this
+    _, (rw, rh), _ = cv2.minAreaRect(around[0])
+    if cv2.countNonZero(cv2.bitwise_and(light_work, sheet)) < 0.7 * rw * rh:
+        return None
     return cv2.erode(sheet, _ELLIPSE5)  # 2 px off the sheet's edge, blurred by the lens
 
 

@@ -296,6 +296,19 @@ def test_a_digit_on_a_sheet_on_a_dark_desk_is_read_on_the_sheet(desk, angle):
     assert np.abs(on_sheet.image - on_page.image).mean() < 0.03
 
 
+@pytest.mark.parametrize("size, scale, thickness", [(74, 1.6, 5), (100, 2.0, 8), (140, 1.6, 8)])
+def test_a_bold_light_digit_on_black_is_not_a_sheet(size, scale, thickness):
+    """At 1/8 scale a bold light digit is one solid blob, like a sheet; its strokes are not
+    solid at full detail, so its holes are not read as dark writing on it (the property test
+    found a 4 read so)."""
+    image = np.zeros((size, size), np.uint8)
+    origin = (size // 10, int(size * 0.6))
+    cv2.putText(image, "4", origin, cv2.FONT_HERSHEY_SIMPLEX, scale * size / 74, 150,
+                round(thickness * size / 74), cv2.LINE_AA)  # fmt: skip
+    result = N.normalize(image)
+    assert result.found and not result.inverted
+
+
 @pytest.mark.parametrize("dark_on_light", [True, False], ids=["dark-ink", "light-ink"])
 def test_a_digit_filling_the_canvas_is_the_digit(dark_on_light, test_models):
     """A bold 0 drawn across a whole canvas, 91% and 97% of it but clear of its edges, was
