@@ -142,7 +142,8 @@ main() {
 
     step "host vs Pi"
     "$edge_python" "$here/pi_compare.py" --release "$release" --host "$work/out/host" \
-        --pi "$work/out/pi" --expected "$work/data/expected.json" --limit "$limit"
+        --pi "$work/out/pi" --expected "$work/data/expected.json" --limit "$limit" \
+        --camera-model "$(service_model)"
     step "MQTT: the Pi's service publishes to a broker on the host's loopback"
     "$here/pi-mqtt.sh" "$root" /home/pi/data/digits.avi "$(python3 -c \
         'import json,sys; print(json.load(open(sys.argv[1]))["video"]["frames"])' \
@@ -196,6 +197,11 @@ snapshot() {
     })
 }
 
+# The file name of the model the Pi's service reads with (its /etc/default/digit-edge).
+service_model() {
+    sed -n 's|^DIGIT_EDGE_MODEL=.*/||p' "$root/etc/default/digit-edge"
+}
+
 # run_side NAME DIGIT_EDGE PYTHON MODELS DATA MNIST: the edge CLI's classify, eval and camera,
 # and pi_predict.py, with outputs in $work/out/NAME. --top-k 10 prints all ten probabilities.
 run_side() {
@@ -225,14 +231,14 @@ run_side() {
             cd /tmp && eval \"exec \$cmd\"" >"$out/camera.jsonl" \
             || die "pi: the service's camera command failed"
     else
-        model=$(sed -n 's|^DIGIT_EDGE_MODEL=.*/||p' "$root/etc/default/digit-edge")
+        model=$(service_model)
         "$de" camera --model "$models/$model" --source "$data/digits.avi" --headless \
             --max-frames "$frames" --top-k 10 >"$out/camera.jsonl" || die "host: camera failed"
     fi
     # The camera's other sources on the same video, with the service's model: the MJPEG stream
     # on standard input (the video's own JPEG frames) on both sides, and a GStreamer pipeline on
     # the Pi (Debian's OpenCV has the backend; the host's PyPI OpenCV has none).
-    model=$(sed -n 's|^DIGIT_EDGE_MODEL=.*/||p' "$root/etc/default/digit-edge")
+    model=$(service_model)
     "${runner[@]}" "$de" camera --model "$models/$model" --source - --headless --top-k 10 \
         <"$work/data/digits.mjpeg" >"$out/camera_stdin.jsonl" || die "$side: camera --source - failed"
     if [ "$side" = pi ]; then

@@ -352,6 +352,8 @@ def check_sources(checks: Checks, host_dir: Path, pi_dir: Path) -> list[Row]:
 @click.option("--host", "host_dir", type=click.Path(exists=True, path_type=Path), required=True)
 @click.option("--pi", "pi_dir", type=click.Path(exists=True, path_type=Path), required=True)
 @click.option("--expected", type=click.Path(exists=True, path_type=Path), required=True)
+@click.option("--camera-model", required=True,
+              help="The model file camera.jsonl was read with (the service's).")  # fmt: skip
 @click.option("--limit", default=1000, show_default=True, help="MNIST images eval should cover.")
 @click.option("--atol", default=1e-5, show_default=True, help="Float probability tolerance.")
 @click.option("--acc-tol", default=0.002, show_default=True, help="Float accuracy tolerance.")
@@ -360,6 +362,7 @@ def main(
     host_dir: Path,
     pi_dir: Path,
     expected: Path,
+    camera_model: str,
     limit: int,
     atol: float,
     acc_tol: float,
@@ -397,11 +400,10 @@ def main(
     host_cam = camera_predictions(host_dir / "camera.jsonl")
     pi_cam = camera_predictions(pi_dir / "camera.jsonl")
     labels = [str(x) for x in video["labels"]]
-    model = read_jsonl(host_dir / "camera.jsonl")[-1].get("model", "int8 (the service default)")
     rows.append(
         check_readings(
             checks, f"camera {video['frames']} frames", host_cam, pi_cam, labels,
-            *tol.of(str(model)),
+            *tol.of(camera_model),
         )
     )  # fmt: skip
 
