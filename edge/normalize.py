@@ -631,11 +631,9 @@ def read_sheet(
         sheet[y : y + h, x : x + w], region.shape[::-1], interpolation=cv2.INTER_NEAREST
     )
     region[on_sheet == 0] = int(np.median(region[on_sheet > 0]))
-    result = normalize_gray(region, options, closer=False)
-    if result.box is None or not result.inverted:  # light ink on the sheet too: not a sheet
-        return None
-    bx, by, bw, bh = result.box
-    return dataclasses.replace(result, box=(bx + x0, by + y0, bw, bh))
+    result = normalize_part(region, x0, y0, options)
+    # light ink on the sheet too: not a sheet written on
+    return result if result.box is not None and result.inverted else None
 
 
 def look_closer(
@@ -650,6 +648,14 @@ def look_closer(
     h, w = gray.shape
     left, top = max(0, x0 - pad), max(0, y0 - pad)
     region = gray[top : min(h, y1 + pad), left : min(w, x1 + pad)]
+    return normalize_part(region, left, top, options)
+
+
+def normalize_part(
+    region: np.ndarray, left: int, top: int, options: NormalizeOptions
+) -> Normalized:
+    """:func:`normalize_gray` of a part of a picture whose top-left corner is at (``left``,
+    ``top``) in it, the box given in the picture's pixels; no closer look within it."""
     result = normalize_gray(region, options, closer=False)
     if result.box is None:
         return result
