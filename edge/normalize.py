@@ -594,11 +594,21 @@ def sheet_mask(work: np.ndarray) -> np.ndarray | None:
         return None
     sheet = np.zeros_like(work)
     cv2.drawContours(sheet, around[:1], -1, 255, cv2.FILLED)
-    # solid at full detail too: a bold light digit is one blob at 1/8 scale, strokes at this
+    # four-cornered and solid at full detail too: a bold light digit is one blob at 1/8 scale;
+    # at this scale its holes and hollows show, and its outline has more corners than four
     _, (rw, rh), _ = cv2.minAreaRect(around[0])
-    if cv2.countNonZero(cv2.bitwise_and(light_work, sheet)) < 0.7 * rw * rh:
+    solid = cv2.countNonZero(cv2.bitwise_and(light_work, sheet)) >= 0.8 * rw * rh
+    if not solid or not four_cornered(around[0]):
         return None
     return cv2.erode(sheet, _ELLIPSE5)  # 2 px off the sheet's edge, blurred by the lens
+
+
+def four_cornered(outline: np.ndarray) -> bool:
+    """Whether an outline's convex hull is a quadrilateral, give or take 2% of its perimeter:
+    a sheet, seen from any angle (a document scanner's test). A bold 0 or 8 seen as a blob is
+    an ellipse, eight corners or more at this tolerance."""
+    hull = cv2.convexHull(outline)
+    return len(cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)) == 4
 
 
 def is_sharp_sheet(tiny: np.ndarray, light: np.ndarray) -> bool:
