@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import statistics
 import time
 from collections.abc import Sequence
@@ -676,7 +677,9 @@ def look_first(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTION
         length = options.line_length * max(ink.mask.shape)
         over_digits = (options.line_over_digits, floor)
         ink, parts, outlines = without_lines(ink, length, gray.shape, over_digits=over_digits)
-        height = typical_height(parts, floor, 0.9 * ink.mask.shape[0])
+        # every part votes: what spans the picture and is not a digit touched its edge and
+        # was dropped, so a number cut close keeps its tallest digits' height
+        height = typical_height(parts, floor, ink.mask.shape[0] + 1)
         digits, pieces = sort_parts(parts, height, floor, options)
         if digits:
             break
@@ -795,11 +798,40 @@ def without_lines(
             length = max(length, times * digit)
         ink = erase_lines(ink, length, width)
         parts, outlines = find_parts(ink.mask)
-    x0, y0, x1, y1 = image_edges(ink, shape)
-    inside = [p for p in parts if p.x0 > x0 and p.y0 > y0 and p.x1 < x1 and p.y1 < y1]
+    edges = image_edges(ink, shape)
+    x0, y0, x1, y1 = edges
+    whole = all(math.isfinite(e) for e in edges)  # the ink is of the whole picture
+    inside = [
+        p
+        for p in parts
+        if (p.x0 > x0 and p.y0 > y0 and p.x1 < x1 and p.y1 < y1)
+        or (whole and cut_close(p, ink.mask))
+    ]
     if ink.lines is not None:
         inside = [p for p in inside if not along_a_line(p, ink, outlines)]
     return ink, inside, outlines
+
+
+def cut_close(part: Part, mask: np.ndarray) -> bool:
+    """Whether a part that reaches the picture's edge is a digit all the same: the picture is
+    cut close around its number (the part is at least half the picture's height), and the part
+    does not lie along the edge (:func:`along_the_edge`). In a wider picture, a part the edge
+    cuts is a digit cut off by the frame, or the page's edge, and is dropped."""
+    return part.h >= 0.5 * mask.shape[0] and not along_the_edge(part, mask)
+
+
+def along_the_edge(part: Part, mask: np.ndarray) -> bool:
+    """Whether the part's ink covers half a side of the picture that it touches, or more: a
+    desk beyond the paper, a dark frame, a shadow's edge. A digit's stroke meets the edge over
+    a short stretch (a 7's bar or a 2's base spans one digit of a number's width)."""
+    h, w = mask.shape
+    sides = (
+        (part.x0 == 0, mask[part.y0 : part.y1, 0], h),
+        (part.y0 == 0, mask[0, part.x0 : part.x1], w),
+        (part.x1 == w, mask[part.y0 : part.y1, w - 1], h),
+        (part.y1 == h, mask[h - 1, part.x0 : part.x1], w),
+    )
+    return any(touches and np.count_nonzero(line) >= 0.5 * n for touches, line, n in sides)
 
 
 def along_a_line(part: Part, ink: Ink, outlines: Outlines) -> bool:

@@ -225,6 +225,42 @@ def test_a_number_cut_close_keeps_its_straight_strokes():
         assert (b.image > 0.5).sum() >= 0.8 * (a.image > 0.5).sum()
 
 
+def _ink_box(image: np.ndarray) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) < 200)
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+@pytest.mark.parametrize("number", ["2024", "1479", "7350"])
+def test_a_number_cut_with_no_margin_is_read_whole(number):
+    """Cut exactly to its ink, every digit reaches the picture's edge; they were all dropped as
+    digits the frame cuts off, and the picture read as "no digit"."""
+    image, _ = page(number, scale=2.0, gap=6)
+    x0, y0, x1, y1 = _ink_box(image)
+    whole, cut = N.segment(image), N.segment(image[y0:y1, x0:x1])
+    assert len(whole.digits) == len(cut.digits) == 4
+    for a, b in zip(whole.digits, cut.digits, strict=True):
+        assert abs((b.image > 0.5).sum() - (a.image > 0.5).sum()) <= 0.2 * (a.image > 0.5).sum()
+
+
+def test_a_digit_the_frame_cuts_off_in_a_wider_picture_is_dropped():
+    """Digits under half the picture's height: one the left edge cuts through is no digit."""
+    image, centres = page("02024", size=(400, 300), scale=2.0, gap=6)
+    left = round(centres[0]) - 8  # through the first 0, left of its middle
+    seg = N.segment(image[:, left:])
+    assert len(seg.digits) == 4
+    assert np.allclose(_centres(seg), [c - left for c in centres[1:]], atol=12)
+
+
+def test_a_desk_beside_a_number_cut_close_is_not_a_digit():
+    """Cut close, with the dark desk beyond the paper down the whole left side: that is the
+    picture's edge (edge.normalize.is_border), not a 1."""
+    image, _ = page("2024", scale=2.0, gap=6)
+    x0, y0, x1, y1 = _ink_box(image)
+    cut = image[y0:y1, x0 - 30 : x1].copy()
+    cut[:, :12] = 70
+    assert len(N.segment(cut).digits) == 4
+
+
 def test_a_sloped_line_is_one_line():
     image, _ = page("31415", angle=7.0)
     seg = N.segment(image)
