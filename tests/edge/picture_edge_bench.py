@@ -12,10 +12,11 @@ no ink (``edge.synth.expose``: uneven light, vignette, shadows; seed 0) at 640x4
 1920x1080, and how many of them the model answers for at its default ``--min-confidence``.
 Numbers: synthetic 4-digit numbers (``edge.synth_numbers.number_set``, seed 11: not eval's)
 read whole with ``--number``, then cut to their digits' boxes plus a margin (0, 5%, 15% and 30%
-of the digits' height) and read again; exact numbers counted. Notes: MNIST test digits on a
-light sheet (a sticky note, a card) a third to two thirds of a 640x480 frame's width, on a
-darker desk that shows all around it, then on sheets of any size, grey and tilt on a textured
-desk under uneven light; digits read right counted (docs/edge.md, "polarity").
+of the digits' height) and read again; exact numbers counted; and cut with half their height
+of paper around them, as a strip of paper lying on a darker desk (``on_a_desk``). Notes:
+MNIST test digits on a light sheet (a sticky note, a card) a third to two thirds of a 640x480
+frame's width, on a darker desk that shows all around it, then on sheets of any size, grey and
+tilt on a textured desk under uneven light; digits read right counted (docs/edge.md, "polarity").
 """
 
 from __future__ import annotations
@@ -92,8 +93,9 @@ def read_number_crops(reader: DigitReader, test: mnist.Mnist, count: int) -> dic
     """Per margin: numbers cut close and read, and read exactly; the whole photos first."""
     numbers = NumberReader(reader)
     names = [f"number, {round(100 * m)}%" for m in NUMBER_MARGINS]
-    counts = {name: [0, 0] for name in ("number, whole photo", *names)}
+    counts = {name: [0, 0] for name in ("number, whole photo", *names, "number, strip on a desk")}
     samples = number_set(test.x_test, test.y_test, count, seed=11, length=4, gap=(0.5, 4.0))
+    rng = np.random.default_rng(7)
     for sample in samples:
         whole = numbers.read(sample.image)
         counts["number, whole photo"][0] += 1
@@ -108,7 +110,24 @@ def read_number_crops(reader: DigitReader, test: mnist.Mnist, count: int) -> dic
             cut = numbers.read(crop(sample.image, (x0, y0, x1 - x0, y1 - y0), pad))
             counts[name][0] += 1
             counts[name][1] += cut.number == sample.number
+        strip = crop(sample.image, (x0, y0, x1 - x0, y1 - y0), round(0.5 * (y1 - y0)))
+        on_desk = numbers.read(on_a_desk(strip, rng))
+        counts["number, strip on a desk"][0] += 1
+        counts["number, strip on a desk"][1] += on_desk.number == sample.number
     return {name: {"count": n, "exact": exact / max(n, 1)} for name, (n, exact) in counts.items()}
+
+
+def on_a_desk(strip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A strip of paper (a number cut out with half its height of paper around it) lying on a
+    darker desk in the middle of a 640x480 frame, turned up to 6 degrees."""
+    desk = np.full((480, 640, 3), int(rng.uniform(40, 120)), np.uint8)
+    scale = min(1.0, 600 / strip.shape[1], 400 / strip.shape[0])
+    strip = cv2.resize(strip, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    h, w = strip.shape[:2]
+    top, left = (480 - h) // 2, (640 - w) // 2
+    desk[top : top + h, left : left + w] = strip
+    turn = cv2.getRotationMatrix2D((320, 240), rng.uniform(-6, 6), 1.0)
+    return cv2.warpAffine(desk, turn, (640, 480), borderMode=cv2.BORDER_REPLICATE)
 
 
 NOTE_WIDTHS = (200, 320, 440)  # px, in a 640x480 frame
