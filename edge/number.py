@@ -713,8 +713,7 @@ def place_digits(first: FirstLook, options: NumberOptions = DEFAULT_NUMBER_OPTIO
         digits, pieces = sort_parts(parts, height, floor, options)
         dots = find_dots(parts, height) if options.decimal_point else []
     lines = group_lines(join_broken(digits + pieces, height, options))
-    dark_ink = to_dark_ink(first.gray, first.inverted)
-    lines = [on_paper(line, ink, dark_ink) for line in lines]
+    lines = [on_paper(line, ink, first.gray, first.inverted) for line in lines]
     placed = []  # (part, line) in reading order
     points: set[int] = set()  # indices into placed of the digits a decimal point follows
     for n, line in enumerate(strong_lines([line for line in lines if line], ink, options)):
@@ -749,12 +748,7 @@ def normalise_digits(located: Located, options: NumberOptions) -> Segmentation:
     return Segmentation(found)
 
 
-def to_dark_ink(gray: np.ndarray, dark_on_light: bool) -> np.ndarray:
-    """The grey image with the ink dark, whichever the polarity."""
-    return gray if dark_on_light else cv2.bitwise_not(gray)
-
-
-def on_paper(line: list[Part], ink: Ink, gray: np.ndarray) -> list[Part]:
+def on_paper(line: list[Part], ink: Ink, gray: np.ndarray, dark_on_light: bool) -> list[Part]:
     """The line without an end part that lies beyond the paper's edge (:func:`beside_the_paper`,
     against the brightest paper in its box and its neighbour's).
 
@@ -762,36 +756,42 @@ def on_paper(line: list[Part], ink: Ink, gray: np.ndarray) -> list[Part]:
     at 1/8 scale, resized) lags behind the step at the paper's edge, and the desk just beyond
     it is as much darker than that estimate as ink is: a band like a 1's stroke at either end
     of the number. Only the ends are looked at (a third of the cost of every digit, 20 µs a
-    line). ``gray``: the input, ink dark (:func:`to_dark_ink`).
+    line). ``gray``: the input; ``dark_on_light``: its polarity.
     """
     drop = set()
     for end, neighbour in ((0, 1), (len(line) - 1, len(line) - 2)):
         if line[end].cut or end in drop:
             continue
         box = ink.to_input(line[end])
-        darkest, level = cv2.minMaxLoc(_box_of(gray, box))[:2]
+        darkest, level = cv2.minMaxLoc(_dark_ink(gray, box, dark_on_light))[:2]
         if 0 <= neighbour < len(line):
-            level = max(level, cv2.minMaxLoc(_box_of(gray, ink.to_input(line[neighbour])))[1])
-        if beside_the_paper(box, gray, darkest + 0.25 * (level - darkest)):
+            other = _dark_ink(gray, ink.to_input(line[neighbour]), dark_on_light)
+            level = max(level, cv2.minMaxLoc(other)[1])
+        if beside_the_paper(box, gray, dark_on_light, darkest + 0.25 * (level - darkest)):
             drop.add(end)
     return [p for i, p in enumerate(line) if i not in drop]
 
 
-def _box_of(gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+def _dark_ink(gray: np.ndarray, box: tuple[int, int, int, int], dark_on_light: bool) -> np.ndarray:
+    """The box (x, y, w, h) of the grey image, the ink dark whichever the polarity."""
     x, y, w, h = box
-    return gray[y : y + h, x : x + w]
+    part = gray[max(0, y) : y + h, max(0, x) : x + w]
+    return part if dark_on_light else cv2.bitwise_not(part)
 
 
-def beside_the_paper(box: tuple[int, int, int, int], gray: np.ndarray, paper: float) -> bool:
-    """Whether no pixel as bright as ``paper`` is on one side of the box (x, y, w, h in
-    ``gray``'s pixels), in a strip a seventh of its height wide, 2 px off it, over its middle
-    rows: a pen's stroke has paper on both sides, a band of desk has desk beyond it. A side at
-    the picture's edge counts as paper."""
+def beside_the_paper(
+    box: tuple[int, int, int, int], gray: np.ndarray, dark_on_light: bool, paper: float
+) -> bool:
+    """Whether no pixel as bright as ``paper`` (ink dark) is on one side of the box (x, y, w, h
+    in ``gray``'s pixels), in a strip a seventh of its height wide, 2 px off it, over its
+    middle rows: a pen's stroke has paper on both sides, a band of desk has desk beyond it. A
+    side at the picture's edge counts as paper."""
     x, y, w, h = box
     side = max(2, round(h / 7))
-    rows = slice(y + h // 4, y + max(h // 4 + 1, 3 * h // 4))
-    strips = (gray[rows, max(0, x - 2 - side) : max(0, x - 2)],
-              gray[rows, x + w + 2 : x + w + 2 + side])  # fmt: skip
+    top, rows = y + h // 4, max(1, h // 2)
+    left = (max(0, x - 2 - side), top, max(0, x - 2) - max(0, x - 2 - side), rows)
+    right = (x + w + 2, top, side, rows)
+    strips = [_dark_ink(gray, strip, dark_on_light) for strip in (left, right)]
     return any(s.size and cv2.minMaxLoc(s)[1] < paper for s in strips)
 
 

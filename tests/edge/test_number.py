@@ -261,11 +261,12 @@ def test_a_desk_beside_a_number_cut_close_is_not_a_digit():
     assert len(N.segment(cut).digits) == 4
 
 
-@pytest.mark.parametrize("angle", [0.0, 4.0])
-def test_the_edges_of_a_strip_of_paper_on_a_desk_are_not_ones(angle):
+@pytest.mark.parametrize("angle, light_ink", [(0.0, False), (4.0, False), (4.0, True)])
+def test_the_edges_of_a_strip_of_paper_on_a_desk_are_not_ones(angle, light_ink):
     """A strip of paper with a number on it, on a darker desk: the paper's estimate lags at
-    the strip's ends, and the desk just beyond each was a band as dark as ink, read as a 1."""
-    image, centres = page("2024", scale=2.0, gap=8)
+    the strip's ends, and the desk just beyond each was a band as dark as ink, read as a 1.
+    The same with chalk on a dark board on a light wall."""
+    image, _ = page("2024", scale=2.0, gap=8)
     x0, y0, x1, y1 = _ink_box(image)
     strip = image[y0 - 30 : y1 + 30, x0 - 25 : x1 + 25]
     desk = np.full((400, 640, 3), 60, np.uint8)
@@ -274,7 +275,7 @@ def test_the_edges_of_a_strip_of_paper_on_a_desk_are_not_ones(angle):
     desk[top : top + h, left : left + w] = strip
     turn = cv2.getRotationMatrix2D((320, 200), angle, 1.0)
     frame = cv2.warpAffine(desk, turn, (640, 400), borderValue=(60, 60, 60))
-    seg = N.segment(frame)
+    seg = N.segment(cv2.bitwise_not(frame) if light_ink else frame)
     assert len(seg.digits) == 4
     assert all(left < d.box[0] and d.box[0] + d.box[2] < left + w for d in seg.digits)
 
