@@ -776,7 +776,7 @@ def _dark_ink(gray: np.ndarray, box: tuple[int, int, int, int], dark_on_light: b
     """The box (x, y, w, h) of the grey image, the ink dark whichever the polarity."""
     x, y, w, h = box
     part = gray[max(0, y) : y + h, max(0, x) : x + w]
-    return part if dark_on_light else cv2.bitwise_not(part)
+    return part if dark_on_light else 255 - part  # (an empty slice stays an empty array)
 
 
 def beside_the_paper(

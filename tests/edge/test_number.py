@@ -280,6 +280,15 @@ def test_the_edges_of_a_strip_of_paper_on_a_desk_are_not_ones(angle, light_ink):
     assert all(left < d.box[0] and d.box[0] + d.box[2] < left + w for d in seg.digits)
 
 
+@pytest.mark.parametrize("dark_on_light", [True, False])
+def test_a_side_at_the_pictures_edge_counts_as_paper(dark_on_light):
+    """The strip beyond a box that reaches the picture's edge is empty, whatever the polarity
+    (the property test found an empty strip of light ink raising AttributeError)."""
+    gray = np.full((40, 40), 200 if dark_on_light else 50, np.uint8)
+    assert not N.beside_the_paper((30, 5, 10, 30), gray, dark_on_light, paper=150.0)
+    assert not N.beside_the_paper((0, 5, 10, 30), gray, dark_on_light, paper=150.0)
+
+
 def test_a_sloped_line_is_one_line():
     image, _ = page("31415", angle=7.0)
     seg = N.segment(image)
