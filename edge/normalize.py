@@ -236,20 +236,24 @@ _ELLIPSE5 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
 
 #: How far above the picture's median its edges' median must be, as a fraction of its 5-95%
-#: range, to be paper (:func:`paper_at_the_edges`).
-EDGE_PAPER = 0.3
+#: range, to be paper (:func:`paper_at_the_edges`); or how near its lightest 5%.
+EDGE_PAPER, EDGE_LIGHTEST = 0.3, 0.15
 
 
 def paper_at_the_edges(gray: np.ndarray, tiny: np.ndarray | None = None) -> bool:
-    """Whether the picture's edges are far lighter than its middle: a picture cut close to a
-    bold dark digit, whose ink fills most of it and outvotes the paper in the median (the vote
-    then takes the paper between its strokes for light ink). Light ink on black has dark edges;
-    a note on a desk, its desk. ``tiny``: the picture at 1/8 scale, for its grey levels (a
-    twentieth of the cost); the edges are read at full detail, where a stroke is narrow."""
+    """Whether the picture's edges are paper around dark ink: far lighter than its middle (a
+    bold digit cut close, whose ink fills most of it and outvotes the paper in the median), or
+    as light as its lightest pixels where most of it is light (one whose ink fills less, but
+    whose loops outvote the paper in a small picture's median). The vote then took the paper
+    between the strokes for light ink. Light ink on black has dark edges; a note on a desk, its
+    desk. ``tiny``: the picture at 1/8 scale, for its grey levels (a twentieth of the cost);
+    the edges are read at full detail, where a stroke is narrow."""
     edges = np.concatenate([gray[0], gray[-1], gray[1:-1, 0], gray[1:-1, -1]])
     lo, mid, hi = _percentiles(gray if tiny is None else tiny, (0.05, 0.5, 0.95))
-    edge_median = int(np.partition(edges, len(edges) // 2)[len(edges) // 2])
-    return hi > lo and edge_median >= mid + EDGE_PAPER * (hi - lo)
+    edge = int(np.partition(edges, len(edges) // 2)[len(edges) // 2])  # their median
+    far_lighter = edge >= mid + EDGE_PAPER * (hi - lo)
+    lightest = edge >= hi - EDGE_LIGHTEST * (hi - lo) and 2 * mid >= lo + hi
+    return hi > lo and (far_lighter or lightest)
 
 
 def _percentiles(gray: np.ndarray, fractions: tuple[float, ...]) -> list[int]:

@@ -367,17 +367,18 @@ def test_a_digit_cropped_tight_from_a_photo_is_found(margin, mnist_data, test_mo
     assert found >= 56 and same >= 45
 
 
-@pytest.mark.parametrize("digit", ["6", "8", "9"])
+@pytest.mark.parametrize("digit", ["3", "4", "6", "8", "9"])
 def test_a_bold_dark_digit_cropped_tight_is_dark_ink_on_paper(digit):
-    """Cut close, a marker's digit covers most of the picture: the median is ink, and the vote
-    took the paper between its strokes for light ink (an 8 became a blob). The picture's edges,
-    mostly paper, are far lighter than its middle: dark ink. It reads as with paper around it."""
+    """Cut close, a marker's digit covers much of the picture, and the vote took the paper
+    between its strokes for light ink (an 8 became a blob). The picture's edges, mostly paper,
+    are far lighter than its middle (6, 8, 9: the median is ink) or as light as its lightest
+    pixels (3, 4): dark ink. It reads as with paper around it."""
     page = np.full((500, 500), 215, np.uint8)
     cv2.putText(page, digit, (160, 350), cv2.FONT_HERSHEY_SIMPLEX, 7, 25, 24, cv2.LINE_AA)
     page = cv2.GaussianBlur(page, (0, 0), 1.5)
     ys, xs = np.nonzero(page < 120)
     tight = page[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-    assert (tight < 120).mean() > 0.5  # the ink fills most of the picture
+    assert (tight < 120).mean() > 0.35  # the ink fills much of the picture
     roomy, cut = N.normalize(page), N.normalize(tight)
     assert cut.found and cut.inverted  # dark ink on light paper
     assert np.abs(cut.image - roomy.image).mean() < 0.1
