@@ -759,13 +759,14 @@ def on_paper(line: list[Part], ink: Ink, gray: np.ndarray, dark_on_light: bool) 
     line). ``gray``: the input; ``dark_on_light``: its polarity.
     """
     drop = set()
-    for end, neighbour in ((0, 1), (len(line) - 1, len(line) - 2)):
-        if line[end].cut or end in drop:
+    for end in {0, len(line) - 1}:
+        if line[end].cut:
             continue
         box = ink.to_input(line[end])
         darkest, level = cv2.minMaxLoc(_dark_ink(gray, box, dark_on_light))[:2]
-        if 0 <= neighbour < len(line):
-            other = _dark_ink(gray, ink.to_input(line[neighbour]), dark_on_light)
+        if len(line) > 1:
+            neighbour = line[1 if end == 0 else end - 1]
+            other = _dark_ink(gray, ink.to_input(neighbour), dark_on_light)
             level = max(level, cv2.minMaxLoc(other)[1])
         if beside_the_paper(box, gray, dark_on_light, darkest + 0.25 * (level - darkest)):
             drop.add(end)
@@ -773,9 +774,10 @@ def on_paper(line: list[Part], ink: Ink, gray: np.ndarray, dark_on_light: bool) 
 
 
 def _dark_ink(gray: np.ndarray, box: tuple[int, int, int, int], dark_on_light: bool) -> np.ndarray:
-    """The box (x, y, w, h) of the grey image, the ink dark whichever the polarity."""
+    """The box (x, y, w, h) of the grey image, clipped to it, the ink dark whichever the
+    polarity."""
     x, y, w, h = box
-    part = gray[max(0, y) : y + h, max(0, x) : x + w]
+    part = gray[max(0, y) : max(0, y + h), max(0, x) : max(0, x + w)]
     return part if dark_on_light else 255 - part  # (an empty slice stays an empty array)
 
 
@@ -789,9 +791,10 @@ def beside_the_paper(
     x, y, w, h = box
     side = max(2, round(h / 7))
     top, rows = y + h // 4, max(1, h // 2)
-    left = (max(0, x - 2 - side), top, max(0, x - 2) - max(0, x - 2 - side), rows)
-    right = (x + w + 2, top, side, rows)
-    strips = [_dark_ink(gray, strip, dark_on_light) for strip in (left, right)]
+    strips = [
+        _dark_ink(gray, (left, top, side, rows), dark_on_light)
+        for left in (x - 2 - side, x + w + 2)
+    ]
     return any(s.size and cv2.minMaxLoc(s)[1] < paper for s in strips)
 
 
@@ -871,7 +874,9 @@ def cut_close(part: Part, mask: np.ndarray) -> bool:
 def along_the_edge(part: Part, mask: np.ndarray) -> bool:
     """Whether the part's ink covers half a side of the picture that it touches, or more: a
     desk beyond the paper, a dark frame, a shadow's edge. A digit's stroke meets the edge over
-    a short stretch (a 7's bar or a 2's base spans one digit of a number's width)."""
+    a short stretch (a 7's bar or a 2's base spans one digit of a number's width). Measured
+    against the picture's side, not the part's as edge.normalize.edge_contact does: in a
+    close crop a 2's base lies along the edge for most of the 2's own width."""
     h, w = mask.shape
     sides = (
         (part.x0 == 0, mask[part.y0 : part.y1, 0], h),

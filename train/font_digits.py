@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.normalize import DEFAULT_OPTIONS, ellipse_kernel, normalize
+from edge.normalize import DEFAULT_OPTIONS, NormalizeOptions, ellipse_kernel, normalize
 
 #: Faces with ordinary lining digits (symbol and old-style-numeral faces left out).
 FACES = (
@@ -80,6 +80,11 @@ def render(label: int, font: Path, rng: np.random.Generator) -> np.ndarray:
     return cv2.warpAffine(glyph, matrix, (w, h), flags=cv2.INTER_LINEAR)
 
 
+def font_options(stroke: float = DEFAULT_OPTIONS.stroke) -> NormalizeOptions:
+    """The normalisation :func:`font_digits` reads its renders with (why: its docstring)."""
+    return dataclasses.replace(DEFAULT_OPTIONS, stroke=stroke, open_light_ink=False)
+
+
 def font_digits(
     per_class: int, seed: int, stroke: float = DEFAULT_OPTIONS.stroke
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -92,7 +97,7 @@ def font_digits(
     way, 384 of 1,000 change and the retrained edgenet falls under its MNIST floor
     (docs/real-handwriting.md, "A white brush on black").
     """
-    options = dataclasses.replace(DEFAULT_OPTIONS, stroke=stroke, open_light_ink=False)
+    options = font_options(stroke)
     fonts = font_paths()
     if not fonts or per_class <= 0:
         return np.zeros((0, 28, 28), np.float32), np.zeros((0,), np.uint8)

@@ -64,3 +64,16 @@ def write_video(
         writer.write(tiles[(i // 10) % 10])
     writer.release()
     return path
+
+
+def strip_on_a_desk(strip: np.ndarray, desk: int, angle: float) -> np.ndarray:
+    """A strip of paper (BGR) lying on a darker desk of grey ``desk`` in the middle of a
+    640x480 frame, turned ``angle`` degrees; shrunk first if wider than 600 px."""
+    frame = np.full((480, 640, 3), desk, np.uint8)
+    scale = min(1.0, 600 / strip.shape[1], 400 / strip.shape[0])
+    strip = cv2.resize(strip, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    h, w = strip.shape[:2]
+    top, left = (480 - h) // 2, (640 - w) // 2
+    frame[top : top + h, left : left + w] = strip
+    turn = cv2.getRotationMatrix2D((320, 240), angle, 1.0)
+    return cv2.warpAffine(frame, turn, (640, 480), borderMode=cv2.BORDER_REPLICATE)

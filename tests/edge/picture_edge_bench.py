@@ -13,10 +13,11 @@ no ink (``edge.synth.expose``: uneven light, vignette, shadows; seed 0) at 640x4
 Numbers: synthetic 4-digit numbers (``edge.synth_numbers.number_set``, seed 11: not eval's)
 read whole with ``--number``, then cut to their digits' boxes plus a margin (0, 5%, 15% and 30%
 of the digits' height) and read again; exact numbers counted; and cut with half their height
-of paper around them, as a strip of paper lying on a darker desk (``on_a_desk``). Notes:
-MNIST test digits on a light sheet (a sticky note, a card) a third to two thirds of a 640x480
-frame's width, on a darker desk that shows all around it, then on sheets of any size, grey and
-tilt on a textured desk under uneven light; digits read right counted (docs/edge.md, "polarity").
+of paper around them, as a strip of paper lying on a darker desk of grey 40-120, turned up
+to 6 degrees (``tests.edge.helpers.strip_on_a_desk``). Notes: MNIST test digits on a light
+sheet (a sticky note, a card) a third to two thirds of a 640x480 frame's width, on a darker
+desk that shows all around it, then on sheets of any size, grey and tilt on a textured desk
+under uneven light; digits read right counted (docs/edge.md, "polarity").
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from edge.model import open_model
 from edge.number import NumberReader
 from edge.pipeline import DigitReader
 from edge.synth_numbers import number_set
+from tests.edge.helpers import strip_on_a_desk
 
 MARGINS: tuple[tuple[str, int, float], ...] = (  # name, pixels, fraction of the digit's side
     ("0 px", 0, 0.0),
@@ -87,13 +89,14 @@ def read_blanks(reader: DigitReader) -> dict[str, dict]:
 
 
 NUMBER_MARGINS: tuple[float, ...] = (0.0, 0.05, 0.15, 0.30)  # x the digits' height
+ON_A_DESK = "number, strip on a desk"  # cut with half their height of paper, on a desk
 
 
 def read_number_crops(reader: DigitReader, test: mnist.Mnist, count: int) -> dict[str, dict]:
     """Per margin: numbers cut close and read, and read exactly; the whole photos first."""
     numbers = NumberReader(reader)
     names = [f"number, {round(100 * m)}%" for m in NUMBER_MARGINS]
-    counts = {name: [0, 0] for name in ("number, whole photo", *names, "number, strip on a desk")}
+    counts = {name: [0, 0] for name in ("number, whole photo", *names, ON_A_DESK)}
     samples = number_set(test.x_test, test.y_test, count, seed=11, length=4, gap=(0.5, 4.0))
     rng = np.random.default_rng(7)
     for sample in samples:
@@ -111,23 +114,11 @@ def read_number_crops(reader: DigitReader, test: mnist.Mnist, count: int) -> dic
             counts[name][0] += 1
             counts[name][1] += cut.number == sample.number
         strip = crop(sample.image, (x0, y0, x1 - x0, y1 - y0), round(0.5 * (y1 - y0)))
-        on_desk = numbers.read(on_a_desk(strip, rng))
-        counts["number, strip on a desk"][0] += 1
-        counts["number, strip on a desk"][1] += on_desk.number == sample.number
+        desk, angle = int(rng.uniform(40, 120)), rng.uniform(-6, 6)
+        on_desk = numbers.read(strip_on_a_desk(strip, desk, angle))
+        counts[ON_A_DESK][0] += 1
+        counts[ON_A_DESK][1] += on_desk.number == sample.number
     return {name: {"count": n, "exact": exact / max(n, 1)} for name, (n, exact) in counts.items()}
-
-
-def on_a_desk(strip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A strip of paper (a number cut out with half its height of paper around it) lying on a
-    darker desk in the middle of a 640x480 frame, turned up to 6 degrees."""
-    desk = np.full((480, 640, 3), int(rng.uniform(40, 120)), np.uint8)
-    scale = min(1.0, 600 / strip.shape[1], 400 / strip.shape[0])
-    strip = cv2.resize(strip, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    h, w = strip.shape[:2]
-    top, left = (480 - h) // 2, (640 - w) // 2
-    desk[top : top + h, left : left + w] = strip
-    turn = cv2.getRotationMatrix2D((320, 240), rng.uniform(-6, 6), 1.0)
-    return cv2.warpAffine(desk, turn, (640, 480), borderMode=cv2.BORDER_REPLICATE)
 
 
 NOTE_WIDTHS = (200, 320, 440)  # px, in a 640x480 frame

@@ -18,6 +18,7 @@ from edge.normalize import normalize
 from edge.pipeline import DigitReader
 from edge.synth_numbers import number_set
 from tests import model_zoo
+from tests.edge.helpers import strip_on_a_desk
 
 OPTIONS = N.DEFAULT_NUMBER_OPTIONS
 
@@ -269,12 +270,8 @@ def test_the_edges_of_a_strip_of_paper_on_a_desk_are_not_ones(angle, light_ink):
     image, _ = page("2024", scale=2.0, gap=8)
     x0, y0, x1, y1 = _ink_box(image)
     strip = image[y0 - 30 : y1 + 30, x0 - 25 : x1 + 25]
-    desk = np.full((400, 640, 3), 60, np.uint8)
-    h, w = strip.shape[:2]
-    top, left = (400 - h) // 2, (640 - w) // 2
-    desk[top : top + h, left : left + w] = strip
-    turn = cv2.getRotationMatrix2D((320, 200), angle, 1.0)
-    frame = cv2.warpAffine(desk, turn, (640, 400), borderValue=(60, 60, 60))
+    frame = strip_on_a_desk(strip, desk=60, angle=angle)
+    left, w = (640 - strip.shape[1]) // 2, strip.shape[1]  # where the frame's strip lies
     seg = N.segment(cv2.bitwise_not(frame) if light_ink else frame)
     assert len(seg.digits) == 4
     assert all(left < d.box[0] and d.box[0] + d.box[2] < left + w for d in seg.digits)

@@ -1,13 +1,11 @@
 """Rendered printed-style digits: balanced, MNIST-shaped, reproducible, and only in training."""
 
-import dataclasses
-
 import numpy as np
 
-from edge.normalize import DEFAULT_OPTIONS, normalize
+from edge.normalize import normalize
 from train.data import Splits
 from train.fitting import with_font_digits
-from train.font_digits import FACES, SYSTEM_FACES, font_digits, font_paths, render
+from train.font_digits import FACES, SYSTEM_FACES, font_digits, font_options, font_paths, render
 
 
 def test_every_listed_face_is_installed():
@@ -47,7 +45,7 @@ def test_every_render_is_read_as_the_light_glyph_it_is():
     rule for photos that took a bold light 0 for a sheet on a desk read 108 of 2,000 of them
     as their holes (dark writing on light), and the trained models lost MNIST accuracy
     (docs/edge.md, "polarity")."""
-    options = dataclasses.replace(DEFAULT_OPTIONS, open_light_ink=False)
+    options = font_options()
     fonts, rng = font_paths(), np.random.default_rng(5)
     for label in np.repeat(np.arange(10), 40):
         result = normalize(render(int(label), fonts[rng.integers(len(fonts))], rng), options)
