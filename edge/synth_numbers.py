@@ -176,6 +176,12 @@ NUMBER_SETS: dict[str, tuple[int, dict[str, Any], str]] = {
                 "2-10 digits with a decimal point, read with --decimal-point"),
 }  # fmt: skip
 
+#: The set ``eval --numbers N --usps FILE`` adds: strips of ten USPS digits (real writers).
+USPS_SET: tuple[str, int, dict[str, Any], str] = (
+    "usps-10", 4, {"length": 10, "gap": (0.5, 4.0)},
+    "10 USPS digits (real writers), gaps of half a stroke or more",
+)  # fmt: skip
+
 
 def edit_distance(a: str, b: str) -> int:
     """Levenshtein distance: the digits to insert, delete or change to turn ``a`` into ``b``."""

@@ -44,7 +44,8 @@ def test_photos_are_reproducible_camera_frames():
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 
-def test_eval_reports_uci_beside_the_synthetic_sets(test_models, mnist_path):
+def test_eval_reports_uci_beside_the_synthetic_sets(test_models, mnist_path, monkeypatch):
+    monkeypatch.delenv("DIGIT_EDGE_USPS", raising=False)  # its set: tests/edge/test_usps.py
     model = test_models / model_zoo.file_name("lenet", "int8")
     out = CliRunner().invoke(
         cli,
