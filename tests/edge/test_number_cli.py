@@ -138,7 +138,8 @@ def test_min_confidence_turns_unsure_digits_into_question_marks(int8_model, file
     assert all(d["unsure"] and d["label"].isdigit() for d in record["digits"])
 
 
-def test_eval_numbers_reports_each_set(int8_model, mnist_path):
+def test_eval_numbers_reports_each_set(int8_model, mnist_path, monkeypatch):
+    monkeypatch.delenv("DIGIT_EDGE_USPS", raising=False)  # usps-10: tests/edge/test_usps.py
     result = run(
         "eval", int8_model, "--data", mnist_path, "--limit", "20", "--numbers", "4", "--json",
         "--min-confidence", "0",
