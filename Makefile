@@ -118,6 +118,8 @@ bench: setup models usps ## timings and accuracies (not part of the tests)
 	$(BIN)/python -m train.bench $(DATA_ARG)
 	$(BIN)/python -m convert.bench $(DATA_ARG) --artifacts $(ARTIFACTS)
 	$(EDGE_BIN)/digit-edge bench $(EDGE_BENCH_MODELS) $(DATA_ARG)
+	@echo "The same on ai-edge-litert, the interpreter trixie (today's Pi OS) installs:"
+	$(BIN)/digit-edge bench $(EDGE_BENCH_MODELS) $(DATA_ARG) --runtime ai-edge-litert
 	$(EDGE_BIN)/digit-edge eval $(EDGE_BENCH_MODELS) $(DATA_ARG) --photos 2000 --usps $(USPS) --numbers 1000 --coverage
 	$(EDGE_BIN)/python -m tests.edge.mqtt_bench --model $(ARTIFACTS)/tflite/lenet_int8.tflite
 

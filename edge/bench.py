@@ -225,13 +225,12 @@ def bench_number_camera(
     """``camera --number`` on 640x480 frames of 6-digit numbers against plain ``camera`` on
     640x480 single-digit frames, one interpreter thread each: FPS and their ratio.
 
-    The number loop runs as ``camera --number`` does (its decoding thread also taking the
-    first look at each frame for its digits, and all of its segmentation when the loop is
-    behind) and, for comparison, with the loop alone finding
-    and reading all of a number (``find_ahead`` off). Rounds alternate the three and the
-    medians are compared (load drifts on a shared machine); numbers per second is the reading
-    alone (no decoding), the median over the frames read; CPU ms per frame is everything but
-    decoding, all threads.
+    The number loop runs as ``camera --number`` does (its decoding thread taking the first
+    look at a frame for its digits, or all of its segmentation, as frames wait for the loop)
+    and, for comparison, with the loop alone finding and reading all of a number
+    (``find_ahead`` off). Rounds alternate the three and the medians are compared (load drifts
+    on a shared machine); numbers per second is the reading alone (no decoding), the median
+    over the frames read; CPU ms per frame is everything but decoding, all threads.
     """
     classifier = DigitClassifier(ModelOptions(model, runtime=runtime, threads=1))
     plain, numbers = DigitReader(classifier), NumberReader(DigitReader(classifier))
@@ -248,6 +247,7 @@ def bench_number_camera(
     p, n, q = (float(np.median(fps[k])) for k in ("plain", "number", "sequential"))
     return {
         "model": str(model),
+        "runtime": classifier.runtime.describe(),
         "plain_camera_fps": p,
         "number_camera_fps": n,
         "number_over_plain": n / p,
@@ -509,14 +509,14 @@ def system_lines(report: dict[str, Any]) -> list[str]:
             f"camera --number with {Path(n['model']).name}, 640x480 6-digit numbers: "
             f"{n['number_camera_fps']:.0f} FPS vs "
             f"plain camera on 640x480 single digits {n['plain_camera_fps']:.0f} FPS: "
-            f"{n['number_over_plain']:.0%} (one thread); "
+            f"{n['number_over_plain']:.0%} (one thread, {n['runtime']}); "
             f"{n['numbers_per_second']:.0f} numbers/s (read p50 {n['number_read_ms_p50']:.2f} ms: "
             f"finding and normalising {n['number_digits_mean']:.1f} digits "
             f"{n['number_find_ms_p50']:.2f} ms, the model {n['number_model_ms_p50']:.2f} ms: "
             f"{model_share(n):.0%} of a plain camera frame's time)"
         )
         lines.append(
-            f"camera --number, its decoding thread also taking the first look: "
+            f"camera --number, its decoding thread helping the loop when it is behind: "
             f"{n['number_loop_rest_cpu_ms']:.2f} CPU ms a frame besides decoding; the loop "
             f"alone reading all of a number instead: {n['number_sequential_fps']:.0f} FPS "
             f"({n['sequential_over_plain']:.0%}), {n['sequential_loop_rest_cpu_ms']:.2f} CPU ms"

@@ -36,7 +36,9 @@ from edge.sources import STREAM_TIMEOUT_MS, FrameSource, SourceSpec, open_source
 
 FPS_WINDOW = 30  # frames the displayed FPS is averaged over
 FRAMES_AHEAD = 4  # frames the decoding thread may be ahead of the loop
-#: Frames waiting for the loop that make the decoding thread segment a number's digits too.
+#: Frames waiting for the loop that make the decoding thread take the first look at a number's
+#: digits (fewer: the loop reads the whole number), and that make it segment them whole.
+FIRST_LOOK_BEHIND = 1
 LOOP_BEHIND = 2
 #: A video file's frame rate when it names none (or an implausible one), for ``realtime``.
 DEFAULT_FILE_FPS = 30.0
@@ -58,8 +60,9 @@ class CameraOptions:
     retry_delay: float = 0.5  # seconds before the first retry, doubled each time
     loop: bool = False  # a video file starts again at its end instead of ending the loop
     realtime: bool = False  # a video file plays at its own frame rate (as a camera would)
-    # --number: the decoding thread also takes the first look at each frame for its digits,
-    # the loop does the rest (edge.camera.frame_items); off: the loop reads it all.
+    # --number: the decoding thread takes the first look at a frame for its digits, or all of
+    # its segmentation, when the loop is behind (edge.camera.frame_items); off: the loop
+    # reads it all.
     find_ahead: bool = True
 
 
@@ -426,31 +429,31 @@ def frame_items(
     options: CameraOptions,
     stop: StopFlag,
     summary: Summary,
-    loop_behind: Callable[[], bool] = lambda: False,
+    waiting: Callable[[], int],
 ) -> Generator[tuple[int, np.ndarray | None, FoundNumber | None], None, None]:
     """What the decoding thread makes of each frame of :func:`read_frames`: the frame, and
-    for a NumberReader the first look at it for its digits (``NumberReader.find``), None
-    otherwise; all of the segmentation, leaving the loop only the model, when
-    ``loop_behind()`` says frames are piling up for the loop.
+    for a NumberReader, as ``waiting()`` frames pile up for the loop, the first look at it for
+    its digits (``NumberReader.find``) or all of its segmentation, leaving the loop only the
+    model; None while the loop keeps up, which then reads the whole number itself.
 
     Why: a number's frame costs about 2 CPU ms besides its decoding, a single digit's 0.6.
-    With the first look on the decoding thread, the next frame's digits are sought while the
-    loop reads this frame's (``NumberReader.finish``). Which thread has more to do depends
-    on the model (an int8 one costs twice a float16 one's invoke here) and the machine, so
-    the decoding thread takes on a frame's whole segmentation whenever the loop is behind:
-    the two then share the work about equally whatever its parts cost (docs/edge.md,
-    "Reading a number", has what it gives and the other splits tried).
-    ``options.find_ahead`` off: the loop reads the whole number itself.
+    Which thread has more to do depends on the model and the interpreter (edgenet_int8's
+    invoke costs 175 µs on tflite-runtime 2.14 here, 40 on ai-edge-litert) and on the
+    machine, so the work follows the queue: a loop that waits for frames reads them whole
+    (both threads looking at the same frame's digits only cost each other the GIL), a loop
+    that is behind gets help. docs/edge.md, "Reading a number", has what each split gives.
+    ``options.find_ahead`` off: the loop always reads the whole number itself.
     """
     find = reader.find if isinstance(reader, NumberReader) and options.find_ahead else None
     with contextlib.closing(read_frames(spec, options, stop, summary)) as decoded:
         for number, frame in decoded:
-            if find is None or frame is None:
+            behind = waiting() if find is not None and frame is not None else 0
+            if behind < FIRST_LOOK_BEHIND:
                 yield number, frame, None
                 continue
             if summary.source_pace == "decoding":
                 summary.source_pace = "decoding and finding the digits"
-            yield number, frame, find(frame, whole=loop_behind())
+            yield number, frame, find(frame, whole=behind >= LOOP_BEHIND)
 
 
 class StopLoop(Exception):
@@ -527,9 +530,7 @@ def run(
     with stop.installed(), loop_threads():
         try:
             ahead: queue.Queue[object] = queue.Queue(maxsize=FRAMES_AHEAD)
-            items = frame_items(
-                reader, spec, options, stop, summary, lambda: ahead.qsize() >= LOOP_BEHIND
-            )
+            items = frame_items(reader, spec, options, stop, summary, ahead.qsize)
             for number, frame, found in frames(items, stop, summary, ahead):
                 summary.frames += 1
                 now = time.perf_counter()

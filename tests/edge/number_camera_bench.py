@@ -3,14 +3,15 @@
     python -m tests.edge.number_camera_bench MODEL --data MNIST [--pairs 30] [--quiet-fps 1000]
 
 `digit-edge bench` compares medians of 5 alternating rounds, which another engineer's training
-job can tilt either way. Here every number loop (two threads, and one thread for comparison)
-runs between two plain `camera` runs on the same videos as the bench's; a pair counts as quiet
-when plain `camera` ran at least ``--quiet-fps`` both times and within 7% (nothing else took a
-core meanwhile). Prints, per loop, the median ratio and its range over all pairs and over the
-quiet ones, with FPS and CPU ms per frame: all threads (decoding included), and each thread's
-(``thread_time``: the decoding thread's decoding and, with two threads, its first looks and
-the frames it segmented whole; the loop's the rest), which the machine's load does not change,
-and the share of frames the decoding thread segmented whole (``segmented_ahead``).
+job can tilt either way. Here every number loop (two threads, the decoding thread helping the
+loop as frames wait for it, and one thread for comparison) runs between two plain `camera`
+runs on the same videos as the bench's; a pair counts as quiet when plain `camera` ran at
+least ``--quiet-fps`` both times and within 7% (nothing else took a core meanwhile). Prints,
+per loop, the median ratio and its range over all pairs and over the quiet ones, with FPS and
+CPU ms per frame: all threads (decoding included), and each thread's (``thread_time``: the
+decoding thread's decoding and, with two threads, its first looks and the frames it
+segmented whole; the loop's the rest), which the machine's load does not change, and the
+share of frames the decoding thread segmented whole (``segmented_ahead``).
 """
 
 from __future__ import annotations

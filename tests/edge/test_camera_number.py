@@ -1,7 +1,8 @@
-"""`camera --number`'s two halves: the decoding thread also takes the first look at each frame
-for its digits (and all of its segmentation when the loop is behind) while the loop reads the
-previous frame's (edge.camera.frame_items); the same readings, in order, as reading frame by
-frame; errors and early stops reach the caller."""
+"""`camera --number`'s two halves: while frames wait for the loop, the decoding thread takes
+the first look at each frame for its digits (and all of its segmentation when more wait) while
+the loop reads the previous frame's; a loop that keeps up reads whole numbers
+(edge.camera.frame_items); the same readings, in order, as reading frame by frame; errors and
+early stops reach the caller."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import cv2
 import numpy as np
 import pytest
 
-from edge import bench
+from edge import bench, camera
 from edge.camera import CameraOptions, StopFlag, StopLoop, run, run_ahead
 from edge.model import open_model
 from edge.number import FoundNumber, NumberReader
 from edge.pipeline import DigitReader
+from edge.sources import parse_source
 
 
 @pytest.fixture(scope="module")
@@ -53,22 +55,48 @@ def _loop_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("digit-edge-")]
 
 
-def test_found_on_the_decoding_thread_each_frame_reads_as_alone(numbers, number_video):
+@pytest.mark.parametrize("split", ["as the queue says", "first looks always", "loop alone"])
+def test_each_frame_reads_as_alone_however_the_work_is_split(
+    numbers, number_video, monkeypatch, split
+):
     """Each frame's number, digits, probabilities and boxes, in frame order, equal
-    NumberReader.read on that frame, with the first look on the decoding thread or not."""
+    NumberReader.read on that frame: the first look on the decoding thread as the queue says,
+    on every frame (the threshold at 0 frames waiting), or never (``find_ahead`` off)."""
     want = [_without_timings(numbers.read(f).as_dict()) for f in _decoded(number_video)]
     assert len(want) == 60 and sum(len(r["digits"]) == 6 for r in want[::10]) >= 4
-    for ahead in (True, False):
-        seen, summary = _readings(numbers, CameraOptions(str(number_video), find_ahead=ahead))
-        assert [n for n, _ in seen] == list(range(1, 61))
-        assert [_without_timings(r) for _, r in seen] == want
-        assert summary.frames == summary.classified == 60
-        assert summary.ended_by == "end of video"
-        pace = "decoding and finding the digits" if ahead else "decoding"
-        assert summary.source_pace == pace
-        timings = seen[0][1]["timings_ms"]
-        assert set(timings) == {"preprocess", "invoke"} and min(timings.values()) > 0
+    if split == "first looks always":
+        monkeypatch.setattr(camera, "FIRST_LOOK_BEHIND", 0)
+    options = CameraOptions(str(number_video), find_ahead=split != "loop alone")
+    seen, summary = _readings(numbers, options)
+    assert [n for n, _ in seen] == list(range(1, 61))
+    assert [_without_timings(r) for _, r in seen] == want
+    assert summary.frames == summary.classified == 60
+    assert summary.ended_by == "end of video"
+    paces = {
+        "as the queue says": {"decoding", "decoding and finding the digits"},
+        "first looks always": {"decoding and finding the digits"},
+        "loop alone": {"decoding"},
+    }
+    assert summary.source_pace in paces[split]
+    timings = seen[0][1]["timings_ms"]
+    assert set(timings) == {"preprocess", "invoke"} and min(timings.values()) > 0
     assert _loop_threads() == []
+
+
+@pytest.mark.parametrize(("waiting", "found", "whole"), [(0, 0, 0), (1, 12, 0), (2, 12, 12)])
+def test_the_decoding_thread_does_more_as_frames_wait(numbers, number_video, waiting, found, whole):
+    """The rule itself, frame by frame: with no frame waiting for the loop the decoding thread
+    only decodes; with 1 it takes the first look; with 2 or more it segments the frame whole."""
+    options = CameraOptions(str(number_video), max_frames=12)
+    summary = camera.Summary(str(number_video))
+    spec = parse_source(options.source)
+    items = list(camera.frame_items(numbers, spec, options, StopFlag(), summary, lambda: waiting))
+    assert [n for n, _, _ in items] == list(range(1, 13))
+    looked = [f for _, _, f in items if f is not None]
+    assert len(looked) == found
+    assert sum(f.segmentation is not None for f in looked) == whole
+    pace = "decoding and finding the digits" if found else "decoding"
+    assert summary.source_pace == pace
 
 
 def test_a_slow_loop_gets_whole_segmentations_and_the_same_readings(
@@ -76,15 +104,22 @@ def test_a_slow_loop_gets_whole_segmentations_and_the_same_readings(
 ):
     """While frames pile up for the loop (a consumer taking 10 ms a frame), the decoding
     thread segments them whole (NumberReader.find(whole=True)) and the loop runs only the
-    model; the readings stay those of NumberReader.read, frame by frame."""
+    model; the first frame, with nothing waiting, the loop reads whole itself. The readings
+    stay those of NumberReader.read, frame by frame."""
 
     segmented_whole: list[bool] = []
+    read_by_the_loop: list[int] = []
 
     class Counting(NumberReader):
         def find(self, image: np.ndarray, whole: bool = False) -> FoundNumber:
             found = super().find(image, whole)
-            segmented_whole.append(found.segmentation is not None)
+            if threading.current_thread().name == "digit-edge-frames":  # not read's own find
+                segmented_whole.append(found.segmentation is not None)
             return found
+
+        def read(self, image: np.ndarray):
+            read_by_the_loop.append(1)
+            return super().read(image)
 
     reader = Counting(DigitReader(open_model(int8_model)))
     want = [_without_timings(numbers.read(f).as_dict()) for f in _decoded(number_video)]
@@ -96,7 +131,8 @@ def test_a_slow_loop_gets_whole_segmentations_and_the_same_readings(
 
     run(reader, CameraOptions(str(number_video)), [slow])
     assert seen == want
-    assert len(segmented_whole) == 60 and not segmented_whole[0]  # nothing waits for the first
+    assert len(segmented_whole) + len(read_by_the_loop) == 60
+    assert read_by_the_loop  # nothing waits for the first frame
     assert sum(segmented_whole) >= 30  # the rest mostly wait in the queue
     assert _loop_threads() == []
 
@@ -109,8 +145,10 @@ def test_finding_on_the_decoding_thread_keeps_every_and_max_frames(numbers, numb
 
 
 def test_an_error_finding_digits_reaches_the_caller_after_the_frames_before_it(
-    int8_model, number_video
+    int8_model, number_video, monkeypatch
 ):
+    monkeypatch.setattr(camera, "FIRST_LOOK_BEHIND", 0)  # the decoding thread looks at each
+
     class FailsOnFrame5(NumberReader):
         calls = 0
 
