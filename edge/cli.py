@@ -785,7 +785,7 @@ def eval_(
     """
     from edge import evaluate
 
-    _check_real_digits_wanted(photos, numbers)
+    archives = _real_digit_archives(photos, numbers, usps, optdigits)
 
     loaded = [open_model(m, runtime, threads, kernels, verbose) for m in models]
     thresholds = [confidence.resolve(min_confidence, m) for m in loaded]
@@ -795,28 +795,40 @@ def eval_(
     report = evaluate.evaluate(loaded, datasets, thresholds)
     dataset = datasets[0]
     if photos:
-        real = {"usps": usps, "optdigits": optdigits}
-        report["photos"] = _photo_accuracy(loaded, dataset, photos, thresholds, real)
+        report["photos"] = _photo_accuracy(loaded, dataset, photos, thresholds, archives)
     if numbers:
-        report["numbers"] = _number_accuracy(loaded, dataset, numbers, usps)
+        report["numbers"] = _number_accuracy(loaded, dataset, numbers, archives.get("usps"))
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo(_format_eval(report, [m.path.name for m in loaded], coverage))
 
 
-def _check_real_digits_wanted(photos: int, numbers: int) -> None:
-    """--usps or --optdigits typed without the sets that read them is a usage error (it would
-    read nothing); from the environment they stay quiet, as a setting for every run."""
+def _real_digit_archives(
+    photos: int, numbers: int, usps_file: Path | None, optdigits_file: Path | None
+) -> dict[str, Path | None]:
+    """The --usps and --optdigits files this run reads, each read now, so that a wrong file
+    stops the run before any model does (the reads are cached for the sets).
+
+    Typed without the sets that read them, they are a usage error (they would read
+    nothing); from the environment they stay quiet, as a setting for every run.
+    """
+    from edge import optdigits, usps
+
     ctx = click.get_current_context()
-    reads = {
-        "usps": (photos or numbers, "--photos N or --numbers N"),
-        "optdigits": (photos, "--photos N"),
+    wanted = {
+        "usps": (usps_file, photos or numbers, "--photos N or --numbers N", usps.load),
+        "optdigits": (optdigits_file, photos, "--photos N", optdigits.load),
     }
-    for name, (read, by) in reads.items():
+    archives: dict[str, Path | None] = {}
+    for name, (path, read, by, load) in wanted.items():
         typed = ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
         if typed and not read:
             raise click.UsageError(f"--{name} is read with {by}; add it")
+        archives[name] = path if read else None
+        if archives[name] is not None:
+            load(path)
+    return archives
 
 
 def _photo_accuracy(
@@ -950,9 +962,10 @@ def _format_eval(report: dict[str, Any], names: list[str], coverage: bool = Fals
             "synthetic photos, pages, fonts, screen drawings, UCI and USPS digits "
             "(edge normalisation vs naive resize):"
         )
+        sets = max(len(r["set"]) for r in report["photos"])
         for r in report["photos"]:
             lines.append(
-                f"  {Path(r['model']).name.ljust(width)}  {r['set']:10s} n={r['count']}  "
+                f"  {Path(r['model']).name.ljust(width)}  {r['set'].ljust(sets)} n={r['count']}  "
                 f"normalised {r['normalized']:.1%}  naive {r['naive']:.1%}  "
                 f"no digit {r['no_digit']}" + _format_unsure(r)
             )
@@ -960,9 +973,10 @@ def _format_eval(report: dict[str, Any], names: list[str], coverage: bool = Fals
                 lines.append(_format_coverage(r))
     if "numbers" in report:
         lines.append("synthetic numbers, 640x480 (--number; per digit = 1 - edits / digits):")
+        sets = max(len(r["set"]) for r in report["numbers"])
         for r in report["numbers"]:
             lines.append(
-                f"  {Path(r['model']).name.ljust(width)}  {r['set']:8s} n={r['count']}  "
+                f"  {Path(r['model']).name.ljust(width)}  {r['set'].ljust(sets)} n={r['count']}  "
                 f"exact {r['exact']:.1%}  per digit {r['per_digit']:.2%}  "
                 f"{r['numbers_per_second']:.0f} numbers/s"
             )
