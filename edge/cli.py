@@ -842,6 +842,7 @@ def _photo_accuracy(
     (``archives``: the downloaded files of --usps and --optdigits, None where not given)."""
     from edge import synth, synth_screens
     from edge.errors import DataError
+    from edge.reread import read_probabilities
 
     test = dataset.mnist_data  # the MNIST eval already loaded: its test digits go on paper
     if test is None:
@@ -861,11 +862,12 @@ def _photo_accuracy(
     with _progress(sum(n for _, n, _ in sets), "synthetic photos", threshold=1) as tick:
         for name, _, samples in sets:
             accs = synth.measure_many(
-                [m.predict for m in models],
+                [functools.partial(read_probabilities, m) for m in models],
                 samples(),
                 name,
                 tick,
                 [normalize_options(m) for m in models],
+                [m.predict for m in models],  # the naive resize: the model alone, as tutorials
             )
             for m, a, p in zip(models, accs, thresholds, strict=True):
                 results.append(

@@ -19,6 +19,7 @@ from edge import confidence, imageio, mnist
 from edge.errors import DataError, DigitEdgeError
 from edge.model import DigitClassifier
 from edge.pipeline import DigitReader
+from edge.reread import read_probabilities
 
 
 @dataclass
@@ -117,7 +118,7 @@ def evaluate(
     results, preds = [], []
     for i, (model, data) in enumerate(zip(models, datasets, strict=True)):
         start = time.perf_counter()
-        probs = model.predict(data.images)
+        probs = read_probabilities(model, data.images)
         probs[data.no_digit] = 0.0
         pred = np.where(data.no_digit, -1, probs.argmax(axis=1))
         seconds = time.perf_counter() - start

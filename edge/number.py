@@ -43,6 +43,7 @@ from edge.normalize import (
     to_work_scale,
 )
 from edge.pipeline import DigitReader
+from edge.reread import REREAD_BELOW, reread_unsure
 
 #: Outer contours of the ink's blobs, as cv2.findContours returns them.
 Outlines = Sequence[np.ndarray]
@@ -66,7 +67,7 @@ class NumberOptions:
     closer_window: float = 0.5  # closer look: ... this near (x digit height)
     faint_line: float = 0.5  # a line of digits with fainter ink than this x the strongest: none
     dark_paper: float = 0.5  # ... or on paper darker than this x the brightest line's
-    reread_below: float = 0.9  # a digit read less surely is read again, shifted a pixel
+    reread_below: float = REREAD_BELOW  # a digit read less surely is read again (edge.reread)
     small_digit: float = 0.45  # a lone piece this tall (x digit height) is a small digit
     max_width: float = 1.25  # a blob wider than this x its height is touching digits
     cut_pull: float = 1.0  # a cut a fifth of a digit off the even split costs this x the most ink
@@ -1052,9 +1053,6 @@ class FoundNumber:
     segmentation: Segmentation | None = None  # None: finish places and normalises them
 
 
-_SHIFTS = ((-1, 0), (1, 0), (0, -1), (0, 1))  # up, down, left, right: as good as 8 (docs)
-
-
 class NumberReader:
     """Segmentation plus a :class:`DigitReader`'s model: ``read(image) -> NumberReading``.
 
@@ -1078,23 +1076,11 @@ class NumberReader:
         self.min_confidence = min_confidence
 
     def classify(self, pixels: np.ndarray) -> np.ndarray:
-        """The model's probabilities (N, 10) for uint8 digits (N, 28, 28); for a digit whose
-        top one is under ``reread_below``, the mean over the digit and its 4 one-pixel shifts.
-
-        Why: centring by mass is only exact to a pixel (MNIST's own shifts are whole pixels),
-        and an unsure reading is often a misplaced one. It reads about 4% of the digits 5
-        times; what it gains, and why 4 shifts rather than 8, is measured in docs/edge.md. A
-        confident digit is read once.
-        """
+        """The model's probabilities (N, 10) for uint8 digits (N, 28, 28), a digit whose top
+        one is under ``reread_below`` read again, shifted a pixel each way
+        (:mod:`edge.reread`, as a single digit is)."""
         predict = self.model.predict_pixels_many
-        probs = predict(pixels)
-        for i in np.flatnonzero(probs.max(axis=1) < self.options.reread_below):
-            shifted = predict(np.stack([np.roll(pixels[i], s, axis=(0, 1)) for s in _SHIFTS]))
-            total = probs[i]
-            for row in shifted:  # in turn, as the sum was always made (same rounding)
-                total = total + row
-            probs[i] = total / (len(_SHIFTS) + 1)
-        return probs
+        return reread_unsure(predict(pixels), pixels, predict, self.options.reread_below)
 
     def read(self, image: np.ndarray) -> NumberReading:
         """Find, normalise and classify every digit of ``image``; never raises for content."""

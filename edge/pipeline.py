@@ -2,8 +2,9 @@
 
 :class:`DigitReader` is what the CLI, the camera loop and the benchmarks share. It turns any
 image into the model's 28x28 input (see :data:`PREPROCESSING`), runs the model on it with
-:meth:`edge.model.DigitClassifier.predict_pixels`, and returns a :class:`Reading`: label,
-probability, top-k, or "no digit", with the time each stage took.
+:meth:`edge.model.DigitClassifier.predict_pixels` (an unsure digit again, shifted:
+:mod:`edge.reread`), and returns a :class:`Reading`: label, probability, top-k, or "no
+digit", with the time each stage took.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from edge.normalize import (
     options_for,
     to_gray,
 )
+from edge.reread import REREAD_BELOW, reread_unsure
 
 #: How a picture becomes the model's input; the first is the default.
 PREPROCESSING: dict[str, str] = {
@@ -78,6 +80,7 @@ class DigitReader:
         top_k: int = 1,
         options: NormalizeOptions | None = None,  # None: what the model's manifest asks for
         min_confidence: float = 0.0,
+        reread_below: float = REREAD_BELOW,
     ) -> None:
         if preprocess not in PREPROCESSING:
             raise ValueError(f"unknown preprocessing {preprocess!r}")
@@ -87,6 +90,8 @@ class DigitReader:
         self.options = options or normalize_options(model)
         #: Below this top probability a reading is unsure (edge/confidence.py); 0: never.
         self.min_confidence = min_confidence
+        #: Below this one the digit is read again, shifted a pixel each way (edge/reread.py).
+        self.reread_below = reread_below
 
     def prepare(self, image: np.ndarray) -> Normalized:
         """The model's input for ``image`` as float (28, 28) in [0, 1], or why there is none."""
@@ -118,6 +123,9 @@ class DigitReader:
         """Classify one uint8 (28, 28) MNIST-style image (no preprocessing at all)."""
         t0 = time.perf_counter()
         probs = self.model.predict_pixels(pixels)
+        if probs.max() < self.reread_below:
+            many = self.model.predict_pixels_many  # N calls of predict_pixels, exactly
+            probs = reread_unsure(probs[None], pixels[None], many, self.reread_below)[0]
         t1 = time.perf_counter()
         best = int(probs.argmax())
         unsure = float(probs[best]) < self.min_confidence

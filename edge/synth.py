@@ -275,9 +275,11 @@ def measure_many(
     name: str,
     on_sample: Callable[[], None] | None = None,
     options: list[NormalizeOptions] | None = None,
+    naive_predicts: list[Callable[[np.ndarray], np.ndarray]] | None = None,
 ) -> list[SetAccuracy]:
     """:func:`measure` for several models on one pass over the samples (made once, normalised
-    once per distinct ``options``: each model's own, default: the defaults)."""
+    once per distinct ``options``: each model's own, default: the defaults). The naive resize
+    is read by ``naive_predicts`` where given (the model alone, as the tutorials read it)."""
     from edge.normalize import DEFAULT_OPTIONS, naive, normalize
 
     options = options or [DEFAULT_OPTIONS] * len(predicts)
@@ -300,7 +302,8 @@ def measure_many(
     y = np.asarray(labels)
     n = max(len(y), 1)
     results = []
-    for predict, o in zip(predicts, options, strict=True):
+    naive_predicts = naive_predicts or predicts
+    for predict, o, predict_naive in zip(predicts, options, naive_predicts, strict=True):
         norm_imgs, norm_idx = normalised[o]
         t0 = time.perf_counter()
         probs = np.zeros((len(y), 10), np.float32)
@@ -308,7 +311,9 @@ def measure_many(
             probs[norm_idx] = predict(np.stack(norm_imgs))
         correct = int(((probs.argmax(axis=1) == y) & (probs.max(axis=1) > 0)).sum())
         naive_correct = (
-            int((predict(np.stack(naive_imgs)).argmax(axis=1) == y).sum()) if naive_imgs else 0
+            int((predict_naive(np.stack(naive_imgs)).argmax(axis=1) == y).sum())
+            if naive_imgs
+            else 0
         )
         results.append(
             SetAccuracy(

@@ -16,6 +16,7 @@ from edge import synth
 from edge.model import open_model
 from edge.normalize import normalize
 from edge.pipeline import DigitReader
+from edge.reread import SHIFTS
 from edge.synth_numbers import number_set
 from tests import model_zoo
 from tests.edge.helpers import strip_on_a_desk
@@ -486,8 +487,8 @@ def test_an_unsure_digit_is_read_again_shifted(reader, mnist_data):
     always = N.NumberReader(reader, dataclasses.replace(OPTIONS, reread_below=1.01))
     never = N.NumberReader(reader, dataclasses.replace(OPTIONS, reread_below=0.0))
     assert np.array_equal(never.classify(pixels[None])[0], model.predict_pixels(pixels))
-    assert sorted(N._SHIFTS) == [(-1, 0), (0, -1), (0, 1), (1, 0)]
-    shifted = [np.roll(pixels, s, axis=(0, 1)) for s in [(0, 0), *N._SHIFTS]]
+    assert sorted(SHIFTS) == [(-1, 0), (0, -1), (0, 1), (1, 0)]
+    shifted = [np.roll(pixels, s, axis=(0, 1)) for s in [(0, 0), *SHIFTS]]
     mean = np.mean([model.predict_pixels(p) for p in shifted], axis=0)
     assert np.allclose(always.classify(pixels[None])[0], mean, atol=1e-6)
     assert not np.allclose(mean, model.predict_pixels(pixels), atol=1e-3)

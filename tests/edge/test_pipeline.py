@@ -23,7 +23,7 @@ def _plain(model, img: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_read_pixels_is_the_plain_path(test_models, digits, name, variant):
     model = open_model(test_models / model_zoo.file_name(name, variant))
-    reader = DigitReader(model, preprocess="none", top_k=3)
+    reader = DigitReader(model, preprocess="none", top_k=3, reread_below=0.0)
     for img in digits:
         p = _plain(model, img)
         reading = reader.read_pixels(img)
@@ -32,6 +32,30 @@ def test_read_pixels_is_the_plain_path(test_models, digits, name, variant):
         assert [q for _, q in reading.top_k] == sorted(p, reverse=True)[:3]
         assert set(reading.timings_ms) == {"invoke", "postprocess"}
         assert reading.model_input is None
+
+
+def test_an_unsure_digit_is_read_again_as_a_numbers_digit_is(test_models, digits):
+    """Under ``reread_below`` a single digit is read as a digit of a number is: the mean over
+    it and its four one-pixel shifts (edge.reread); at or above it, once (the fixture models
+    are never sure: their top probability stays under 0.4, so the threshold is moved)."""
+    from edge.number import NumberReader
+    from edge.reread import SHIFTS
+
+    model = open_model(test_models / model_zoo.file_name("lenet", "int8"))
+    for img in digits[:5]:
+        once = model.predict_pixels(img)
+        again = DigitReader(model, preprocess="none", top_k=3).read_pixels(img)
+        shifted = [model.predict_pixels(np.roll(img, s, axis=(0, 1))) for s in SHIFTS]
+        mean = (once + sum(shifted)) / 5
+        assert not np.allclose(mean, once, atol=1e-3)
+        assert again.probability == pytest.approx(float(mean.max()), abs=1e-6)
+        assert again.label == str(int(mean.argmax()))
+        numbers = NumberReader(DigitReader(model)).classify(img[None])[0]
+        assert again.probability == float(numbers.max())  # the same reading, bit for bit
+        sure = DigitReader(model, preprocess="none", reread_below=float(once.max())).read_pixels(
+            img
+        )
+        assert sure.probability == float(once.max())  # at the threshold: read once
 
 
 @pytest.mark.parametrize("variant", ["int8", "int8-uint8", "float32"])
@@ -64,7 +88,7 @@ def test_unknown_kernels_and_preprocessing_are_refused(test_models):
 def test_read_28x28_with_preprocess_none(test_models, digits, name):
     """read() on a uint8 28x28 with --preprocess none: the plain path's label and probability."""
     model = open_model(test_models / model_zoo.file_name(name, "int8"))
-    reader = DigitReader(model, preprocess="none")
+    reader = DigitReader(model, preprocess="none", reread_below=0.0)
     readings = [reader.read(img) for img in digits[:30]]  # kept across invokes
     for img, reading in zip(digits[:30], readings, strict=True):
         p = _plain(model, img)
