@@ -943,7 +943,10 @@ def _number_accuracy(
 
 
 def _format_eval(report: dict[str, Any], names: list[str], coverage: bool = False) -> str:
-    lines = [f"{report['data']}: {report['count']} images"]
+    lines = [
+        f"{report['data']}: {report['count']} images (read as classify reads: a digit under "
+        f"{report['reread_below']:.0%} sure read again, shifted a pixel each way)"
+    ]
     width = max(len(n) for n in names)
     for name, m in zip(names, report["models"], strict=True):
         lines.append(

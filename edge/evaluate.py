@@ -19,7 +19,7 @@ from edge import confidence, imageio, mnist
 from edge.errors import DataError, DigitEdgeError
 from edge.model import DigitClassifier
 from edge.pipeline import DigitReader
-from edge.reread import read_probabilities
+from edge.reread import REREAD_BELOW, read_probabilities
 
 
 @dataclass
@@ -145,6 +145,7 @@ def evaluate(
     return {
         "data": data.name,
         "count": len(data.labels),
+        "reread_below": REREAD_BELOW,  # what read_probabilities reads again (edge/reread.py)
         "skipped": data.skipped,
         "models": results,
         "agreement": agreement,

@@ -6,8 +6,9 @@ import dataclasses
 
 import cv2
 import numpy as np
+import pytest
 
-from edge import evaluate
+from edge import confidence, evaluate
 from edge.model import DigitClassifier, ModelOptions
 from edge.normalize import DEFAULT_OPTIONS
 from edge.pipeline import DigitReader
@@ -47,3 +48,23 @@ def test_mnist_is_loaded_once_whatever_the_normalisation(int8_model, mnist_path)
     ]
     a, b = evaluate.load_for(mnist_path, readers, limit=50)
     assert a is b and len(a.labels) == 50
+
+
+def test_eval_reads_as_classify_reads(int8_model, mnist_path, mnist_data):
+    """eval's probabilities are classify's: a digit under 90% sure is read again, shifted (the
+    fixture model is never that sure, so every digit here is), not the model read once."""
+    model = DigitClassifier(ModelOptions(int8_model))
+    data = evaluate.load(mnist_path, DigitReader(model), limit=40)
+    report = evaluate.evaluate([model], [data])
+    assert report["reread_below"] == 0.9
+    reader = DigitReader(model, preprocess="none", top_k=10)
+    probs = np.zeros((40, 10), np.float32)
+    for row, img in zip(probs, mnist_data.x_test[:40], strict=True):
+        for label, p in reader.read_pixels(img).top_k:
+            row[int(label)] = p
+    labels = mnist_data.y_test[:40]
+    curve = confidence.coverage_curve(probs, labels)
+    for got, want in zip(report["models"][0]["coverage"], curve, strict=True):
+        assert got == pytest.approx(want, abs=1e-6)
+    once = confidence.coverage_curve(model.predict(data.images), labels)
+    assert [c["coverage"] for c in once] != [c["coverage"] for c in curve]
