@@ -118,8 +118,9 @@ def evaluate(
     results, preds = [], []
     for i, (model, data) in enumerate(zip(models, datasets, strict=True)):
         start = time.perf_counter()
-        probs = read_probabilities(model, data.images)
-        probs[data.no_digit] = 0.0
+        found = ~data.no_digit  # a blank image has nothing to read a second time
+        probs = np.zeros((len(data.labels), len(model.labels)), np.float32)
+        probs[found] = read_probabilities(model, data.images[found])
         pred = np.where(data.no_digit, -1, probs.argmax(axis=1))
         seconds = time.perf_counter() - start
         preds.append(pred)

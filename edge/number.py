@@ -1070,8 +1070,11 @@ class NumberReader:
     ) -> None:
         self.reader = reader
         self.model = reader.model  # what the camera loop and serve name the runtime from
-        # None: the reader's normalisation (the model's manifest), as its single digits get.
-        base = options or dataclasses.replace(DEFAULT_NUMBER_OPTIONS, normalize=reader.options)
+        # None: the reader's normalisation (the model's manifest) and second look, as its
+        # single digits get.
+        base = options or dataclasses.replace(
+            DEFAULT_NUMBER_OPTIONS, normalize=reader.options, reread_below=reader.reread_below
+        )
         self.options = dataclasses.replace(base, decimal_point=True) if decimal_point else base
         self.min_confidence = min_confidence
 

@@ -526,3 +526,9 @@ def test_digits_are_normalised_as_the_model_asks_for_a_single_digit(test_models)
     assert all(np.array_equal(g.image, f.image) for g, f in zip(got, found, strict=True))
     thinned = N.segment(image, OPTIONS).digits
     assert not all(np.array_equal(g.image, t.image) for g, t in zip(got, thinned, strict=True))
+    once = DigitReader(model, options=drawn, reread_below=0.0)  # nor a second look, as alone
+    assert N.NumberReader(once).options.reread_below == 0.0
+    pixels = np.rint(found[0].image * 255).astype(np.uint8)
+    assert np.array_equal(
+        N.NumberReader(once).classify(pixels[None])[0], model.predict_pixels(pixels)
+    )
