@@ -23,6 +23,9 @@ MIN_STEP = 0.1
 #: ... and the edge is straight: this share of the columns within ``TOLERANCE`` px of one line.
 STRAIGHT = 0.8
 TOLERANCE = 2.5
+#: Each row is first averaged over this fraction of the side's length: a desk's grain and the
+#: paper's noise make steps of their own, the edge's step runs on (15 px at work scale).
+ALONG = 1 / 16
 _REACH = 3  # px: the step is measured over this many rows (a blurred edge)
 
 
@@ -42,15 +45,16 @@ def paint_desk(work: np.ndarray) -> np.ndarray | None:
 def desk_band(img: np.ndarray) -> np.ndarray | None:
     """``img`` (float32) with the desk along its top side painted over, or None.
 
-    The desk along the top: in each column the step where the picture brightens most going
-    down (within ``MAX_DEPTH``) lies on one straight line in ``STRAIGHT`` of the columns,
-    and what is above it is a desk (:func:`is_desk`).
+    The desk along the top: in each column the step where the picture (averaged over
+    ``ALONG`` of its width) brightens most going down, within ``MAX_DEPTH``, lies on one straight
+    line in ``STRAIGHT`` of the columns, and what is above it is a desk (:func:`is_desk`).
     """
     h, w = img.shape
     depth = int(MAX_DEPTH * h)
     if w < 16 or depth < 4:
         return None
-    steps = img[_REACH : depth + _REACH] - img[:depth]
+    along = cv2.blur(img[: depth + _REACH], (max(1, round(ALONG * w)), 1))
+    steps = along[_REACH : depth + _REACH] - along[:depth]
     rows = np.argmax(steps, axis=0)
     strong = steps[rows, np.arange(w)] > MIN_STEP * cv2.mean(img)[0]
     line = straight_line(rows, strong, w)

@@ -17,7 +17,9 @@ of paper around them, as a strip of paper lying on a darker desk of grey 40-120,
 to 6 degrees (``tests.edge.helpers.strip_on_a_desk``). Notes: MNIST test digits on a light
 sheet (a sticky note, a card) a third to two thirds of a 640x480 frame's width, on a darker
 desk that shows all around it, then on sheets of any size, grey and tilt on a textured desk
-under uneven light; digits read right counted (docs/edge.md, "polarity").
+under uneven light; digits read right counted (docs/edge.md, "polarity"). Desks: synthetic
+photos (seed 5) with a grained desk beyond a slanted page edge along a side (docs/edge.md,
+"The desk beyond the page").
 """
 
 from __future__ import annotations
@@ -174,13 +176,56 @@ def read_notes(reader: DigitReader, test: mnist.Mnist, count: int) -> dict[str, 
     return out
 
 
+def desk_grain(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A desk of grey 40-150 with a wood-like grain (wavering stripes 3-12 px apart, 5-25
+    grey levels deep, in any direction) and noise, float32."""
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    angle = rng.uniform(0, np.pi)
+    waver = rng.normal(0, 0.5, (h, w)).cumsum(axis=1) * 0.02
+    grain = np.sin((np.cos(angle) * xx + np.sin(angle) * yy) / rng.uniform(3, 12) + waver)
+    desk = rng.uniform(40, 150) + rng.uniform(5, 25) * grain + rng.normal(0, 6, (h, w))
+    return desk.astype(np.float32)
+
+
+def beyond_a_slanted_edge(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``photo`` (BGR) with a grained desk beyond the page's straight edge along a random
+    side, 3-20% of the picture deep in its middle, sloped up to 15 degrees, its edge blurred."""
+    h, w = photo.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    side = int(rng.integers(4))
+    depth, slope = rng.uniform(0.03, 0.2), np.tan(np.radians(rng.uniform(-15, 15)))
+    sides = [(yy, xx, h), (h - 1 - yy, xx, h), (xx, yy, w), (w - 1 - xx, yy, w)]
+    across, along, extent = sides[side]
+    desk = (across < depth * extent + slope * (along - along.mean())).astype(np.float32)
+    desk = cv2.GaussianBlur(desk, (0, 0), rng.uniform(0.5, 1.5))[..., None]
+    grain = desk_grain((h, w), rng)[..., None]
+    return np.clip(photo * (1 - desk) + grain * desk, 0, 255).astype(np.uint8)
+
+
+DESK_PHOTOS = "photo, desk beyond a slanted edge"
+
+
+def read_desks(reader: DigitReader, test: mnist.Mnist, count: int) -> dict[str, dict]:
+    """Synthetic photos (seed 5) with a grained desk beyond a slanted page edge: read right,
+    and "no digit" (docs/edge.md, "The desk beyond the page")."""
+    counts = [0, 0, 0]
+    rng = np.random.default_rng(11)
+    for sample in synth.photo_set(test.x_test, test.y_test, count, seed=5):
+        reading = reader.read(beyond_a_slanted_edge(sample.image, rng))
+        tally(counts, reading.label, reading.no_digit, sample.label)
+    n, right, none = counts
+    return {DESK_PHOTOS: {"count": n, "accuracy": right / max(n, 1), "no_digit": none}}
+
+
 def read_model(path: Path, test: mnist.Mnist, count: int) -> dict[str, dict]:
     model = open_model(path)
     threshold = confidence.default_min_confidence(model.manifest)
     blanks = read_blanks(DigitReader(model, min_confidence=threshold))
     crops = read_crops(DigitReader(model), test, count)
     numbers = read_number_crops(DigitReader(model), test, count // 2)
-    return {**crops, **blanks, **numbers, **read_notes(DigitReader(model), test, count // 10)}
+    notes = read_notes(DigitReader(model), test, count // 10)
+    return {**crops, **blanks, **numbers, **notes, **read_desks(DigitReader(model), test, count)}
 
 
 def tally(counts: list[int], label: str | None, no_digit: str | None, truth: int) -> None:
