@@ -79,8 +79,13 @@ def test_a_bar_along_a_tight_crop_is_no_desk(monkeypatch):
 def _frame_with_desk(side: str) -> np.ndarray:
     """A 640x480 photo of a page, a small thin 2 written close to the desk beyond its edge."""
     frame = np.full((480, 640), 205, np.uint8)
-    frame[:, :][{"left": np.s_[:, :34], "right": np.s_[:, -34:],
-                  "top": np.s_[:34], "bottom": np.s_[-34:]}[side]] = 95  # fmt: skip
+    desk = {
+        "left": np.s_[:, :34],
+        "right": np.s_[:, -34:],
+        "top": np.s_[:34],
+        "bottom": np.s_[-34:],
+    }
+    frame[desk[side]] = 95
     # the 2's box (33x34 px) reaches 3 px into the desk
     x, y = {"left": (31, 240), "right": (576, 240), "top": (300, 65), "bottom": (300, 449)}[side]
     cv2.putText(frame, "2", (x, y), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 35, 3, cv2.LINE_AA)
