@@ -12,20 +12,25 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from edge import number as N
+from edge import number_ink as NI
+from edge import number_parts as NP
 from edge import synth
 from edge.model import open_model
 from edge.normalize import normalize
+from edge.number_options import DEFAULT_NUMBER_OPTIONS, NumberOptions
 from edge.pipeline import DigitReader
 from edge.reread import SHIFTS
 from edge.synth_numbers import number_set
 from tests import model_zoo
 from tests.edge.helpers import strip_on_a_desk
 
-OPTIONS = N.DEFAULT_NUMBER_OPTIONS
+OPTIONS = DEFAULT_NUMBER_OPTIONS
 
 
-def part(x0: int, y0: int, x1: int, y1: int, area: int | None = None, blob: int = 0) -> N.Part:
-    return N.Part(x0, y0, x1, y1, area if area is not None else (x1 - x0) * (y1 - y0) // 3, (blob,))
+def part(x0: int, y0: int, x1: int, y1: int, area: int | None = None, blob: int = 0) -> NP.Part:
+    return NP.Part(
+        x0, y0, x1, y1, area if area is not None else (x1 - x0) * (y1 - y0) // 3, (blob,)
+    )
 
 
 # -- the rules, on boxes --------------------------------------------------------------------------
@@ -33,31 +38,31 @@ def part(x0: int, y0: int, x1: int, y1: int, area: int | None = None, blob: int 
 
 def test_the_bar_of_a_five_joins_its_body():
     body, bar = part(10, 20, 40, 60), part(14, 8, 44, 14)
-    joined = N.join_broken([body, bar], 52.0, OPTIONS)
+    joined = NP.join_broken([body, bar], 52.0, OPTIONS)
     assert len(joined) == 1 and (joined[0].y0, joined[0].y1) == (8, 60)
 
 
 def test_the_two_strokes_of_a_four_join():
     corner, stem = part(10, 10, 40, 45), part(30, 5, 38, 60)  # an L and a long stem through it
-    assert len(N.join_broken([corner, stem], 55.0, OPTIONS)) == 1
+    assert len(NP.join_broken([corner, stem], 55.0, OPTIONS)) == 1
 
 
 def test_a_slanted_stroke_broken_in_two_joins():
     top, bottom = part(30, 0, 42, 28), part(20, 30, 33, 58)  # a 1 leaning right, pen skipped
-    assert len(N.join_broken([top, bottom], 58.0, OPTIONS)) == 1
+    assert len(NP.join_broken([top, bottom], 58.0, OPTIONS)) == 1
 
 
 def test_digits_side_by_side_and_in_two_lines_stay_apart():
     one, two = part(10, 10, 20, 60), part(24, 10, 50, 60)  # close, same rows
     below = part(12, 75, 40, 125)  # the next line: 15 px apart, same columns
-    assert len(N.join_broken([one, two, below], 50.0, OPTIONS)) == 3
+    assert len(NP.join_broken([one, two, below], 50.0, OPTIONS)) == 3
 
 
 def test_dots_and_dashes_alone_are_dropped_a_small_digit_is_kept():
     digit = part(10, 10, 40, 60)
     dot, dash = part(60, 52, 66, 58), part(80, 30, 110, 36)
     small = part(120, 35, 135, 60)  # half a digit tall, taller than wide
-    kept = N.join_broken([digit, dot, dash, small], 50.0, OPTIONS)
+    kept = NP.join_broken([digit, dot, dash, small], 50.0, OPTIONS)
     assert [(p.x0, p.x1) for p in kept] == [(10, 40), (120, 135)]
 
 
@@ -65,7 +70,7 @@ def test_lines_follow_a_slope_and_are_read_top_to_bottom():
     # Two lines of five digits, each rising 4 px per digit (a slope of about 7 degrees).
     lower = [part(10 + 36 * i, 120 - 4 * i, 40 + 36 * i, 170 - 4 * i) for i in range(5)]
     upper = [part(10 + 36 * i, 20 - 4 * i + 20, 40 + 36 * i, 70 - 4 * i + 20) for i in range(5)]
-    lines = N.group_lines(lower[::-1] + upper)
+    lines = NP.group_lines(lower[::-1] + upper)
     assert [[p.x0 for p in line] for line in lines] == [
         [p.x0 for p in upper],
         [p.x0 for p in lower],
@@ -74,13 +79,13 @@ def test_lines_follow_a_slope_and_are_read_top_to_bottom():
 
 def test_digits_of_different_sizes_share_a_line():
     big, small, big2 = part(10, 10, 50, 70), part(60, 40, 75, 68), part(85, 12, 120, 70)
-    assert len(N.group_lines([big, small, big2])) == 1
+    assert len(NP.group_lines([big, small, big2])) == 1
 
 
 def test_typical_height_is_not_pulled_down_by_broken_halves():
     whole = [part(10 + 40 * i, 10, 35 + 40 * i, 60) for i in range(3)]
     halves = [part(200, 10, 225, 33), part(200, 36, 225, 60)]
-    assert N.typical_height(whole + halves, 4.0, 1000.0) == 50.0
+    assert NP.typical_height(whole + halves, 4.0, 1000.0) == 50.0
 
 
 def _blob_mask(width: int, height: int, shapes: list[tuple[str, tuple]]) -> np.ndarray:
@@ -97,9 +102,9 @@ def test_touching_digits_are_split_at_the_thinnest_column():
     # "00": two rings touching at one point, 44 px tall, 80 px wide together.
     mask = _blob_mask(120, 80, [("ellipse", ((40, 40), (18, 22), 0, 0, 360)),
                                 ("ellipse", ((78, 40), (18, 22), 0, 0, 360))])  # fmt: skip
-    parts, outlines = N.find_parts(mask)
+    parts, outlines = NP.find_parts(mask)
     assert len(parts) == 1
-    pieces = N.split_touching(parts[0], parts[0].h, mask, outlines, OPTIONS)
+    pieces = NP.split_touching(parts[0], parts[0].h, mask, outlines, OPTIONS)
     assert len(pieces) == 2
     assert abs(pieces[0].x1 - 59) <= 3  # cut where the rings touch
     assert all(p.h >= 0.9 * parts[0].h for p in pieces)
@@ -110,9 +115,9 @@ def test_a_wide_digit_with_a_flat_tail_is_not_split():
     mask = _blob_mask(140, 80, [("ellipse", ((40, 30), (16, 14), 0, 180, 360)),
                                 ("line", ((56, 30), (24, 62))),
                                 ("line", ((24, 62), (110, 62)))])  # fmt: skip
-    parts, outlines = N.find_parts(mask)
+    parts, outlines = NP.find_parts(mask)
     assert len(parts) == 1 and parts[0].w > OPTIONS.max_width * parts[0].h
-    assert N.split_touching(parts[0], parts[0].h, mask, outlines, OPTIONS) == [parts[0]]
+    assert NP.split_touching(parts[0], parts[0].h, mask, outlines, OPTIONS) == [parts[0]]
 
 
 def test_number_string_lines_and_low_confidence():
@@ -283,8 +288,8 @@ def test_a_side_at_the_pictures_edge_counts_as_paper(dark_on_light):
     """The strip beyond a box that reaches the picture's edge is empty, whatever the polarity
     (the property test found an empty strip of light ink raising AttributeError)."""
     gray = np.full((40, 40), 200 if dark_on_light else 50, np.uint8)
-    assert not N.beside_the_paper((30, 5, 10, 30), gray, dark_on_light, paper=150.0)
-    assert not N.beside_the_paper((0, 5, 10, 30), gray, dark_on_light, paper=150.0)
+    assert not NI.beside_the_paper((30, 5, 10, 30), gray, dark_on_light, paper=150.0)
+    assert not NI.beside_the_paper((0, 5, 10, 30), gray, dark_on_light, paper=150.0)
 
 
 def test_a_sloped_line_is_one_line():
@@ -349,7 +354,7 @@ def test_any_image_gives_digits_or_a_reason_never_an_exception(image):
 POINTS = dataclasses.replace(OPTIONS, decimal_point=True)
 
 
-def _points(image: np.ndarray, options: N.NumberOptions = POINTS) -> list[bool]:
+def _points(image: np.ndarray, options: NumberOptions = POINTS) -> list[bool]:
     return [d.point_after for d in N.segment(image, options).digits]
 
 
@@ -475,8 +480,8 @@ def test_a_phone_photo_of_a_strip(table):
 def test_thin_ink_polarity():
     image, _ = _strip_photo(True)
     small = cv2.resize(image, (320, 213), interpolation=cv2.INTER_AREA)
-    assert N.thin_ink_is_dark(small)
-    assert not N.thin_ink_is_dark(255 - small)
+    assert NI.thin_ink_is_dark(small)
+    assert not NI.thin_ink_is_dark(255 - small)
 
 
 def test_an_unsure_digit_is_read_again_shifted(reader, mnist_data):
