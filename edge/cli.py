@@ -15,7 +15,7 @@ import csv
 import functools
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,11 +26,10 @@ from edge.classify import image_record
 from edge.errors import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, DigitEdgeError
 from edge.model import DigitClassifier, ModelOptions
 from edge.mqtt_options import mqtt_options
-from edge.pipeline import PREPROCESSING_NAMES, DigitReader, normalize_options
+from edge.pipeline import PREPROCESSING_NAMES, DigitReader
 from edge.runtime import KERNEL_NAMES, RUNTIME_NAMES
 
 if TYPE_CHECKING:  # imported where used: eval's module is not loaded for classify
-    from edge.evaluate import Dataset
     from edge.mqtt import MqttPublisher, MqttSettings
 
 #: The file that reads real handwriting best (README, "Which model"; docs/real-handwriting.md).
@@ -783,7 +782,7 @@ def eval_(
     UCI handwritten digits as scans and photos (real writers, not MNIST's), and with --usps
     and --optdigits the USPS digits and 30 more UCI writers' as scans (real writers too).
     """
-    from edge import evaluate
+    from edge import eval_sets, evaluate
 
     archives = _real_digit_archives(photos, numbers, usps, optdigits)
 
@@ -793,15 +792,20 @@ def eval_(
     with _progress(limit or 0, "reading images") as tick:
         datasets = evaluate.load_for(data, readers, limit, tick)
     report = evaluate.evaluate(loaded, datasets, thresholds)
-    dataset = datasets[0]
     if photos:
-        report["photos"] = _photo_accuracy(loaded, dataset, photos, thresholds, archives)
+        test = eval_sets.mnist_test(datasets[0], "--photos")
+        sets = eval_sets.digit_sets(test, photos, archives)
+        with _progress(sum(s.count for s in sets), "synthetic photos", threshold=1) as tick:
+            report["photos"] = eval_sets.digit_accuracy(loaded, sets, thresholds, tick)
     if numbers:
-        report["numbers"] = _number_accuracy(loaded, dataset, numbers, archives.get("usps"))
+        test = eval_sets.mnist_test(datasets[0], "--numbers")
+        number_sets = eval_sets.number_sets(test, archives.get("usps"))
+        with _progress(len(number_sets) * numbers, "synthetic numbers", threshold=1) as tick:
+            report["numbers"] = eval_sets.number_accuracy(loaded, number_sets, numbers, tick)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
-        click.echo(_format_eval(report, [m.path.name for m in loaded], coverage))
+        click.echo(evaluate.format_report(report, [m.path.name for m in loaded], coverage))
 
 
 def _real_digit_archives(
@@ -829,182 +833,6 @@ def _real_digit_archives(
         if archives[name] is not None:
             load(path)
     return archives
-
-
-def _photo_accuracy(
-    models: list[DigitClassifier],
-    dataset: Dataset,
-    count: int,
-    thresholds: list[float],
-    archives: dict[str, Path | None] | None = None,
-) -> list[dict[str, Any]]:
-    """Each model's accuracy on the synthetic sets and the real writers' sets there are
-    (``archives``: the downloaded files of --usps and --optdigits, None where not given)."""
-    from edge import synth, synth_screens
-    from edge.errors import DataError
-    from edge.reread import read_probabilities
-
-    test = dataset.mnist_data  # the MNIST eval already loaded: its test digits go on paper
-    if test is None:
-        raise DataError(f"{dataset.name}: --photos needs MNIST (.npz or IDX) for the test digits")
-    sets = [
-        ("photos", count, lambda: synth.photo_set(test.x_test, test.y_test, count, seed=0)),
-        ("pages", count, lambda: synth.page_set(test.x_test, test.y_test, count, seed=0)),
-        ("fonts", count, lambda: synth.font_set(count, seed=0)),
-        (
-            "screens",
-            count,
-            lambda: synth_screens.screen_set(test.x_test, test.y_test, count, seed=0),
-        ),
-    ]
-    sets += _real_writer_sets(count, archives or {})
-    results = []
-    with _progress(sum(n for _, n, _ in sets), "synthetic photos", threshold=1) as tick:
-        for name, _, samples in sets:
-            accs = synth.measure_many(
-                [functools.partial(read_probabilities, m) for m in models],
-                samples(),
-                name,
-                tick,
-                [normalize_options(m) for m in models],
-                [m.predict for m in models],  # the naive resize: the model alone, as tutorials
-            )
-            for m, a, p in zip(models, accs, thresholds, strict=True):
-                results.append(
-                    {"model": str(m.path), **a.as_dict(), **_unsure(a.probs, a.labels, p)}
-                )
-    return results
-
-
-def _real_writer_sets(
-    count: int, archives: dict[str, Path | None]
-) -> list[tuple[str, int, Callable[[], Iterator[Any]]]]:
-    """The sets of real writers' digits there are here, up to ``count`` each: scikit-learn's
-    UCI digits (hosts with [dev] only) and those of the downloaded ``archives``."""
-    from edge import optdigits, uci, usps
-
-    sets: list[tuple[str, int, Callable[[], Iterator[Any]]]] = []
-    if uci.available():
-        n = min(count, len(uci.load()[1]))
-        every = None if n == len(uci.load()[1]) else n  # the photo set draws n, or takes all
-        sets += [
-            ("uci-scans", n, functools.partial(uci.scan_set, n)),
-            ("uci-photos", n, functools.partial(uci.photo_set, every)),
-        ]
-    if (wheel := archives.get("optdigits")) is not None:  # the UCI digits of 30 more writers
-        n = min(count, len(optdigits.load(wheel)[1]))
-        sets.append(("uci-more-scans", n, functools.partial(optdigits.scan_set, wheel, n)))
-    if (archive := archives.get("usps")) is not None:  # digits from the ZIP codes of US mail
-        n = min(count, len(usps.load(archive)[1]))
-        sets.append(("usps", n, functools.partial(usps.scan_set, archive, n)))
-    return sets
-
-
-def _unsure(probs: Any, labels: Any, min_confidence: float) -> dict[str, Any]:
-    """What --min-confidence does on a set (the wrong and unsure counts), and accuracy against
-    coverage over a range of thresholds (edge/confidence.py)."""
-    out: dict[str, Any] = {"coverage": confidence.coverage_curve(probs, labels)}
-    if min_confidence > 0:
-        o = confidence.outcome(probs, labels, min_confidence)
-        keys = ("min_confidence", "wrong_without", "wrong", "unsure")
-        out["with_min_confidence"] = {k: o[k] for k in keys}
-    return out
-
-
-def _number_accuracy(
-    models: list[DigitClassifier], dataset: Dataset, count: int, usps_archive: Path | None = None
-) -> list[dict[str, Any]]:
-    from edge import synth_numbers, usps
-    from edge.errors import DataError
-    from edge.number import NumberReader
-
-    test = dataset.mnist_data
-    if test is None:
-        raise DataError(f"{dataset.name}: --numbers needs MNIST (.npz or IDX) for the test digits")
-    results = []
-    sets = [
-        (name, seed, kwargs, (test.x_test, test.y_test))
-        for name, (seed, kwargs, _) in synth_numbers.NUMBER_SETS.items()
-    ]
-    if usps_archive is not None:
-        name, seed, kwargs, _ = synth_numbers.USPS_SET
-        sets.append((name, seed, kwargs, usps.as_mnist(usps_archive)))
-    with _progress(len(sets) * count, "synthetic numbers", threshold=1) as tick:
-        for name, seed, kwargs, (digits, labels) in sets:
-            # the set with decimal points is read as `--number --decimal-point` reads
-            point = kwargs.get("point", False)
-            readers = [NumberReader(DigitReader(m), decimal_point=point) for m in models]
-            samples = synth_numbers.number_set(digits, labels, count, seed, **kwargs)
-            accs = synth_numbers.measure_numbers(readers, samples, name, on_sample=tick)
-            results += [
-                {"model": str(m.path), **a.as_dict()} for m, a in zip(models, accs, strict=True)
-            ]
-    return results
-
-
-def _format_eval(report: dict[str, Any], names: list[str], coverage: bool = False) -> str:
-    lines = [
-        f"{report['data']}: {report['count']} images (read as classify reads: a digit under "
-        f"{report['reread_below']:.0%} sure read again, shifted a pixel each way)"
-    ]
-    width = max(len(n) for n in names)
-    for name, m in zip(names, report["models"], strict=True):
-        lines.append(
-            f"  {name.ljust(width)}  accuracy {m['accuracy']:.2%}  ({m['correct']}/{m['count']}"
-            f"{', ' + str(m['no_digit']) + ' no digit' if m['no_digit'] else ''})  {m['runtime']}"
-            + _format_unsure(m)
-        )
-        if coverage:
-            lines.append(_format_coverage(m))
-    if len(names) > 1:
-        lines.append("agreement of predicted labels:")
-        for name, row in zip(names, report["agreement"], strict=True):
-            lines.append(f"  {name.ljust(width)}  " + "  ".join(f"{a:7.2%}" for a in row))
-    for skipped in report["skipped"]:
-        lines.append(f"  skipped: {skipped}")
-    if "photos" in report:
-        lines.append(
-            "synthetic photos, pages, fonts, screen drawings, UCI and USPS digits "
-            "(edge normalisation vs naive resize):"
-        )
-        sets = max(len(r["set"]) for r in report["photos"])
-        for r in report["photos"]:
-            lines.append(
-                f"  {Path(r['model']).name.ljust(width)}  {r['set'].ljust(sets)} n={r['count']}  "
-                f"normalised {r['normalized']:.1%}  naive {r['naive']:.1%}  "
-                f"no digit {r['no_digit']}" + _format_unsure(r)
-            )
-            if coverage:
-                lines.append(_format_coverage(r))
-    if "numbers" in report:
-        lines.append("synthetic numbers, 640x480 (--number; per digit = 1 - edits / digits):")
-        sets = max(len(r["set"]) for r in report["numbers"])
-        for r in report["numbers"]:
-            lines.append(
-                f"  {Path(r['model']).name.ljust(width)}  {r['set'].ljust(sets)} n={r['count']}  "
-                f"exact {r['exact']:.1%}  per digit {r['per_digit']:.2%}  "
-                f"{r['numbers_per_second']:.0f} numbers/s"
-            )
-    return "\n".join(lines)
-
-
-def _format_coverage(row: dict[str, Any]) -> str:
-    """Coverage / accuracy of the answered at a few thresholds, one line."""
-    return "      coverage/accuracy by P: " + "  ".join(
-        f"{r['min_confidence']:.2f}: {r['coverage']:.1%}/{r['accuracy']:.2%}"
-        for r in row["coverage"]
-        if r["min_confidence"] in (0.0, 0.5, 0.7, 0.9, 0.98)
-    )
-
-
-def _format_unsure(row: dict[str, Any]) -> str:
-    u = row.get("with_min_confidence")
-    if not u:
-        return ""
-    return (
-        f"  | at P={u['min_confidence']:.2f}: wrong {u['wrong_without']} -> {u['wrong']}, "
-        f"unsure {u['unsure']}"
-    )
 
 
 # -- bench -----------------------------------------------------------------------------------------

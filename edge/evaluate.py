@@ -2,7 +2,8 @@
 
 Data is an MNIST ``.npz`` / IDX folder (its test split, already MNIST-style) or a labelled
 folder of pictures (one subfolder per class, named by label), which go through the same
-preprocessing as ``classify``.
+preprocessing as ``classify``. :func:`format_report` is what ``eval`` prints without ``--json``
+(the extra sets of ``--photos`` and ``--numbers`` are :mod:`edge.eval_sets`'s).
 """
 
 from __future__ import annotations
@@ -151,3 +152,70 @@ def evaluate(
         "models": results,
         "agreement": agreement,
     }
+
+
+def format_report(report: dict[str, Any], names: list[str], coverage: bool = False) -> str:
+    """What `eval` prints without --json: one line per model and set, as the JSON has them."""
+    lines = [
+        f"{report['data']}: {report['count']} images (read as classify reads: a digit under "
+        f"{report['reread_below']:.0%} sure read again, shifted a pixel each way)"
+    ]
+    width = max(len(n) for n in names)
+    for name, m in zip(names, report["models"], strict=True):
+        lines.append(
+            f"  {name.ljust(width)}  accuracy {m['accuracy']:.2%}  ({m['correct']}/{m['count']}"
+            f"{', ' + str(m['no_digit']) + ' no digit' if m['no_digit'] else ''})  {m['runtime']}"
+            + format_unsure(m)
+        )
+        if coverage:
+            lines.append(format_coverage(m))
+    if len(names) > 1:
+        lines.append("agreement of predicted labels:")
+        for name, row in zip(names, report["agreement"], strict=True):
+            lines.append(f"  {name.ljust(width)}  " + "  ".join(f"{a:7.2%}" for a in row))
+    for skipped in report["skipped"]:
+        lines.append(f"  skipped: {skipped}")
+    if "photos" in report:
+        lines.append(
+            "synthetic photos, pages, fonts, screen drawings, UCI and USPS digits "
+            "(edge normalisation vs naive resize):"
+        )
+        sets = max(len(r["set"]) for r in report["photos"])
+        for r in report["photos"]:
+            lines.append(
+                f"  {Path(r['model']).name.ljust(width)}  {r['set'].ljust(sets)} n={r['count']}  "
+                f"normalised {r['normalized']:.1%}  naive {r['naive']:.1%}  "
+                f"no digit {r['no_digit']}" + format_unsure(r)
+            )
+            if coverage:
+                lines.append(format_coverage(r))
+    if "numbers" in report:
+        lines.append("synthetic numbers, 640x480 (--number; per digit = 1 - edits / digits):")
+        sets = max(len(r["set"]) for r in report["numbers"])
+        for r in report["numbers"]:
+            lines.append(
+                f"  {Path(r['model']).name.ljust(width)}  {r['set'].ljust(sets)} n={r['count']}  "
+                f"exact {r['exact']:.1%}  per digit {r['per_digit']:.2%}  "
+                f"{r['numbers_per_second']:.0f} numbers/s"
+            )
+    return "\n".join(lines)
+
+
+def format_coverage(row: dict[str, Any]) -> str:
+    """Coverage / accuracy of the answered at a few thresholds, one line."""
+    return "      coverage/accuracy by P: " + "  ".join(
+        f"{r['min_confidence']:.2f}: {r['coverage']:.1%}/{r['accuracy']:.2%}"
+        for r in row["coverage"]
+        if r["min_confidence"] in (0.0, 0.5, 0.7, 0.9, 0.98)
+    )
+
+
+def format_unsure(row: dict[str, Any]) -> str:
+    """What --min-confidence did to a row's wrong answers, or nothing without it."""
+    u = row.get("with_min_confidence")
+    if not u:
+        return ""
+    return (
+        f"  | at P={u['min_confidence']:.2f}: wrong {u['wrong_without']} -> {u['wrong']}, "
+        f"unsure {u['unsure']}"
+    )
