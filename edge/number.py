@@ -39,6 +39,7 @@ from edge.number_ink import (
     first_sizes,
     on_paper,
     strong_lines,
+    without_faint,
     without_lines,
 )
 from edge.number_options import DEFAULT_NUMBER_OPTIONS, NumberOptions
@@ -134,6 +135,7 @@ def look_first(image: np.ndarray, options: NumberOptions = DEFAULT_NUMBER_OPTION
         ink, parts, outlines = without_lines(ink, length, gray.shape, over_digits=over_digits)
         # every part votes: what spans the picture and is not a digit touched its edge and
         # was dropped, so a number cut close keeps its tallest digits' height
+        parts = without_faint(parts, ink, floor, ink.mask.shape[0] + 1, options)
         height = typical_height(parts, floor, ink.mask.shape[0] + 1)
         digits, pieces = sort_parts(parts, height, floor, options)
         if digits:
@@ -164,6 +166,7 @@ def place_digits(first: FirstLook, options: NumberOptions = DEFAULT_NUMBER_OPTIO
             ink, 2.5 * expected, gray.shape, max(3, round(0.12 * expected))
         )
         floor = options.speck * expected
+        parts = without_faint(parts, ink, floor, 2.5 * expected, options)
         height = typical_height(parts, floor, 2.5 * expected)
         digits, pieces = sort_parts(parts, height, floor, options)
         dots = find_dots(parts, height) if options.decimal_point else []

@@ -19,7 +19,7 @@ import numpy as np
 
 from edge.normalize import flatten_illumination, ink_image, stroke_mask, stroke_width, to_work_scale
 from edge.number_options import NumberOptions
-from edge.number_parts import Outlines, Part, find_parts, part_mask, typical_height
+from edge.number_parts import Outlines, Part, digit_shaped, find_parts, part_mask, typical_height
 
 
 @dataclass(frozen=True)
@@ -419,3 +419,21 @@ def _stroke(part: Part, ink: Ink) -> float:
 
 def _peak(part: Part, ink: Ink) -> float:
     return float(cv2.minMaxLoc(ink.flat[part.y0 : part.y1, part.x0 : part.x1])[1])
+
+
+def without_faint(
+    parts: list[Part], ink: Ink, floor: float, tallest: float, options: NumberOptions
+) -> list[Part]:
+    """The parts without the digit-shaped ones (:func:`edge.number_parts.digit_shaped`) whose
+    ink is fainter than ``faint_part`` x the strongest one's.
+
+    One pen wrote the number; the bits of a grid or ruled line that cross the threshold are
+    a third as dark as the pen or less. Where they are a hundred, their height would be taken
+    for the digits' (:func:`edge.number_parts.typical_height`), the digits dropped as too
+    tall, and the bits read as 1s.
+    """
+    shaped = [i for i, p in enumerate(parts) if digit_shaped(p, floor, tallest)]
+    peaks = {i: _peak(parts[i], ink) for i in shaped}
+    strongest = max(peaks.values(), default=0.0)
+    faint = {i for i, peak in peaks.items() if peak < options.faint_part * strongest}
+    return [p for i, p in enumerate(parts) if i not in faint]

@@ -26,6 +26,7 @@ class NumberOptions:
     window: float = 0.15  # first look: the local peak is the strongest ink this near (x side)
     closer_window: float = 0.5  # closer look: ... this near (x digit height)
     faint_line: float = 0.5  # a line of digits with fainter ink than this x the strongest: none
+    faint_part: float = 0.3  # a digit-shaped part with fainter ink than this x the strongest: none
     dark_paper: float = 0.5  # ... or on paper darker than this x the brightest line's
     reread_below: float = REREAD_BELOW  # a digit read less surely is read again (edge.reread)
     small_digit: float = 0.45  # a lone piece this tall (x digit height) is a small digit

@@ -90,17 +90,19 @@ def typical_height(parts: list[Part], floor: float, tallest: float) -> float:
     80th percentile: the halves of a broken digit do not pull it down, nor does one big digit
     pull it up.
     """
-    shaped = [
-        p
-        for p in parts
-        if max(p.w, p.h) >= floor and p.h < tallest and p.w < 4 * p.h and not is_bar(p)
-    ]
+    shaped = [p for p in parts if digit_shaped(p, floor, tallest)]
     if not shaped:
         return 0.0
     biggest = max(p.area for p in shaped)
     heights = sorted(p.h for p in shaped if p.area >= 0.1 * biggest)
     tall = heights[int(0.8 * (len(heights) - 1))]  # the 80th percentile (lower neighbour)
     return float(statistics.median(h for h in heights if h >= 0.5 * tall))
+
+
+def digit_shaped(p: Part, floor: float, tallest: float) -> bool:
+    """Whether a part may be a digit or a piece of one: longer than ``floor``, shorter than
+    ``tallest``, not four times wider than tall, not a bar."""
+    return max(p.w, p.h) >= floor and p.h < tallest and p.w < 4 * p.h and not is_bar(p)
 
 
 def is_bar(p: Part) -> bool:
