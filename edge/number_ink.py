@@ -432,8 +432,6 @@ def without_faint(
     for the digits' (:func:`edge.number_parts.typical_height`), the digits dropped as too
     tall, and the bits read as 1s.
     """
-    shaped = [i for i, p in enumerate(parts) if digit_shaped(p, floor, tallest)]
-    peaks = {i: _peak(parts[i], ink) for i in shaped}
-    strongest = max(peaks.values(), default=0.0)
-    faint = {i for i, peak in peaks.items() if peak < options.faint_part * strongest}
-    return [p for i, p in enumerate(parts) if i not in faint]
+    peaks = [_peak(p, ink) if digit_shaped(p, floor, tallest) else None for p in parts]
+    limit = options.faint_part * max((q for q in peaks if q is not None), default=0.0)
+    return [p for p, q in zip(parts, peaks, strict=True) if q is None or q >= limit]
