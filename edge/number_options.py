@@ -31,6 +31,8 @@ class NumberOptions:
     reread_below: float = REREAD_BELOW  # a digit read less surely is read again (edge.reread)
     small_digit: float = 0.45  # a lone piece this tall (x digit height) is a small digit
     max_width: float = 1.25  # a blob wider than this x its height is touching digits
+    neck_width: float = 1.15  # ... and one wider than this, with a neck in its middle, two
+    neck_ink: float = 0.15  # a neck: a column with no more ink than this x its height
     cut_pull: float = 1.0  # a cut a fifth of a digit off the even split costs this x the most ink
     line_length: float = 0.3  # straight ink this long (x the longer side): a ruled line
     line_over_digits: float = 1.5  # ... and (first look) this long x the typical part's height

@@ -261,35 +261,73 @@ def split_touching(
     A blob wider than ``max_width`` x its height (or the line's, if taller) is
     round(width / 0.7 height) digits, at least 2, cut at the column with the least ink within
     a fifth of a digit's width of the even split. The split stands only if every piece is at
-    least ``piece`` x the line's height tall: a 2 with a long tail stays one digit.
+    least ``piece`` x the line's height tall: a 2 with a long tail stays one digit. A blob
+    between ``neck_width`` and ``max_width`` is cut in two only at a neck (:func:`split_at_neck`).
     """
     height = max(part.h, line_height)
-    if part.w <= options.max_width * height:
+    if part.w <= options.neck_width * height:
         return [part]
-    count = max(2, round(part.w / (0.7 * height)))
     ink = part_mask(part, mask, outlines)
     columns = ink.sum(axis=0, dtype=np.int32)
-    step = part.w / count
+    shortest = options.piece * line_height
+    if part.w > options.max_width * height:
+        pieces = cut_at(part, ink, even_cuts(columns, part.w, height, options), shortest)
+        if len(pieces) > 1:
+            return pieces
+    return split_at_neck(part, ink, columns, height, shortest, options)
+
+
+def even_cuts(columns: np.ndarray, width: int, height: float, options: NumberOptions) -> list[int]:
+    """Rule 7's cuts of a blob ``width`` px wide: round(width / 0.7 height) digits, each cut
+    at the least inked column near the even split, from 0 to ``width``."""
+    count = max(2, round(width / (0.7 * height)))
+    step = width / count
     reach = max(1, int(0.2 * step))
     cuts = [0]
     scale = float(columns.max()) / reach
     for k in range(1, count):
         ideal = round(k * step)
-        lo, hi = max(cuts[-1] + 1, ideal - reach), min(part.w - 1, ideal + reach + 1)
+        lo, hi = max(cuts[-1] + 1, ideal - reach), min(width - 1, ideal + reach + 1)
         if hi <= lo:
             cuts.append(ideal)
             continue
         cost = columns[lo:hi] + options.cut_pull * scale * np.abs(np.arange(lo, hi) - ideal)
         cuts.append(lo + int(np.argmin(cost)))
-    cuts.append(part.w)
+    return [*cuts, width]
+
+
+def split_at_neck(
+    part: Part,
+    ink: np.ndarray,
+    columns: np.ndarray,
+    height: float,
+    shortest: float,
+    options: NumberOptions,
+) -> list[Part]:
+    """A blob wider than one digit cut in two where its middle narrows to a neck.
+
+    Why: two narrow digits touching at one point are often under rule 7's width, or cut by
+    it where no digit ends, while a wide single digit (a 0, a 2 with a long
+    tail) is crossed in its middle by two strokes or a tall one, not by one thin touch alone
+    (docs/edge.md, rule 7).
+    """
+    lo, hi = int(0.3 * part.w), int(0.7 * part.w) + 1
+    neck = lo + int(np.argmin(columns[lo:hi]))
+    if columns[neck] > options.neck_ink * height:
+        return [part]
+    return cut_at(part, ink, [0, neck, part.w], shortest)
+
+
+def cut_at(part: Part, ink: np.ndarray, cuts: list[int], shortest_piece: float) -> list[Part]:
+    """The part cut at ``cuts`` (columns, from 0 to its width), or whole when a piece is
+    shorter than ``shortest_piece`` (px): a tail or a bar, not a digit."""
     pieces = []
     for a, b in itertools.pairwise(cuts):
         rows = np.flatnonzero(ink[:, a:b].any(axis=1))
-        if rows.size < options.piece * line_height:
+        if rows.size < shortest_piece:
             return [part]
-        x0 = part.x0 + a
         pieces.append(
-            Part(x0, part.y0 + int(rows[0]), part.x0 + b, part.y0 + int(rows[-1]) + 1,
+            Part(part.x0 + a, part.y0 + int(rows[0]), part.x0 + b, part.y0 + int(rows[-1]) + 1,
                  int(ink[:, a:b].sum()), part.blobs, cut=True)
         )  # fmt: skip
     return pieces

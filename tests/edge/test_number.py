@@ -110,6 +110,28 @@ def test_touching_digits_are_split_at_the_thinnest_column():
     assert all(p.h >= 0.9 * parts[0].h for p in pieces)
 
 
+def test_narrow_digits_touching_at_a_neck_are_split():
+    # "00" written narrow and joined by a short stroke (as a pen joins them): under rule 7's
+    # 1.25 heights together, and the join is a neck.
+    mask = _blob_mask(120, 80, [("ellipse", ((40, 40), (12, 22), 0, 0, 360)),
+                                ("line", ((54, 40), (58, 40))),
+                                ("ellipse", ((72, 40), (12, 22), 0, 0, 360))])  # fmt: skip
+    parts, outlines = NP.find_parts(mask)
+    assert len(parts) == 1
+    assert OPTIONS.neck_width * parts[0].h < parts[0].w <= OPTIONS.max_width * parts[0].h
+    pieces = NP.split_touching(parts[0], parts[0].h, mask, outlines, OPTIONS)
+    assert len(pieces) == 2
+    assert abs(pieces[0].x1 - 56) <= 2  # cut at the join
+
+
+def test_a_wide_zero_is_not_split_at_its_middle():
+    # Two strokes (its top and bottom) cross the middle of a wide 0: no neck.
+    mask = _blob_mask(120, 80, [("ellipse", ((50, 40), (26, 22), 0, 0, 360))])
+    parts, outlines = NP.find_parts(mask)
+    assert len(parts) == 1 and parts[0].w > OPTIONS.neck_width * parts[0].h
+    assert NP.split_touching(parts[0], parts[0].h, mask, outlines, OPTIONS) == [parts[0]]
+
+
 def test_a_wide_digit_with_a_flat_tail_is_not_split():
     # A "2" whose base runs far right: wider than 1.25 heights, but the right part is flat.
     mask = _blob_mask(140, 80, [("ellipse", ((40, 30), (16, 14), 0, 180, 360)),
