@@ -33,7 +33,7 @@ FACES = (
 
 #: Handwriting-style (and two printed) faces from Debian packages (requirements/fonts-apt.txt,
 #: installed by .ci/run): people's 4s, 7s and 9s rather than a typesetter's. Files missing on
-#: a machine are skipped (``digit-train`` says how many faces it found).
+#: a machine are skipped without a word (README: run `make fonts` first).
 SYSTEM_FONT_DIR = Path("/usr/share/fonts")
 SYSTEM_FACES = (
     "opentype/bwht/BecauseWeBuild-Regular.otf", "opentype/bwht/BecauseWeConnect-Regular.otf",
