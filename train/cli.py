@@ -114,13 +114,15 @@ def main(
 @contextlib.contextmanager
 def notices_kept() -> Iterator[list[str]]:
     """:class:`TrainingNotice` messages, kept to be shown after training (its stderr is
-    captured); every other warning goes where it went (into the captured output)."""
+    captured), each once however many models gave it; every other warning goes where it went
+    (into the captured output)."""
     kept: list[str] = []
     show = warnings.showwarning
 
     def keep_notices(message: Warning | str, category: type[Warning], *args: Any) -> None:
         if issubclass(category, TrainingNotice):
-            kept.append(str(message))
+            if str(message) not in kept:
+                kept.append(str(message))
         else:
             show(message, category, *args)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ import tensorflow as tf
 
 from edge.normalize import DEFAULT_OPTIONS
 from train.data import Splits
-from train.epoch_data import epochs_for, one_hot
+from train.epoch_data import TrainingNotice, epochs_for, one_hot
 from train.recipe import Recipe
 
 if TYPE_CHECKING:
@@ -75,8 +76,11 @@ def with_font_digits(
     """The splits with rendered printed-style digits appended to the training set only."""
     if per_class <= 0:
         return splits
-    from train.font_digits import font_digits
+    from train.font_digits import font_digits, missing_faces_notice
 
+    notice = missing_faces_notice()
+    if notice:
+        warnings.warn(notice, TrainingNotice, stacklevel=2)
     x, y = font_digits(per_class, seed, stroke)
     return dataclasses.replace(
         splits,

@@ -33,7 +33,7 @@ FACES = (
 
 #: Handwriting-style (and two printed) faces from Debian packages (requirements/fonts-apt.txt,
 #: installed by .ci/run): people's 4s, 7s and 9s rather than a typesetter's. Files missing on
-#: a machine are skipped without a word (README: run `make fonts` first).
+#: a machine are skipped, and ``digit-train`` ends with a note naming them.
 SYSTEM_FONT_DIR = Path("/usr/share/fonts")
 SYSTEM_FACES = (
     "opentype/bwht/BecauseWeBuild-Regular.otf", "opentype/bwht/BecauseWeConnect-Regular.otf",
@@ -52,14 +52,33 @@ SYSTEM_FACES = (
 )  # fmt: skip
 
 
-@cache
-def font_paths() -> tuple[Path, ...]:
-    """The faces above that this machine has: matplotlib's, then the Debian packages'."""
+def listed_faces() -> tuple[Path, ...]:
+    """Where the faces above would be: matplotlib's, then the Debian packages'."""
     import matplotlib
 
     folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-    found = [folder / f for f in FACES] + [SYSTEM_FONT_DIR / f for f in SYSTEM_FACES]
-    return tuple(p for p in found if p.is_file())
+    return tuple([folder / f for f in FACES] + [SYSTEM_FONT_DIR / f for f in SYSTEM_FACES])
+
+
+@cache
+def font_paths() -> tuple[Path, ...]:
+    """The listed faces this machine has, in the order listed."""
+    return tuple(p for p in listed_faces() if p.is_file())
+
+
+def missing_faces_notice() -> str | None:
+    """What ``digit-train`` says when listed faces are missing, or None when none is: models
+    trained on fewer faces differ from the ones README's tables measured."""
+    listed, found = listed_faces(), font_paths()
+    missing = [p.name for p in listed if p not in found]
+    if not missing:
+        return None
+    names = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+    return (
+        f"{len(missing)} of {len(listed)} font faces for printed-style digits are not on this "
+        f"machine ({names}); trained on the other {len(found)}, so the models differ from "
+        "README's (`sudo make fonts` installs them)"
+    )
 
 
 def render(label: int, font: Path, rng: np.random.Generator) -> np.ndarray:

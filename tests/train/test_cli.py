@@ -94,5 +94,7 @@ def test_notices_are_kept_for_the_end_and_other_warnings_pass_on():
     with pytest.warns(UserWarning, match="from a library") as passed_on, notices_kept() as notices:
         warnings.warn("made on a thread", TrainingNotice, stacklevel=1)
         warnings.warn("from a library", UserWarning, stacklevel=1)
-    assert notices == ["made on a thread"]
+        warnings.warn("fonts missing", TrainingNotice, stacklevel=1)
+        warnings.warn("made on a thread", TrainingNotice, stacklevel=1)  # a second model's
+    assert notices == ["made on a thread", "fonts missing"]
     assert [str(w.message) for w in passed_on] == ["from a library"]

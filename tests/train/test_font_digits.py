@@ -1,11 +1,22 @@
 """Rendered printed-style digits: balanced, MNIST-shaped, reproducible, and only in training."""
 
 import numpy as np
+import pytest
 
+import train.font_digits
 from edge.normalize import normalize
 from train.data import Splits
+from train.epoch_data import TrainingNotice
 from train.fitting import with_font_digits
-from train.font_digits import FACES, SYSTEM_FACES, font_digits, font_options, font_paths, render
+from train.font_digits import (
+    FACES,
+    SYSTEM_FACES,
+    font_digits,
+    font_options,
+    font_paths,
+    missing_faces_notice,
+    render,
+)
 
 
 def test_every_listed_face_is_installed():
@@ -60,3 +71,30 @@ def test_only_the_training_set_grows():
     assert len(grown.x_train) == 25 and len(grown.y_train) == 25
     assert grown.x_val is splits.x_val and grown.x_test is splits.x_test
     assert with_font_digits(splits, 0, seed=0) is splits
+
+
+@pytest.fixture
+def no_debian_fonts(tmp_path, monkeypatch):
+    """This machine as it is before `make fonts`: matplotlib's faces only."""
+    monkeypatch.setattr(train.font_digits, "SYSTEM_FONT_DIR", tmp_path)
+    font_paths.cache_clear()
+    yield
+    font_paths.cache_clear()  # before the monkeypatch is undone: nothing reads it in between
+
+
+def test_missing_faces_are_named_when_training_adds_font_digits(no_debian_fonts):
+    total, missing = len(FACES) + len(SYSTEM_FACES), len(SYSTEM_FACES)
+    assert len(font_paths()) == len(FACES)
+    z = np.zeros((5, 28, 28), np.float32)
+    splits = Splits(z, np.arange(5, dtype=np.uint8), z, z[:, 0, 0], z, z[:, 0, 0])
+    with pytest.warns(TrainingNotice) as notices:
+        grown = with_font_digits(splits, 2, seed=0)
+    (notice,) = [str(w.message) for w in notices]
+    assert notice.startswith(f"{missing} of {total} font faces for printed-style digits")
+    assert "(BecauseWeBuild-Regular.otf, BecauseWeConnect-Regular.otf, " in notice
+    assert f"trained on the other {len(FACES)}" in notice and "sudo make fonts" in notice
+    assert len(grown.x_train) == 25  # still trained, on the faces there are
+
+
+def test_no_notice_when_every_face_is_there():
+    assert missing_faces_notice() is None
