@@ -285,7 +285,7 @@ def _save_model_inputs(folder: Path, name: str, reading: Any, record: dict[str, 
     """The 28x28 image(s) the model saw: one per input, or one per digit with --number."""
     if hasattr(reading, "digits"):
         record["preprocessed"] = [
-            _save_preprocessed(folder, f"{Path(name).with_suffix('')}_digit{i}", d.image)
+            _save_preprocessed(folder, name, d.image, f"_digit{i}")
             for i, d in enumerate(reading.digits)
             if d.image is not None
         ]
@@ -293,14 +293,16 @@ def _save_model_inputs(folder: Path, name: str, reading: Any, record: dict[str, 
         record["preprocessed"] = _save_preprocessed(folder, name, reading.model_input)
 
 
-def _save_preprocessed(folder: Path, name: str, image: Any) -> str:
+def _save_preprocessed(folder: Path, name: str, image: Any, tag: str = "") -> str:
+    """Save under the input's last three path parts, its extension dropped once (a dot in
+    "meter.2024-12-05.png" is part of the name), plus ``tag`` (a number's digit)."""
     import cv2
     import numpy as np
 
     from edge.fileio import atomic_path
 
     stem = "_".join(Path(name).with_suffix("").parts[-3:]).replace(" ", "_").lstrip("._") or "image"
-    dest = folder / f"{stem}.png"
+    dest = folder / f"{stem}{tag}.png"
     with atomic_path(dest) as tmp:
         cv2.imwrite(str(tmp), np.rint(image * 255).astype(np.uint8))
     return str(dest)

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -66,6 +67,24 @@ def test_classify_number_saves_each_digit(int8_model, files, tmp_path):
     saved = _records(result.stdout)[0]["preprocessed"]
     assert len(saved) == 4
     assert all(cv2.imread(p, cv2.IMREAD_GRAYSCALE).shape == (28, 28) for p in saved)
+
+
+def test_a_dotted_file_name_saves_each_digit_under_its_own_name(int8_model, files, tmp_path):
+    """ "meter.2024-12-05.png": its extension is dropped once, so its digits do not all
+    overwrite one "meter.png"."""
+    dotted = tmp_path / "meter.2024-12-05.png"
+    dotted.write_bytes((files / "a_number.png").read_bytes())
+    out = tmp_path / "seen"
+    result = run(
+        "classify", dotted, "--model", int8_model, "--number", "--json",
+        "--save-preprocessed", out,
+    )  # fmt: skip
+    saved = _records(result.stdout)[0]["preprocessed"]
+    names = [Path(p).name for p in saved]
+    assert [n[n.index("meter") :] for n in names] == [
+        f"meter.2024-12-05_digit{i}.png" for i in range(4)
+    ]
+    assert len(list(out.iterdir())) == 4
 
 
 @pytest.mark.parametrize("extra", [["--top-k", "3"], ["--preprocess", "naive"]])
