@@ -24,6 +24,7 @@ from convert.modes import IO_DTYPES, MODE_NAMES, MODES
 from convert.results import json_default
 from edge.errors import EXIT_INTERRUPTED, DigitEdgeError
 from edge.runtime import RUNTIME_NAMES
+from train.host import require_host
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -118,6 +119,7 @@ def main(data, artifacts, models, modes, io_dtype, representative, seed, max_dri
          runtime, device_python, no_device_check, no_plots, as_json) -> None:  # fmt: skip
     """Quantize trained Keras models to TFLite and report what each mode costs and buys."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    require_host("digit-convert")
     from rich.console import Console
 
     from edge.quiet import captured_fds, terminal_stream

@@ -17,6 +17,7 @@ import click
 from edge.errors import EXIT_INTERRUPTED, DigitEdgeError
 from train.data import ENV_VAR
 from train.epoch_data import TrainingNotice
+from train.host import require_host
 from train.models import DEFAULT_MODELS, MODELS
 
 # TensorFlow is imported lazily (inside _train) so `--help` and `--list` answer instantly.
@@ -75,6 +76,7 @@ def main(
         for spec in MODELS.values():
             click.echo(f"{spec.name:14} {spec.params:>8,} params  {spec.description}")
         return
+    require_host("digit-train")
     from rich.console import Console
 
     from edge.quiet import captured_fds, terminal_stream

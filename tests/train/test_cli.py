@@ -98,3 +98,19 @@ def test_notices_are_kept_for_the_end_and_other_warnings_pass_on():
         warnings.warn("made on a thread", TrainingNotice, stacklevel=1)  # a second model's
     assert notices == ["made on a thread", "fonts missing"]
     assert [str(w.message) for w in passed_on] == ["from a library"]
+
+
+def test_without_the_host_packages_both_commands_say_so_in_one_line(monkeypatch):
+    """As in the device's venv, which installs every console script: no traceback."""
+    import train.host
+    from convert.cli import main as convert_main
+
+    monkeypatch.setattr(train.host, "HOST_MODULES", ("tensorflow", "no_such_module_here"))
+    for command, entry in (("digit-train", main), ("digit-convert", convert_main)):
+        result = CliRunner().invoke(entry, [])
+        assert result.exit_code == 2
+        assert result.output.strip() == (
+            f"{command}: error: needs the host environment (pip install '.[train]'; "
+            "`make setup` makes .venv): no_such_module_here not installed"
+        )
+    assert CliRunner().invoke(main, ["--list"]).exit_code == 0  # needs no host package
