@@ -70,8 +70,8 @@ def test_classify_number_saves_each_digit(int8_model, files, tmp_path):
 
 
 def test_a_dotted_file_name_saves_each_digit_under_its_own_name(int8_model, files, tmp_path):
-    """ "meter.2024-12-05.png": its extension is dropped once, so its digits do not all
-    overwrite one "meter.png"."""
+    """A name with dots in it (meter.2024-12-05.png) loses its extension once, so its digits
+    do not all overwrite one meter.png."""
     dotted = tmp_path / "meter.2024-12-05.png"
     dotted.write_bytes((files / "a_number.png").read_bytes())
     out = tmp_path / "seen"
