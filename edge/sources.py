@@ -85,6 +85,11 @@ _SIZE = re.compile(r"(\d{2,5})x(\d{2,5})")
 def parse_source(text: str) -> SourceSpec:
     """Which kind of source ``text`` names; CameraError for a malformed picamera2 size."""
     stripped = text.strip()
+    if not stripped:
+        raise CameraError(
+            "--source is empty: give a camera index (0), auto, picamera2, a video file, a URL "
+            "or a GStreamer pipeline"
+        )
     if stripped.isdigit():
         return SourceSpec(text, "v4l2", int(stripped))
     if _DEVICE.fullmatch(stripped):

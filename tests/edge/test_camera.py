@@ -72,6 +72,16 @@ def test_missing_video_file(int8_model, tmp_path):
     assert result.stderr.strip().endswith("no such video file (or use a camera index like 0)")
 
 
+def test_empty_source_says_what_a_source_is(int8_model):
+    result = CliRunner().invoke(cli, ["camera", "--source", " ", "--model", str(int8_model),
+                                      "--headless"])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith(
+        "--source is empty: give a camera index (0), auto, "
+        "picamera2, a video file, a URL or a GStreamer pipeline"
+    )
+
+
 def test_not_a_video(int8_model, tmp_path):
     fake = tmp_path / "fake.mp4"
     fake.write_text("not a video")
