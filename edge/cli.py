@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from edge import __version__, confidence
-from edge.classify import image_record
+from edge.classify import failed_record, image_record
 from edge.errors import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, DigitEdgeError
 from edge.model import DigitClassifier, ModelOptions
 from edge.mqtt_options import mqtt_options
@@ -222,6 +222,7 @@ def classify(
     reader = _reader(model, preprocess, top_k, number, threshold, decimal_point)
     sources = list(imageio.expand(paths))
     out = _Output(as_json, as_csv, top_k, number)
+    saved = _SavedInputs(save_preprocessed) if save_preprocessed is not None else None
     failed = 0
     with _progress(len(sources), "classifying") as tick:
         for source in sources:
@@ -231,7 +232,7 @@ def classify(
                 if source.path is None:
                     raise DigitEdgeError(source.error or f"{source.name}: not found")
                 load = functools.partial(imageio.read_scaled, source.path, source.name)
-                reading = read_image(reader, load)
+                reading = read_image(reader, load, source.name)
             except DigitEdgeError as exc:
                 failed += 1
                 click.echo(f"digit-edge: error: {exc}", err=True)
@@ -244,8 +245,8 @@ def classify(
                 out.error(source.name, msg, model)
                 continue
             record.update(reading.as_dict())
-            if save_preprocessed is not None:
-                _save_model_inputs(save_preprocessed, source.name, reading, record)
+            if saved is not None:
+                saved.save(source.name, reading, record)
             out.reading(record, model)
     if failed:
         click.echo(f"digit-edge: {failed} of {len(sources)} input(s) failed", err=True)
@@ -281,31 +282,58 @@ def _reader(
     return NumberReader(reader, min_confidence=min_confidence, decimal_point=decimal_point)
 
 
-def _save_model_inputs(folder: Path, name: str, reading: Any, record: dict[str, Any]) -> None:
-    """The 28x28 image(s) the model saw: one per input, or one per digit with --number."""
-    if hasattr(reading, "digits"):
-        record["preprocessed"] = [
-            _save_preprocessed(folder, name, d.image, f"_digit{i}")
-            for i, d in enumerate(reading.digits)
-            if d.image is not None
-        ]
-    elif reading.model_input is not None:
-        record["preprocessed"] = _save_preprocessed(folder, name, reading.model_input)
+class _SavedInputs:
+    """Where --save-preprocessed writes the 28x28 image(s) the model saw: one file per input,
+    or one per digit with --number, named after the input's last three path parts.
 
+    Two inputs whose names end alike (c1/x/y/d.png and c2/x/y/d.png) get their own files,
+    the later one ``_2``, so that no image is lost; the same input twice overwrites its own.
+    The camera's frame names never repeat, so it keeps no names (``remember=False``): a long
+    run would otherwise grow the table by one per frame.
+    """
 
-def _save_preprocessed(folder: Path, name: str, image: Any, tag: str = "") -> str:
-    """Save under the input's last three path parts, its extension dropped once (a dot in
-    "meter.2024-12-05.png" is part of the name), plus ``tag`` (a number's digit)."""
-    import cv2
-    import numpy as np
+    def __init__(self, folder: Path, remember: bool = True) -> None:
+        self.folder = folder
+        self.remember = remember
+        self.stems: dict[str, str] = {}  # input name -> its file stem in this run
+        self.taken: set[str] = set()
 
-    from edge.fileio import atomic_path
+    def save(self, name: str, reading: Any, record: dict[str, Any]) -> None:
+        """Save what ``reading`` fed the model and list the files in ``record``."""
+        if hasattr(reading, "digits"):
+            record["preprocessed"] = [
+                self._write(name, d.image, f"_digit{i}")
+                for i, d in enumerate(reading.digits)
+                if d.image is not None
+            ]
+        elif reading.model_input is not None:
+            record["preprocessed"] = self._write(name, reading.model_input)
 
-    stem = "_".join(Path(name).with_suffix("").parts[-3:]).replace(" ", "_").lstrip("._") or "image"
-    dest = folder / f"{stem}{tag}.png"
-    with atomic_path(dest) as tmp:
-        cv2.imwrite(str(tmp), np.rint(image * 255).astype(np.uint8))
-    return str(dest)
+    def _stem(self, name: str) -> str:
+        """The extension dropped once (a dot in "meter.2024-12-05.png" is part of the name)."""
+        if name in self.stems:
+            return self.stems[name]
+        parts = Path(name).with_suffix("").parts[-3:]
+        stem = "_".join(parts).replace(" ", "_").lstrip("._") or "image"
+        if not self.remember:
+            return stem
+        unique, n = stem, 2
+        while unique in self.taken:
+            unique, n = f"{stem}_{n}", n + 1
+        self.stems[name] = unique
+        self.taken.add(unique)
+        return unique
+
+    def _write(self, name: str, image: Any, tag: str = "") -> str:
+        import cv2
+        import numpy as np
+
+        from edge.fileio import atomic_path
+
+        dest = self.folder / f"{self._stem(name)}{tag}.png"
+        with atomic_path(dest) as tmp:
+            cv2.imwrite(str(tmp), np.rint(image * 255).astype(np.uint8))
+        return str(dest)
 
 
 class _Output:
@@ -359,7 +387,7 @@ class _Output:
                         f"{t['label']}:{t['probability']:.4f}" for t in record["top_k"]
                     ),
                     "no_digit": record["no_digit"] or "",
-                    "unsure": "yes" if record["unsure"] else "",
+                    "unsure": "true" if record["unsure"] else "false",
                     "error": "",
                     "runtime": record["runtime"],
                     "total_ms": record["timings_ms"]["total"],
@@ -411,7 +439,7 @@ class _Output:
 
     def error(self, path: str, message: str, model: DigitClassifier) -> None:
         if self.as_json:
-            click.echo(json.dumps({**image_record(path, None, model), "error": message}))
+            click.echo(json.dumps(failed_record(path, message, model, self.number)))
         elif self.csv is not None:
             self.csv.writerow({"path": path, "error": message, "runtime": model.runtime.describe()})
 
@@ -553,10 +581,10 @@ def camera(
     )
     consumers: list[Any] = [JsonLines(changes_only=changes_only) if headless else Window()]
     if save_preprocessed is not None:
+        saved = _SavedInputs(save_preprocessed, remember=False)
 
         def save(event: Any) -> None:
-            name = f"frame_{event.number:06d}"
-            _save_model_inputs(save_preprocessed, name, event.reading, {})
+            saved.save(f"frame_{event.number:06d}", event.reading, {})
 
         consumers.append(save)
     publisher = mqtt_publisher(mqtt, model)
@@ -703,8 +731,9 @@ def serve(
 @click.option(
     "--data",
     type=click.Path(path_type=Path),
-    required=True,
-    help="MNIST .npz or IDX folder (test split), or a folder with one subfolder per label.",
+    default=None,
+    help="MNIST .npz or IDX folder (test split), or a folder with one subfolder per label "
+    "[default: $DIGIT_EDGE_DATA, then ../shared/data/mnist beside the checkout].",
 )
 @model_options(single=False)
 @click.option("--limit", type=click.IntRange(1), default=None, help="Use only the first N images.")
@@ -762,7 +791,7 @@ def serve(
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 def eval_(
     models: tuple[Path, ...],
-    data: Path,
+    data: Path | None,
     runtime: str | None,
     threads: int,
     kernels: str,
@@ -786,6 +815,7 @@ def eval_(
     """
     from edge import eval_sets, evaluate
 
+    data = _eval_data(data)
     archives = _real_digit_archives(photos, numbers, usps, optdigits)
 
     loaded = [open_model(m, runtime, threads, kernels, verbose) for m in models]
@@ -808,6 +838,19 @@ def eval_(
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo(evaluate.format_report(report, [m.path.name for m in loaded], coverage))
+
+
+def _eval_data(option: Path | None) -> Path:
+    """--data, or where every command looks for MNIST when it is not typed (README)."""
+    from edge.mnist import ENV_VAR, resolve_data_path
+
+    path = resolve_data_path(option)
+    if path is None:
+        raise click.UsageError(
+            f"nothing to evaluate on: give --data (MNIST .npz or IDX folder, or a folder of "
+            f"labelled pictures) or set ${ENV_VAR}"
+        )
+    return path
 
 
 def _real_digit_archives(
@@ -863,7 +906,8 @@ def _real_digit_archives(
     type=click.Path(path_type=Path),
     default=None,
     help="MNIST (.npz or IDX): its test digits make the 6-digit number frames of the "
-    "`camera --number` bench (skipped without it).",
+    "`camera --number` bench [default: $DIGIT_EDGE_DATA, then ../shared/data/mnist beside "
+    "the checkout; skipped where there is none].",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 def bench(
@@ -880,6 +924,7 @@ def bench(
 ) -> None:
     """benchmark_model's metrics for each model side by side, plus the edge pipeline's costs."""
     from edge import bench as bench_mod
+    from edge.mnist import resolve_data_path
     from edge.model import check_tflite_file
 
     for m in models:
@@ -893,7 +938,7 @@ def bench(
         warmup=warmup,
         system=system,
         progress=lambda msg: click.echo(f"digit-edge: {msg}", err=True) if verbose else None,
-        data=data,
+        data=resolve_data_path(data),
     )
     click.echo(json.dumps(report, indent=2) if as_json else bench_mod.format_report(report))
 

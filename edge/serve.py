@@ -271,7 +271,9 @@ class Routes:
 
     def _classify(self, data: bytes, name: str) -> dict[str, Any]:
         with self.upload_lock:
-            reading = read_image(self.upload_reader, lambda: imageio.decode_scaled(data, name))
+            reading = read_image(
+                self.upload_reader, lambda: imageio.decode_scaled(data, name), name
+            )
             return image_record(name, reading, self.upload_reader.model)
 
     async def healthz(self, _: web.Request) -> web.Response:

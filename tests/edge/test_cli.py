@@ -76,6 +76,10 @@ def test_one_bad_file_never_loses_the_others(run, int8_model, inputs):
     assert set(errors) == {"cut.jpg", "text.png", "zero.png", "missing.png"}
     assert "truncated JPEG" in errors["cut.jpg"] and "0 bytes" in errors["zero.png"]
     assert [r["label"] for r in records if not r["error"]] != [None, None]
+    # one shape for machines: a failed input has every key a reading has, nothing read
+    failed = next(r for r in records if r["error"])
+    assert set(failed) == set(records[0])
+    assert failed["top_k"] == [] and failed["probability"] is None and failed["unsure"] is False
     assert "Traceback" not in result.stderr
     assert "4 of 6 input(s) failed" in result.stderr
     for line in result.stderr.splitlines()[:-1]:
@@ -88,6 +92,7 @@ def test_classify_csv(run, int8_model, inputs):
     assert result.exit_code == 0
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert len(rows) == 5 and rows[0].keys() >= {"path", "label", "probability", "error"}
+    assert {r["unsure"] for r in rows} == {"false"}
 
 
 def test_classify_human_output_and_save_preprocessed(run, int8_model, inputs, tmp_path):
@@ -101,6 +106,25 @@ def test_classify_human_output_and_save_preprocessed(run, int8_model, inputs, tm
     (saved,) = out.iterdir()
     img = cv2.imread(str(saved), cv2.IMREAD_UNCHANGED)
     assert img.shape == (28, 28) and img.dtype == np.uint8 and img.max() == 255
+
+
+def test_save_preprocessed_keeps_inputs_whose_names_end_alike(
+    run, int8_model, tmp_path, mnist_data
+):
+    """Files are named by their last three path parts: c1/x/y/d.png and c2/x/y/d.png would
+    share one; the second gets its own, so neither digit is lost."""
+    for i, top in enumerate(("c1", "c2")):
+        folder = tmp_path / top / "x" / "y"
+        folder.mkdir(parents=True)
+        cv2.imwrite(str(folder / "d.png"), mnist_data.x_test[i])
+    out = tmp_path / "seen"
+    paths = [tmp_path / "c1/x/y/d.png", tmp_path / "c2/x/y/d.png"]
+    result = run("classify", *paths, "--model", int8_model, "--json", "--save-preprocessed", out)
+    assert result.exit_code == 0, result.stderr
+    saved = [r["preprocessed"] for r in _json_lines(result.stdout)]
+    assert [os.path.basename(p) for p in saved] == ["x_y_d.png", "x_y_d_2.png"]
+    first, second = (cv2.imread(p, cv2.IMREAD_GRAYSCALE) for p in saved)
+    assert np.abs(first.astype(int) - second).max() > 100  # a 7 and a 2, each in its file
 
 
 @pytest.mark.parametrize("variant", ["float32", "dynamic", "float16", "int8", "int8-uint8"])
@@ -121,7 +145,11 @@ def test_preprocess_none_and_naive(run, int8_model, inputs):
     result = run(
         "classify", good / "photo_3.jpg", "--model", int8_model, "--preprocess", "none", "--json"
     )
-    assert "needs 28x28" in _json_lines(result.stdout)[0]["no_digit"]
+    # the wrong option for a photo: an input error (exit 1), not a picture without a digit
+    assert result.exit_code == 1
+    (record,) = _json_lines(result.stdout)
+    assert record["label"] is None and record["no_digit"] is None
+    assert "reads 28x28 MNIST-style digits, this image is 640x480" in record["error"]
     result = run("classify", good / "photo_3.jpg", "--model", int8_model, "--preprocess", "naive")
     assert result.exit_code == 0
 
@@ -206,6 +234,25 @@ def test_eval_labelled_folder(run, int8_model, tmp_path, mnist_data):
     assert m["count"] == 30 and m["accuracy"] >= 0.8
 
 
+def test_eval_finds_mnist_where_every_command_does(run, int8_model, tmp_path, mnist_data,
+                                                  monkeypatch):  # fmt: skip
+    """Without --data: $DIGIT_EDGE_DATA, then the offline copy; with neither, a usage error."""
+    from edge import mnist
+
+    data = tmp_path / "mnist.npz"
+    np.savez(data, x_train=mnist_data.x_train[:10], y_train=mnist_data.y_train[:10],
+             x_test=mnist_data.x_test[:40], y_test=mnist_data.y_test[:40])  # fmt: skip
+    monkeypatch.setenv("DIGIT_EDGE_DATA", str(data))
+    result = run("eval", int8_model, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["models"][0]["count"] == 40
+    monkeypatch.delenv("DIGIT_EDGE_DATA")
+    monkeypatch.setattr(mnist, "OFFLINE_COPY", tmp_path / "no-shared-copy")
+    result = run("eval", int8_model)
+    assert result.exit_code == 2
+    assert "nothing to evaluate on: give --data" in result.stderr
+
+
 def test_eval_bad_data_is_one_line(run, int8_model, tmp_path):
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "cats").mkdir()
@@ -276,6 +323,15 @@ def test_bench_rejects_a_non_model(run, tmp_path):
 def test_python_dash_m_edge_and_version():
     out = edge_cli("--version")
     assert out.returncode == 0 and "digit-edge" in out.stdout
+
+
+def test_preprocess_none_names_the_files_own_size(run, int8_model, tmp_path):
+    """A huge JPEG is decoded at 1/8 scale; the error gives the size the user's file has."""
+    path = huge_jpeg(tmp_path / "huge.jpg", "4", side=4000)
+    result = run("classify", path, "--model", int8_model, "--preprocess", "none")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"digit-edge: error: {path}: --preprocess none reads 28x28")
+    assert "this image is 4000x4000" in result.stderr
 
 
 def test_huge_image_costs_little_memory(int8_model, tmp_path):

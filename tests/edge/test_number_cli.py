@@ -49,6 +49,18 @@ def test_classify_number_json(int8_model, files):
     assert blank["no_digit"].startswith("no digit") and blank["error"] is None
 
 
+def test_a_failed_input_has_a_numbers_keys(int8_model, files):
+    """An unreadable file's JSON has every key a number has, its number null: "" is kept for
+    an image read without a digit in it."""
+    (files / "d_broken.png").write_text("not an image")
+    result = run("classify", files, "--model", int8_model, "--number", "--json")
+    assert result.exit_code == 1
+    number, _, blank, broken = _records(result.stdout)
+    assert set(broken) == set(number) == set(blank)
+    assert broken["number"] is None and broken["digits"] == [] and blank["number"] == ""
+    assert "not an image" in broken["error"]
+
+
 def test_classify_number_text_and_csv(int8_model, files):
     text = run("classify", files / "b_lines.jpg", "--model", int8_model, "--number")
     assert text.exit_code == 0 and " / " in text.stdout and "5 digits" in text.stdout
