@@ -135,8 +135,9 @@ def load_runtime(preferred: str | None = None) -> Runtime:
             )
             continue
         return Runtime(spec.name, _version(spec.distribution), cls)
+    # The extra picks the interpreter that suits the Python and NumPy in use; one asked for
+    # by name is its own package (`.[edge]` may install the other one).
+    hint = "`pip install .[edge]`" if preferred is None else f"`pip install {preferred}`"
     raise RuntimeNotFound(
-        "no TFLite interpreter could be imported ("
-        + "; ".join(errors)
-        + "); install one with `pip install .[edge]`"
+        f"no TFLite interpreter could be imported ({'; '.join(errors)}); install one with {hint}"
     )

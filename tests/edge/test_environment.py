@@ -65,3 +65,17 @@ def test_tensorflow_last_resort_runtime_loads_and_reads(test_models, golden):
     tensors = model.to_input(golden["x"][:20])
     got = [model.invoke(tensors[i : i + 1])[0] for i in range(20)]
     assert (golden["lenet_int8"][:20] == got).all()  # TF's own interpreter: the reference itself
+
+
+def test_a_missing_runtime_asked_for_by_name_names_its_own_package():
+    """`.[edge]` installs whichever interpreter suits this Python and NumPy, not always the
+    one asked for, so the hint names the package of the runtime that is missing."""
+    from edge.errors import RuntimeNotFound
+
+    for name in RUNTIME_NAMES:
+        try:
+            load_runtime(name)
+        except RuntimeNotFound as exc:
+            assert f"`pip install {name}`" in str(exc) and f"{name}: " in str(exc)
+            return
+    pytest.skip("every runtime imports here")
