@@ -131,12 +131,29 @@ def mqtt_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if kwargs["mqtt_url"] is None:
+            check_nothing_without_url(click.get_current_context())
         kwargs["mqtt"] = settings(**{name: kwargs.pop(name) for name in NAMES})
         return f(*args, **kwargs)
 
     for option in reversed(OPTIONS):
         wrapper = option(wrapper)
     return wrapper
+
+
+def check_nothing_without_url(ctx: click.Context) -> None:
+    """An MQTT option typed without ``--mqtt`` would be ignored, so it is a usage error.
+    Environment variables are not: the service's defaults file may name a device that does
+    not publish."""
+    typed = [
+        "/".join(param.opts + param.secondary_opts)
+        for param in ctx.command.params
+        if param.name in NAMES
+        and param.name != "mqtt_url"
+        and ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
+    ]
+    if typed:
+        raise click.UsageError(f"{', '.join(typed)}: publishing options, they need --mqtt URL")
 
 
 def settings(
@@ -160,12 +177,20 @@ def settings(
         raise click.UsageError("--mqtt-password-file needs --mqtt-user")
     if mqtt_ca_file is not None and not mqtt_url.tls:
         raise click.UsageError("--mqtt-ca-file is for mqtts:// URLs")
+    password = read_password(mqtt_password_file) if mqtt_user is not None else None
+    if mqtt_user is not None and password is None:  # legal in MQTT, but rarely what was meant
+        click.echo(
+            f"digit-edge: note: no MQTT password found for user {mqtt_user!r} "
+            "(--mqtt-password-file, $DIGIT_EDGE_MQTT_PASSWORD or the credential mqtt-password); "
+            "connecting without one",
+            err=True,
+        )
     return MqttSettings(
         url=mqtt_url,
         device_id=device_id or default_device_id(),
         prefix=mqtt_prefix,
         user=mqtt_user,
-        password=read_password(mqtt_password_file) if mqtt_user is not None else None,
+        password=password,
         ca_file=mqtt_ca_file,
         queue=mqtt_queue,
         on_change=mqtt_on_change,

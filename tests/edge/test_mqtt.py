@@ -142,6 +142,29 @@ def test_option_mistakes_are_usage_errors(args, why, int8_model, videos):
     assert result.returncode == 2 and why in result.stderr, result.stderr
 
 
+def test_publishing_options_without_a_broker_are_usage_errors(int8_model, videos, monkeypatch):
+    """Typed without --mqtt they would be ignored; from the environment (the service's
+    defaults file) they are not a mistake."""
+    camera = ("camera", "--source", str(videos["short"]), "--model", str(int8_model), "--headless")
+    result = edge_cli(*camera, "--mqtt-on-change", "--device-id", "x", "--no-discovery")
+    assert result.returncode == 2 and result.stdout == ""
+    assert (
+        "--device-id, --mqtt-on-change, --discovery/--no-discovery: publishing options, "
+        "they need --mqtt URL" in result.stderr
+    ), result.stderr
+    monkeypatch.setenv("DIGIT_EDGE_DEVICE_ID", "kitchen")
+    assert edge_cli(*camera, "--max-frames", "2").returncode == 0
+
+
+def test_a_user_without_a_password_is_told(int8_model, videos, monkeypatch):
+    monkeypatch.delenv("DIGIT_EDGE_MQTT_PASSWORD", raising=False)
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    result = edge_cli("camera", "--source", str(videos["short"]), "--model", str(int8_model),
+                      "--headless", "--max-frames", "1", "--mqtt", "mqtt://127.0.0.1:1",
+                      "--mqtt-user", "pi")  # fmt: skip
+    assert "no MQTT password found for user 'pi'" in result.stderr, result.stderr
+
+
 def test_device_ids_and_prefixes():
     assert sanitize_device_id("pi-4.kitchen (2)") == "pi-4_kitchen__2_"
     assert sanitize_device_id("cam_01") == "cam_01"
