@@ -15,6 +15,7 @@ import collections
 import contextlib
 import functools
 import json
+import os
 import queue
 import signal
 import sys
@@ -552,6 +553,10 @@ def run(
                     consumer(event)
         except StopLoop as exc:
             summary.ended_by = str(exc)
+        except StreamFailed as exc:
+            summary.ended_by = "the source stopping"
+            exc.summary = summary
+            raise
         finally:
             summary.seconds = time.perf_counter() - start
             summary.cpu_last = time.process_time()
@@ -591,6 +596,17 @@ class Window:
     """The live view on a display: the frame, the digit's box, the reading and the FPS."""
 
     NAME = "digit-edge"
+
+    def __init__(self) -> None:
+        # Without a display, a Qt or GTK build of OpenCV aborts the process at the first
+        # imshow, before any Python error can be raised; so ask before opening anything.
+        if sys.platform.startswith("linux") and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        ):
+            raise CameraError(
+                "no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset): use "
+                "--headless, or `digit-edge serve` to watch from a browser"
+            )
 
     def __call__(self, event: FrameReading) -> None:
         """Draw and show; q or Esc ends the loop."""

@@ -67,12 +67,17 @@ def image_record(name: str, reading: Any, model: DigitClassifier) -> dict[str, A
     }
 
 
-def failed_record(name: str, message: str, model: DigitClassifier, number: bool) -> dict[str, Any]:
+def failed_record(
+    name: str, message: str, model: DigitClassifier, number: bool, min_confidence: float
+) -> dict[str, Any]:
     """A failed input's ``classify --json`` object: every key a reading has (nothing read:
-    nulls and empty lists), so a consumer reads one shape and checks ``error``."""
+    nulls and empty lists; the threshold the others were read with), so a consumer reads one
+    shape and checks ``error``."""
     from edge.number import NumberReading
 
-    empty = NumberReading("", []) if number else Reading(None, None, [])
+    empty: Any = Reading(None, None, [])
+    if number:
+        empty = NumberReading("", [], min_confidence=min_confidence)
     record = image_record(name, empty, model)
     if number:
         record["number"] = None  # "" means an image read and no digit found in it

@@ -23,13 +23,14 @@ import click
 
 from edge import __version__, confidence
 from edge.classify import failed_record, image_record
-from edge.errors import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, DigitEdgeError
+from edge.errors import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, DigitEdgeError, StreamFailed
 from edge.model import DigitClassifier, ModelOptions
 from edge.mqtt_options import mqtt_options
 from edge.pipeline import PREPROCESSING_NAMES, DigitReader
 from edge.runtime import KERNEL_NAMES, RUNTIME_NAMES
 
 if TYPE_CHECKING:  # imported where used: eval's module is not loaded for classify
+    from edge.camera import Summary
     from edge.mqtt import MqttPublisher, MqttSettings
 
 #: The file that reads real handwriting best (README, "Which model"; docs/real-handwriting.md).
@@ -221,7 +222,7 @@ def classify(
     threshold = confidence.resolve(min_confidence, model)
     reader = _reader(model, preprocess, top_k, number, threshold, decimal_point)
     sources = list(imageio.expand(paths))
-    out = _Output(as_json, as_csv, top_k, number)
+    out = _Output(as_json, as_csv, top_k, number, threshold)
     saved = _SavedInputs(save_preprocessed) if save_preprocessed is not None else None
     failed = 0
     with _progress(len(sources), "classifying") as tick:
@@ -361,8 +362,11 @@ class _Output:
         "total_ms",
     )
 
-    def __init__(self, as_json: bool, as_csv: bool, top_k: int, number: bool = False) -> None:
+    def __init__(
+        self, as_json: bool, as_csv: bool, top_k: int, number: bool, min_confidence: float
+    ) -> None:
         self.as_json, self.as_csv, self.top_k, self.number = as_json, as_csv, top_k, number
+        self.min_confidence = min_confidence
         self.csv = None
         if as_csv:
             fields = self.NUMBER_CSV_FIELDS if number else self.CSV_FIELDS
@@ -439,9 +443,13 @@ class _Output:
 
     def error(self, path: str, message: str, model: DigitClassifier) -> None:
         if self.as_json:
-            click.echo(json.dumps(failed_record(path, message, model, self.number)))
+            record = failed_record(path, message, model, self.number, self.min_confidence)
+            click.echo(json.dumps(record))
         elif self.csv is not None:
-            self.csv.writerow({"path": path, "error": message, "runtime": model.runtime.describe()})
+            row = {"path": path, "error": message, "runtime": model.runtime.describe()}
+            if not self.number:
+                row["unsure"] = "false"  # as in JSON: nothing was read, so nothing is unsure
+            self.csv.writerow(row)
 
 
 class _progress:
@@ -590,12 +598,25 @@ def camera(
     publisher = mqtt_publisher(mqtt, model)
     if publisher is not None:
         consumers.append(publisher)  # run() closes it: queued readings go out, then offline
-    summary = {**run(reader, options, consumers).as_dict(), "runtime": model.runtime.describe()}
+    try:
+        summary = run(reader, options, consumers)
+    except StreamFailed as exc:  # the frames read until then still get their summary
+        if exc.summary is not None:
+            _report_summary(exc.summary, model, publisher, headless)
+        raise
+    _report_summary(summary, model, publisher, headless)
+
+
+def _report_summary(
+    summary: Summary, model: DigitClassifier, publisher: MqttPublisher | None, headless: bool
+) -> None:
+    """The camera run's last JSON line (headless) and its one line on stderr."""
+    record = {**summary.as_dict(), "runtime": model.runtime.describe()}
     if publisher is not None:
-        summary["mqtt"] = publisher.stats.as_dict()
+        record["mqtt"] = publisher.stats.as_dict()
     if headless:
-        click.echo(json.dumps(summary))
-    click.echo(f"digit-edge: {summary_line(summary)}", err=True)
+        click.echo(json.dumps(record))
+    click.echo(f"digit-edge: {summary_line(record)}", err=True)
 
 
 def mqtt_publisher(mqtt: MqttSettings | None, model: DigitClassifier) -> MqttPublisher | None:

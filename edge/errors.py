@@ -42,6 +42,8 @@ class CameraError(DigitEdgeError):
 
 
 class StreamFailed(CameraError):
-    """A camera or stream stopped delivering frames after the run started."""
+    """A camera or stream stopped delivering frames after the run started; ``summary`` is
+    the run's until then (the camera loop sets it), which a user still wants to see."""
 
     exit_code = EXIT_INPUT_FAILED
+    summary: object = None

@@ -310,6 +310,8 @@ class NumberReading:
             "digits": [d.as_dict() for d in self.digits],
             "lowest_probability": None if low is None else round(low, 6),
             "min_confidence": self.min_confidence,
+            # As a single digit's: some digit is below --min-confidence ("?" in the number).
+            "unsure": any(d.unsure for d in self.digits),
             "no_digit": self.no_digit,
             "box": list(self.box) if self.box else None,
             "timings_ms": {k: round(v, 4) for k, v in self.timings_ms.items()},

@@ -210,10 +210,30 @@ def test_a_stream_that_stops_is_retried_then_an_error(int8_model, monkeypatch):
     out: list[dict] = []
     options = CameraOptions("rtsp://127.0.0.1:9/stream", retries=3, retry_delay=0.01)
     start = time.monotonic()
-    with pytest.raises(CameraError, match=r"stopped delivering frames \(gave up after 3 reopen"):
+    gave_up = r"stopped delivering frames \(gave up after 3 reopen"
+    with pytest.raises(CameraError, match=gave_up) as err:
         run(reader, options, [out.append])
     assert len(out) == 5 and _FlakyCapture.opened == 4  # the first open + 3 retries
     assert time.monotonic() - start < 5
+    assert err.value.summary.classified == 5 and err.value.summary.ended_by == "the source stopping"
+
+
+def test_a_stream_that_stops_still_prints_its_summary(int8_model, monkeypatch):
+    """The frames read before the stream stopped are accounted for: the summary JSON line and
+    the summary on stderr, then the error and exit 1."""
+    from edge import camera
+
+    first = iter([4])
+    monkeypatch.setattr(camera, "open_source", lambda spec: _FlakyCapture(next(first, 0)))
+    result = CliRunner().invoke(cli, ["camera", "--source", "rtsp://127.0.0.1:9/s", "--model",
+                                      str(int8_model), "--headless", "--retries", "1"])  # fmt: skip
+    assert result.exit_code == 1
+    lines = _lines(result.stdout)
+    assert [x["event"] for x in lines] == ["frame"] * 4 + ["summary"]
+    assert lines[-1]["classified"] == 4 and lines[-1]["ended_by"] == "the source stopping"
+    errors = result.stderr.strip().splitlines()
+    assert "4 classified" in errors[-2] and "ended by the source stopping" in errors[-2]
+    assert errors[-1].startswith("digit-edge: error: rtsp://127.0.0.1:9/s: stopped delivering")
 
 
 def test_summary_splits_cpu_and_restores_opencv_threads(int8_model, video):

@@ -93,6 +93,11 @@ def test_classify_csv(run, int8_model, inputs):
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert len(rows) == 5 and rows[0].keys() >= {"path", "label", "probability", "error"}
     assert {r["unsure"] for r in rows} == {"false"}
+    broken = run("classify", good / "mnist_0.png", "/nowhere.png", "--model", int8_model, "--csv")
+    assert broken.exit_code == 1
+    rows = list(csv.DictReader(io.StringIO(broken.stdout)))
+    assert [bool(r["error"]) for r in rows] == [False, True]
+    assert {r["unsure"] for r in rows} == {"false"}  # a failed row too, as its JSON says
 
 
 def test_classify_human_output_and_save_preprocessed(run, int8_model, inputs, tmp_path):

@@ -53,11 +53,15 @@ def test_a_failed_input_has_a_numbers_keys(int8_model, files):
     """An unreadable file's JSON has every key a number has, its number null: "" is kept for
     an image read without a digit in it."""
     (files / "d_broken.png").write_text("not an image")
-    result = run("classify", files, "--model", int8_model, "--number", "--json")
+    result = run(
+        "classify", files, "--model", int8_model, "--number", "--json", "--min-confidence", "0.01"
+    )  # fmt: skip
     assert result.exit_code == 1
     number, _, blank, broken = _records(result.stdout)
     assert set(broken) == set(number) == set(blank)
     assert broken["number"] is None and broken["digits"] == [] and blank["number"] == ""
+    assert broken["min_confidence"] == number["min_confidence"] == 0.01  # read alike
+    assert broken["unsure"] is number["unsure"] is False
     assert "not an image" in broken["error"]
 
 
@@ -165,7 +169,7 @@ def test_min_confidence_turns_unsure_digits_into_question_marks(int8_model, file
         "--min-confidence", "1.0",
     )  # fmt: skip
     record = _records(result.stdout)[0]
-    assert record["number"] == "????"
+    assert record["number"] == "????" and record["unsure"] is True
     assert all(d["unsure"] and d["label"].isdigit() for d in record["digits"])
 
 

@@ -220,3 +220,21 @@ def test_picamera2_missing_says_what_to_install(int8_model):
     code, _, stderr = _run(["--source", "picamera2"], int8_model)
     assert code == 2
     assert "picamera2 is not installed" in stderr and "python3-picamera2" in stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="DISPLAY is X11/Wayland's")
+def test_a_window_without_a_display_is_one_line_not_an_abort(int8_model, video):
+    """Debian's OpenCV (Qt) aborts the process at the first imshow without a display (exit
+    134 and Qt's messages), so the camera asks for a display before opening a window."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", "camera", "--source", str(video), "--model",
+         str(int8_model), "--max-frames", "3"],
+        capture_output=True, text=True, timeout=120, env={**env, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        "digit-edge: error: no display to open a window on (DISPLAY and WAYLAND_DISPLAY are "
+        "unset): use --headless, or `digit-edge serve` to watch from a browser"
+    ]
