@@ -97,20 +97,27 @@ def first_look(gray: np.ndarray, size: int, options: NumberOptions) -> tuple[Ink
 
 def thin_ink_is_dark(work: np.ndarray) -> bool:
     """The polarity from thin features only: dark strokes (black-hat) against bright ones
-    (white top-hat), a 5x5 ellipse at half the first look's scale, the strong ones (above 15% of the
-    largest) summed as edge.normalize.is_dark_on_light sums its differences.
+    (white top-hat), a 5x5 ellipse at 1/2, 1/4 and 1/8 of the first look's scale, the strong
+    ones (above 15% of the largest at each scale) summed as edge.normalize.is_dark_on_light
+    sums its differences.
 
     Why not that vote: a page holds long edges (a dark table beyond the page, a hard
     shadow), and the median's lag along them votes "bright ink" on the paper's side; the
-    morphology follows a step edge, so only strokes vote here.
+    morphology follows a step edge, so only strokes vote here. Why three scales: at 1/2 the
+    ellipse spans strokes up to about 10 px of the first look, and a marker's bolder strokes
+    vote only at their corners there while the paper between them outvotes them; at 1/4 and
+    1/8 strokes up to about 20 and 40 px vote too (docs/edge.md, "Reading a number", rule 1).
     """
-    half = cv2.resize(work, (max(1, work.shape[1] // 2), max(1, work.shape[0] // 2)),
-                      interpolation=cv2.INTER_AREA)  # fmt: skip
-    dark = cv2.morphologyEx(half, cv2.MORPH_BLACKHAT, _STROKE_KERNEL)
-    bright = cv2.morphologyEx(half, cv2.MORPH_TOPHAT, _STROKE_KERNEL)
-    t = 0.15 * max(cv2.minMaxLoc(dark)[1], cv2.minMaxLoc(bright)[1])
-    dark_sum = cv2.sumElems(cv2.threshold(dark, t, 0, cv2.THRESH_TOZERO)[1])[0]
-    bright_sum = cv2.sumElems(cv2.threshold(bright, t, 0, cv2.THRESH_TOZERO)[1])[0]
+    dark_sum = bright_sum = 0.0
+    small = work
+    for _ in range(3):  # each half the size of the last: 1/2, 1/4, 1/8
+        size = (max(1, small.shape[1] // 2), max(1, small.shape[0] // 2))
+        small = cv2.resize(small, size, interpolation=cv2.INTER_AREA)
+        dark = cv2.morphologyEx(small, cv2.MORPH_BLACKHAT, _STROKE_KERNEL)
+        bright = cv2.morphologyEx(small, cv2.MORPH_TOPHAT, _STROKE_KERNEL)
+        t = 0.15 * max(cv2.minMaxLoc(dark)[1], cv2.minMaxLoc(bright)[1])
+        dark_sum += cv2.sumElems(cv2.threshold(dark, t, 0, cv2.THRESH_TOZERO)[1])[0]
+        bright_sum += cv2.sumElems(cv2.threshold(bright, t, 0, cv2.THRESH_TOZERO)[1])[0]
     return dark_sum >= bright_sum
 
 

@@ -42,6 +42,17 @@ def digit_on_paper(label: int = 3, size: tuple[int, int] = (320, 240)) -> np.nda
     return img
 
 
+def marker_digit(digit: int, stroke: int = 12) -> np.ndarray:
+    """A bold digit half a 320x240 frame tall, as a thick marker writes it (strokes of
+    ``stroke`` px: wider than the number reader's polarity vote sees at half scale)."""
+    img = np.full((240, 320), 235, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (tw, th), _ = cv2.getTextSize(str(digit), font, 5.0, stroke)
+    cv2.putText(img, str(digit), ((320 - tw) // 2, (240 + th) // 2), font, 5.0, 20, stroke,
+                cv2.LINE_AA)  # fmt: skip
+    return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+
+
 def huge_jpeg(path: Path, digit: str, side: int = 10000) -> Path:
     """A ``side`` x ``side`` JPEG of one big dark digit on light paper (a huge photo)."""
     big = np.full((side, side), 228, np.uint8)

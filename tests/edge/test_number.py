@@ -16,13 +16,13 @@ from edge import number_ink as NI
 from edge import number_parts as NP
 from edge import synth
 from edge.model import open_model
-from edge.normalize import normalize
+from edge.normalize import normalize, to_gray
 from edge.number_options import DEFAULT_NUMBER_OPTIONS, NumberOptions
 from edge.pipeline import DigitReader
 from edge.reread import SHIFTS
 from edge.synth_numbers import number_set
 from tests import model_zoo
-from tests.edge.helpers import strip_on_a_desk
+from tests.edge.helpers import marker_digit, strip_on_a_desk
 
 OPTIONS = DEFAULT_NUMBER_OPTIONS
 
@@ -535,6 +535,24 @@ def test_thin_ink_polarity():
     small = cv2.resize(image, (320, 213), interpolation=cv2.INTER_AREA)
     assert NI.thin_ink_is_dark(small)
     assert not NI.thin_ink_is_dark(255 - small)
+
+
+@pytest.mark.parametrize(("digit", "stroke"), [(d, 12) for d in range(10)] + [(0, 20), (6, 20)])
+def test_a_marker_digit_half_the_frame_tall_is_one_digit_seen_as_alone(digit, stroke):
+    """Its polarity is dark ink (the vote at a quarter scale sees the bold strokes), so it is
+    one whole digit, and the model gets the 28x28 it gets for the digit alone (within a
+    pixel's shift of the centre of mass); before, the paper was taken for the ink and a 1
+    had no digit, a 0 was three."""
+    image = marker_digit(digit, stroke)
+    assert NI.thin_ink_is_dark(to_gray(image))
+    assert not NI.thin_ink_is_dark(255 - to_gray(image))
+    seg = N.segment(image)
+    assert len(seg.digits) == 1, seg.reason
+    x, _, w, h = seg.digits[0].box
+    assert h > 100 and 100 < x + w / 2 < 220  # the whole digit, in the middle
+    alone, found = normalize(image).image, seg.digits[0].image
+    shifts = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    assert min(np.abs(np.roll(found, s, (0, 1)) - alone).mean() for s in shifts) < 0.03
 
 
 def test_an_unsure_digit_is_read_again_shifted(reader, mnist_data):
