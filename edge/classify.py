@@ -75,10 +75,8 @@ def failed_record(
     shape and checks ``error``."""
     from edge.number import NumberReading
 
-    empty: Any = Reading(None, None, [])
-    if number:
-        empty = NumberReading("", [], min_confidence=min_confidence)
-    record = image_record(name, empty, model)
-    if number:
-        record["number"] = None  # "" means an image read and no digit found in it
+    if not number:
+        return {**image_record(name, Reading(None, None, []), model), "error": message}
+    record = image_record(name, NumberReading("", [], min_confidence=min_confidence), model)
+    record["number"] = None  # "" means an image read and no digit found in it
     return {**record, "error": message}

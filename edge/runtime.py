@@ -137,7 +137,9 @@ def load_runtime(preferred: str | None = None) -> Runtime:
         return Runtime(spec.name, _version(spec.distribution), cls)
     # The extra picks the interpreter that suits the Python and NumPy in use; one asked for
     # by name is its own package (`.[edge]` may install the other one).
-    hint = "`pip install .[edge]`" if preferred is None else f"`pip install {preferred}`"
+    hint = "`pip install .[edge]`"
+    if preferred is not None:
+        hint = f"`pip install {candidates[0].distribution}`"
     raise RuntimeNotFound(
         f"no TFLite interpreter could be imported ({'; '.join(errors)}); install one with {hint}"
     )

@@ -19,6 +19,7 @@ import json
 import click
 
 from edge import mnist, synth, synth_numbers, usps
+from edge.errors import DigitEdgeError
 from edge.model import open_model
 from edge.normalize import to_gray, to_work_scale
 from edge.number import NumberReader
@@ -84,14 +85,17 @@ def polarity(test: mnist.Mnist, usps_archive: str | None, count: int) -> dict[st
 @click.option("--count", type=click.IntRange(10), default=1000, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 def main(model: str, data: str, usps_archive: str | None, count: int, as_json: bool) -> None:
-    reader = DigitReader(open_model(model))
-    test = mnist.load(data)
-    result = {
-        "model": model,
-        "single digits": single_digits(reader, test, count),
-        "markers": markers(reader),
-        "polarity": polarity(test, usps_archive, count // 2),
-    }
+    try:
+        reader = DigitReader(open_model(model))
+        test = mnist.load(data)
+        result = {
+            "model": model,
+            "single digits": single_digits(reader, test, count),
+            "markers": markers(reader),
+            "polarity": polarity(test, usps_archive, count // 2),
+        }
+    except DigitEdgeError as exc:
+        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(result))
         return

@@ -539,7 +539,7 @@ def test_thin_ink_polarity():
 
 @pytest.mark.parametrize(("digit", "stroke"), [(d, 12) for d in range(10)] + [(0, 20), (6, 20)])
 def test_a_marker_digit_half_the_frame_tall_is_one_digit_seen_as_alone(digit, stroke):
-    """Its polarity is dark ink (the vote at a quarter scale sees the bold strokes), so it is
+    """Its polarity is dark ink (the votes at 1/4 and 1/8 scale see the bold strokes), so it is
     one whole digit, and the model gets the 28x28 it gets for the digit alone (within a
     pixel's shift of the centre of mass); before, the paper was taken for the ink and a 1
     had no digit, a 0 was three."""
