@@ -94,6 +94,37 @@ def image_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def jpeg_is_whole(data: bytes) -> bool:
+    """Whether a JPEG's compressed pixels end with its end-of-image marker.
+
+    Why after the first scan's header: an Exif thumbnail before it ends with its own marker,
+    and a phone's motion photo or a camera's extra images follow the marker with megabytes of
+    other data, so neither the first marker nor the file's last bytes tell. Inside the scans
+    a 0xFF byte is always followed by 0x00 or a restart marker, never by 0xD9.
+    """
+    scan = _first_scan(data)
+    return data.find(b"\xff\xd9", scan if scan is not None else 2) != -1
+
+
+def _first_scan(data: bytes) -> int | None:
+    """The offset of a JPEG's first start-of-scan marker (its headers end there), or None."""
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None  # not at a marker: headers we cannot walk
+        marker = data[i + 1]
+        if marker == 0xDA:
+            return i
+        if marker == 0xFF:  # fill byte before a marker
+            i += 1
+            continue
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            i += 2
+            continue
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    return None
+
+
 def alpha_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) of a PNG or WebP whose header says it may hold transparent pixels."""
     if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 26:
@@ -138,7 +169,7 @@ def decode_scaled(data: bytes, name: str) -> tuple[np.ndarray, float]:
     """:func:`decode`, and the factor from decoded to original pixels (1, 2, 4 or 8 or more)."""
     if not data:
         raise InputError(f"{name}: empty file (0 bytes)")
-    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-4096:]:
+    if data[:2] == b"\xff\xd8" and not jpeg_is_whole(data):
         raise InputError(f"{name}: truncated JPEG (no end-of-image marker)")
     flag, factor = cv2.IMREAD_GRAYSCALE, 1
     size = image_size(data)

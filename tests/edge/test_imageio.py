@@ -59,6 +59,35 @@ def test_truncated_jpeg(tmp_path):
         imageio.read(tmp_path / "cut.jpg")
 
 
+def with_thumbnail(jpeg: bytes) -> bytes:
+    """The JPEG with an APP1 segment holding a small JPEG (a thumbnail) before its pixels, as
+    a phone's Exif block does: a second end-of-image marker near the start of the file."""
+    _, thumb = cv2.imencode(".jpg", digit_on_paper(5, (160, 120)))
+    payload = b"Exif\x00\x00" + thumb.tobytes()
+    return jpeg[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:]
+
+
+def test_a_truncated_jpeg_with_a_thumbnail_is_still_truncated(tmp_path):
+    _, data = cv2.imencode(".jpg", digit_on_paper(5, (640, 480)))
+    whole = with_thumbnail(data.tobytes())
+    (tmp_path / "cut.jpg").write_bytes(whole[: len(whole) - len(data) // 2])
+    with pytest.raises(InputError, match="truncated JPEG"):
+        imageio.read(tmp_path / "cut.jpg")
+
+
+def test_a_motion_photo_reads_as_its_still_image():
+    """Pixel and Samsung phones append the video of a motion photo after the JPEG's end: the
+    file ends in megabytes of MP4, not in the end-of-image marker, and is not truncated."""
+    still = cv2.cvtColor(digit_on_paper(3, (640, 480)), cv2.COLOR_BGR2GRAY)
+    _, data = cv2.imencode(".jpg", still, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    video = b"\x00\x00\x00\x18ftypmp42" + bytes(
+        np.random.default_rng(0).integers(0, 256, 1 << 20, np.uint8)
+    )
+    image = imageio.decode(with_thumbnail(data.tobytes()) + video, "PXL_MP.jpg")
+    assert image.shape == still.shape
+    assert np.mean(np.abs(image.astype(int) - still)) < 3
+
+
 def test_text_file_named_png(tmp_path):
     (tmp_path / "fake.png").write_text("hello, I am not a picture\n")
     with pytest.raises(InputError, match="not an image OpenCV can read"):
