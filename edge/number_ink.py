@@ -107,11 +107,14 @@ def thin_ink_is_dark(work: np.ndarray) -> bool:
     ellipse spans strokes up to about 10 px of the first look, and a marker's bolder strokes
     vote only at their corners there while the paper between them outvotes them; at 1/4 and
     1/8 strokes up to about 20 and 40 px vote too (docs/edge.md, "Reading a number", rule 1).
+    A small image votes at the scales where it is still at least :data:`_MIN_VOTING_SIDE`.
     """
     dark_sum = bright_sum = 0.0
     small = work
     for _ in range(3):  # each half the size of the last: 1/2, 1/4, 1/8
-        size = (max(1, small.shape[1] // 2), max(1, small.shape[0] // 2))
+        size = (small.shape[1] // 2, small.shape[0] // 2)
+        if min(size) < _MIN_VOTING_SIDE:
+            break
         small = cv2.resize(small, size, interpolation=cv2.INTER_AREA)
         dark = cv2.morphologyEx(small, cv2.MORPH_BLACKHAT, _STROKE_KERNEL)
         bright = cv2.morphologyEx(small, cv2.MORPH_TOPHAT, _STROKE_KERNEL)
@@ -122,6 +125,9 @@ def thin_ink_is_dark(work: np.ndarray) -> bool:
 
 
 _STROKE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+#: A scale smaller than this (two kernels) does not vote: it is mostly the kernel's border, and
+#: a 28x28 digit's 3x3 eighth outvoted its half and read its paper as the ink.
+_MIN_VOTING_SIDE = 10
 
 
 def closer_look(
