@@ -28,8 +28,9 @@ IMAGE_SUFFIXES = frozenset(
 MAX_DECODE_PIXELS = 4_000_000
 #: Above this even a 1/8 decode is too big to be a photo of a digit.
 MAX_IMAGE_PIXELS = MAX_DECODE_PIXELS * 64
-#: A transparent image is decoded with its colour and alpha (4 bytes a pixel): 64 MB at most.
-MAX_ALPHA_PIXELS = MAX_DECODE_PIXELS * 4
+#: A transparent image is decoded whole, with its colour and alpha (4 bytes a pixel): a 4096 x
+#: 4096 canvas (the largest many drawing apps make) is 64 MiB.
+MAX_ALPHA_PIXELS = 4096 * 4096
 _REDUCED = ((1, cv2.IMREAD_GRAYSCALE), (2, cv2.IMREAD_REDUCED_GRAYSCALE_2),
             (4, cv2.IMREAD_REDUCED_GRAYSCALE_4), (8, cv2.IMREAD_REDUCED_GRAYSCALE_8))  # fmt: skip
 
@@ -149,15 +150,27 @@ def flatten(image: np.ndarray) -> np.ndarray:
     shows them on white, and so do we; but strokes that are light themselves (a white brush)
     on a mostly transparent image would vanish there, so they get black.
     """
+    return on_background(*gray_and_alpha(image))
+
+
+def gray_and_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A BGRA image (8 or 16 bits) as two uint8 planes: its gray and its alpha."""
     if image.dtype != np.uint8:
-        image = (image // 257).astype(np.uint8)
-    gray = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_BGR2GRAY)
-    alpha = image[..., 3].astype(np.float32) / 255
-    if alpha.min() == 1.0:
+        image = cv2.convertScaleAbs(image, alpha=1 / 257)
+    return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY), cv2.extractChannel(image, 3)
+
+
+def on_background(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """:func:`flatten` of the two planes (both are reused for the result). In uint8, a byte a
+    pixel: a canvas is as large as a photo, and float copies of it were 4x its decode."""
+    if cv2.minMaxLoc(alpha)[0] == 255:
         return gray
-    ink = float((gray * alpha).sum() / max(float(alpha.sum()), 1e-6))
-    background = 0.0 if alpha.mean() < 0.5 and ink >= 128 else 255.0
-    return np.rint(gray * alpha + background * (1 - alpha)).astype(np.uint8)
+    on_black = cv2.multiply(gray, alpha, dst=gray, scale=1 / 255)  # blended on black
+    covered = cv2.sumElems(alpha)[0] / 255  # pixels' worth of opaque strokes
+    ink = cv2.sumElems(on_black)[0] / max(covered, 1e-6)  # their mean gray
+    if covered < 0.5 * alpha.size and ink >= 128:
+        return on_black
+    return cv2.add(on_black, cv2.bitwise_not(alpha, dst=alpha), dst=on_black)  # on white
 
 
 def decode(data: bytes, name: str) -> np.ndarray:
@@ -179,13 +192,32 @@ def decode_scaled(data: bytes, name: str) -> tuple[np.ndarray, float]:
             raise InputError(f"{name}: {size[0]}x{size[1]} is too large to be a photo of a digit")
         factor, flag = next((f, fl) for f, fl in _REDUCED if pixels / (f * f) <= MAX_DECODE_PIXELS)
     transparent = alpha_size(data)
-    if transparent is not None and transparent[0] * transparent[1] <= MAX_ALPHA_PIXELS:
-        image = _imdecode(data, name, cv2.IMREAD_UNCHANGED)
-        return _shrink(flatten(image) if image.ndim == 3 and image.shape[2] == 4 else image)
+    if transparent is not None:
+        return _shrink(_decode_transparent(data, name, transparent))
     image = _imdecode(data, name, flag)
     if factor == 1:  # a format whose header we do not parse may still be huge
         return _shrink(image)
     return image, float(factor)
+
+
+def _decode_transparent(data: bytes, name: str, size: tuple[int, int]) -> np.ndarray:
+    """A PNG or WebP that may hold transparent pixels, decoded with its alpha and flattened.
+
+    Why refuse a larger one: read without its alpha, a drawing on transparent black is one
+    colour, and "blank image" would be a wrong answer rather than an error.
+    """
+    w, h = size
+    if w * h > MAX_ALPHA_PIXELS:
+        raise InputError(
+            f"{name}: {w}x{h} with transparency is too large to read here "
+            "(at most 4096x4096); save it smaller, or without transparency"
+        )
+    image = _imdecode(data, name, cv2.IMREAD_UNCHANGED)
+    if image.ndim != 3 or image.shape[2] != 4:
+        return image  # the header allowed transparency, the pixels have none
+    gray, alpha = gray_and_alpha(image)
+    del image  # 4 bytes a pixel, freed before the background is laid
+    return on_background(gray, alpha)
 
 
 def _imdecode(data: bytes, name: str, flag: int) -> np.ndarray:

@@ -167,6 +167,23 @@ def test_transparent_drawing_is_seen_on_a_background(ext, ink, background):
     assert np.ptp(image) > 200  # the digit stands out
 
 
+def test_a_4096_canvas_is_read_with_its_alpha_and_a_larger_one_is_refused():
+    """4096x4096 is the largest canvas many drawing apps make: its strokes are seen on white
+    (read without alpha, as above 16 MP before, it was "blank image"). A larger transparent
+    image is an error naming its size, not a wrong "no digit"."""
+    small, _ = canvas_drawing(20, 512)
+    bgra = cv2.resize(small, (4096, 4096), interpolation=cv2.INTER_NEAREST)
+    _, data = cv2.imencode(".png", bgra, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    image, factor = imageio.decode_scaled(data.tobytes(), "canvas.png")
+    assert image.shape == (2000, 2000) and factor == 4096 / 2000
+    assert image[0, 0] == 255 and image.min() <= 21  # white paper, the stroke's own gray
+    ihdr = (
+        b"\x00\x00\x00\rIHDR" + (4097).to_bytes(4, "big") + (4096).to_bytes(4, "big") + b"\x08\x06"
+    )
+    with pytest.raises(InputError, match=r"canvas\.png: 4097x4096 with transparency is too large"):
+        imageio.decode(b"\x89PNG\r\n\x1a\n" + ihdr + b"\x00" * 32, "canvas.png")
+
+
 def test_opaque_and_mostly_opaque_alpha_keep_their_own_paper():
     """A screenshot saved with alpha (all opaque) reads as its colours; a page with a few
     transparent pixels around it has its own light paper, so they become white, not black."""
