@@ -26,7 +26,7 @@ from edge.classify import failed_record, image_record
 from edge.errors import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, DigitEdgeError, StreamFailed
 from edge.model import DigitClassifier, ModelOptions
 from edge.mqtt_options import mqtt_options
-from edge.pipeline import PREPROCESSING_NAMES, DigitReader
+from edge.pipeline import PREPROCESSING, PREPROCESSING_NAMES, DigitReader
 from edge.runtime import KERNEL_NAMES, RUNTIME_NAMES
 
 if TYPE_CHECKING:  # imported where used: eval's module is not loaded for classify
@@ -35,6 +35,8 @@ if TYPE_CHECKING:  # imported where used: eval's module is not loaded for classi
 
 #: The file that reads real handwriting best (README, "Which model"; docs/real-handwriting.md).
 DEFAULT_MODEL = Path("artifacts/tflite/edgenet_int8.tflite")
+
+PREPROCESSING_HELP = "; ".join(f"{name}: {what}" for name, what in PREPROCESSING.items()) + "."
 
 
 class _Group(click.Group):
@@ -181,7 +183,7 @@ def _number_options(command: Any) -> Any:
     type=click.Choice(PREPROCESSING_NAMES),
     default="mnist",
     show_default=True,
-    help="mnist: find and normalise the digit; naive: resize; none: already 28x28.",
+    help=PREPROCESSING_HELP,
 )
 @click.option(
     "--save-preprocessed",
@@ -357,6 +359,7 @@ class _Output:
         "lowest_probability",
         "digits",
         "no_digit",
+        "unsure",
         "error",
         "runtime",
         "total_ms",
@@ -426,6 +429,7 @@ class _Output:
                         f"{d['label']}:{d['probability']:.4f}" for d in record["digits"]
                     ),
                     "no_digit": record["no_digit"] or "",
+                    "unsure": "true" if record["unsure"] else "false",
                     "error": "",
                     "runtime": record["runtime"],
                     "total_ms": record["timings_ms"]["total"],
@@ -446,10 +450,9 @@ class _Output:
             record = failed_record(path, message, model, self.number, self.min_confidence)
             click.echo(json.dumps(record))
         elif self.csv is not None:
-            row = {"path": path, "error": message, "runtime": model.runtime.describe()}
-            if not self.number:
-                row["unsure"] = "false"  # as in JSON: nothing was read, so nothing is unsure
-            self.csv.writerow(row)
+            # unsure as in JSON: nothing was read, so nothing is unsure
+            row = {"path": path, "unsure": "false", "error": message}
+            self.csv.writerow({**row, "runtime": model.runtime.describe()})
 
 
 class _progress:
@@ -506,6 +509,7 @@ def loop_options(f: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Choice(PREPROCESSING_NAMES),
             default="mnist",
             show_default=True,
+            help=PREPROCESSING_HELP,
         ),
         click.option("--top-k", type=click.IntRange(1, 10), default=1, show_default=True),
     ]
@@ -763,7 +767,8 @@ def serve(
     type=click.Choice(PREPROCESSING_NAMES),
     default="mnist",
     show_default=True,
-    help="For a labelled folder of pictures (MNIST arrays are used as they are).",
+    help="For a labelled folder of pictures (MNIST arrays are used as they are). "
+    + PREPROCESSING_HELP,
 )
 @click.option(
     "--photos",

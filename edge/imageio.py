@@ -21,8 +21,9 @@ from edge.errors import InputError
 from edge.fileio import read_file
 
 #: What a folder is searched for (a file named on the command line is tried whatever its suffix).
+#: GIF too: read where OpenCV reads it (4.14's wheel), else each named as unreadable.
 IMAGE_SUFFIXES = frozenset(
-    ".png .jpg .jpeg .jpe .bmp .dib .tif .tiff .webp .pbm .pgm .ppm .pnm .sr .ras .jp2 .exr".split()  # noqa: SIM905
+    ".png .jpg .jpeg .jpe .bmp .dib .tif .tiff .webp .gif .pbm .pgm .ppm .pnm .sr .ras .jp2 .exr".split()  # noqa: SIM905, E501
 )
 #: Images above this many pixels are decoded reduced: ample for a digit, bounded for a Pi.
 MAX_DECODE_PIXELS = 4_000_000

@@ -36,6 +36,14 @@ def test_expand_globs_files_and_missing(images):
     assert "matches no files" in found[4].error
 
 
+def test_a_folder_of_gifs_is_read_or_each_named_unreadable(tmp_path):
+    """A folder's GIFs are its inputs: read where this OpenCV reads GIF (the 4.14 wheel), each
+    named unreadable where not (4.11, Debian's 4.6), never "folder holds no images"."""
+    (tmp_path / "a.gif").write_bytes(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
+    (source,) = imageio.expand([str(tmp_path)])
+    assert source.path == tmp_path / "a.gif" and source.error is None
+
+
 def test_empty_folder(tmp_path):
     (source,) = imageio.expand([str(tmp_path)])
     assert source.path is None and "no images" in source.error

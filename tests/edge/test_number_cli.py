@@ -72,6 +72,13 @@ def test_classify_number_text_and_csv(int8_model, files):
     rows = list(csv.DictReader(io.StringIO(table.stdout)))
     assert [len(r["digits"].split()) for r in rows] == [4, 5, 0]
     assert rows[2]["no_digit"].startswith("no digit")
+    assert [r["unsure"] for r in rows] == ["false"] * 3  # --min-confidence 0: none is
+    (files / "d_broken.png").write_text("not an image")
+    sure = run("classify", files, "--model", int8_model, "--number", "--csv",
+               "--min-confidence", "0.99")  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(sure.stdout)))
+    assert [r["unsure"] for r in rows] == ["true", "true", "false", "false"]
+    assert "?" in rows[0]["number"] and "not an image" in rows[3]["error"]
 
 
 def test_classify_number_saves_each_digit(int8_model, files, tmp_path):
