@@ -152,6 +152,7 @@ def discovery_config(settings: MqttSettings) -> dict[str, Any]:
 
     State from the reading topic's ``label`` (null, no digit, becomes "None": Home Assistant's
     "unknown"), probability and frame number as attributes, available while status is online.
+    A number (``--number``) has no ``probability``: its lowest digit's stands for it.
     """
     return {
         "name": "Digit",
@@ -160,8 +161,9 @@ def discovery_config(settings: MqttSettings) -> dict[str, Any]:
         "value_template": "{{ value_json.label }}",
         "json_attributes_topic": settings.reading_topic,
         "json_attributes_template": (
-            "{{ {'probability': value_json.probability, 'seq': value_json.seq,"
-            " 'no_digit': value_json.no_digit} | tojson }}"
+            "{{ {'probability': value_json.probability"
+            " | default(value_json.lowest_probability),"
+            " 'seq': value_json.seq, 'no_digit': value_json.no_digit} | tojson }}"
         ),
         "availability_topic": settings.status_topic,
         "payload_available": "online",

@@ -228,6 +228,38 @@ def test_discovery_config_has_what_home_assistant_requires():
     assert config["device"]["model"] == "m.tflite" and config["name"]
 
 
+def render_like_home_assistant(template: str, payload: str) -> str:
+    """A discovery template rendered as Home Assistant renders it: Jinja2, sandboxed, the
+    payload parsed as ``value_json``, its own ``tojson`` (json.dumps); an undefined value
+    raises, as it fails there (and is logged at every message)."""
+    jinja2 = pytest.importorskip("jinja2")
+    sandbox = pytest.importorskip("jinja2.sandbox")
+    env = sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined)
+    env.filters["tojson"] = json.dumps
+    return env.from_string(template).render(value_json=json.loads(payload), value=payload)
+
+
+def test_home_assistant_reads_a_digit_and_a_number(int8_model, videos):
+    """State and attributes render for the JSON lines of `camera --json` and of `camera
+    --number --json`: a number has no probability key, the lowest digit's stands for it."""
+    config = discovery_config(MqttSettings(parse_url("mqtt://h"), "pi4"))
+    for extra in ([], ["--number"]):
+        result = edge_cli(
+            "camera", "--source", str(videos["short"]), "--headless", "--json",
+            "--max-frames", "12", "--model", str(int8_model), *extra, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        lines = [line for line in result.stdout.splitlines() if '"event": "frame"' in line]
+        reading, frame = lines[-1], json.loads(lines[-1])
+        state = render_like_home_assistant(config["value_template"], reading)
+        assert state == str(frame["label"])
+        attributes = json.loads(
+            render_like_home_assistant(config["json_attributes_template"], reading)
+        )
+        expected = frame["lowest_probability"] if extra else frame["probability"]
+        assert attributes == {"probability": expected, "seq": frame["seq"], "no_digit": None}
+
+
 # -- a real broker ----------------------------------------------------------------------------
 
 
