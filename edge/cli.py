@@ -654,6 +654,13 @@ def summary_line(s: dict[str, Any]) -> str:
 # -- serve -----------------------------------------------------------------------------------------
 
 
+def _not_empty_token(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """Why an error: ``--token "$UNSET"`` would otherwise serve with no token at all."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("is empty: every request would pass; give a token or leave it out")
+    return value
+
+
 @cli.command()
 @source_option("auto")
 @model_options()
@@ -668,6 +675,7 @@ def summary_line(s: dict[str, Any]) -> str:
     "--token",
     envvar="DIGIT_EDGE_TOKEN",
     default=None,
+    callback=_not_empty_token,
     help="Every request must carry it: Authorization: Bearer TOKEN, or ?token=TOKEN "
     "(also $DIGIT_EDGE_TOKEN).",
 )

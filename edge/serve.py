@@ -183,7 +183,8 @@ def guard(token: str | None) -> Any:
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            return json_error(exc.status, exc.reason)
+            allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+            return json_error(exc.status, exc.reason, **allow)  # a 405 says what is allowed
 
     return middleware
 
@@ -283,10 +284,12 @@ class Routes:
 
 
 def authorized(request: web.Request, token: str) -> bool:
+    """The token from ``Authorization: Bearer`` (the scheme in any case, as HTTP's are), else
+    from ``?token=``."""
     given = request.query.get("token", "")
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        given = header[len("Bearer ") :].strip()
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        given = credentials.strip()
     return hmac.compare_digest(given.encode(), token.encode())
 
 

@@ -210,6 +210,15 @@ def _check_bad_uploads(server: Server) -> None:
     assert code == 413 and "larger than" in answer["error"]
     code, answer = server.get("/nowhere")
     assert code == 404 and "error" in answer
+    conn = http.client.HTTPConnection(HOST, server.port, timeout=30)
+    try:
+        conn.request("DELETE", "/healthz")
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+    finally:
+        conn.close()
+    assert response.status == 405 and "error" in answer
+    assert set(response.getheader("Allow", "").split(",")) >= {"GET"}  # HTTP requires it
 
 
 def _post_large(port: int, size: int) -> tuple[int, dict]:
@@ -245,6 +254,7 @@ def test_token(int8_model, video, tmp_path):
         assert server.request("POST", "/api/classify", b"x")[0] == 401
         assert server.get("/healthz?token=s3cret-token")[0] == 200
         assert server.get("/healthz", {"Authorization": "Bearer s3cret-token"})[0] == 200
+        assert server.get("/healthz", {"Authorization": "bearer s3cret-token"})[0] == 200
         assert len(read_mjpeg_frames(server.port, 2, "/stream.mjpg?token=s3cret-token")) == 2
 
 
@@ -297,6 +307,9 @@ def test_bad_options_are_one_line(int8_model, video, tmp_path):
     result = edge_cli("serve", "--model", str(int8_model), "--token-file", str(empty))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == f"digit-edge: error: {empty}: empty token file"
+    result = edge_cli("serve", "--model", str(int8_model), "--token", "")  # --token "$UNSET"
+    assert result.returncode == 2
+    assert "Invalid value for '--token': is empty" in result.stderr
 
 
 def test_a_source_camera_cannot_start_on_stops_serve_at_start(int8_model, video, tmp_path):
