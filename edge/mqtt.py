@@ -364,7 +364,13 @@ class MqttPublisher:
             time.sleep(0.02)
         with self._lock:
             self._state.closing = True
-            connected = self._state.connected
+            connected, silent = self._state.connected, not self._state.tried
+            held = len(self._state.pending) + self._state.acks.readings
+        if silent and held:  # nothing answered: say so, or the queued count has no reason
+            self._log(
+                f"warning: {self.stats.broker}: no answer from the broker in "
+                f"{self.close_timeout:g} s; {held} reading(s) not sent"
+            )
         if connected:
             self._send(self.settings.status_topic, b"offline", retain=True)
             offline_by = max(deadline, time.monotonic() + 1.0)
@@ -453,8 +459,13 @@ class MqttPublisher:
     def _on_disconnect(self, _client: Any, _userdata: Any, *_: Any) -> None:
         with self._lock:
             was, self._state.connected = self._state.connected, False
-        if was:  # else a failed attempt: paho calls on_connect or on_connect_fail for it
-            self._failed("lost the connection to the broker")
+        # Never connected: something answered the port and hung up without a CONNACK (a web
+        # server on it, say); a refusal was reported by _on_connect already (warned once).
+        self._failed(
+            "lost the connection to the broker"
+            if was
+            else "the connection closed before the broker accepted it (is this an MQTT port?)"
+        )
 
     def _on_publish(self, _client: Any, _userdata: Any, mid: int, *_: Any) -> None:
         with self._lock:

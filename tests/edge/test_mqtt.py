@@ -6,6 +6,7 @@ bookworm's version). Subscribers are mosquitto_sub: another client than the one 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from edge.mqtt import (
     MqttError,
     MqttPublisher,
     MqttSettings,
+    MqttStats,
     check_prefix,
     discovery_config,
     parse_url,
@@ -458,6 +461,60 @@ def test_a_broker_that_never_answers_keeps_the_camera_fps(int8_model, videos):
     assert 0.9 <= ratio <= 1.1 and min(plain) > 0.8 * 60
     for s in stats:  # never connected: the queue kept the latest 50 and dropped the rest
         assert (s.published, s.queued, s.dropped, s.connects) == (0, 50, 70, 0)
+
+
+def _hang_up_on_every_client(listener: socket.socket, stop: threading.Event) -> None:
+    listener.settimeout(0.1)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            client, _ = listener.accept()
+            client.recv(100)
+            client.close()
+
+
+def _publish_ten_and_close(port: int) -> tuple[MqttStats, float, list[str]]:
+    """Ten readings to mqtt://127.0.0.1:PORT, then close (2 s timeout): stats, the seconds
+    close took, what was logged."""
+    logged: list[str] = []
+    url = parse_url(f"mqtt://127.0.0.1:{port}")
+    publisher = MqttPublisher(MqttSettings(url, "cam7"), logged.append, close_timeout=2.0)
+    for seq in range(1, 11):
+        publisher.publish({"label": str(seq % 10), "seq": seq})
+    time.sleep(0.5)
+    start = time.monotonic()
+    stats = publisher.close()
+    return stats, time.monotonic() - start, logged
+
+
+@pytest.mark.parametrize("hangs_up", [True, False])
+def test_a_port_that_is_not_a_broker_is_a_warning_not_a_silent_wait(hangs_up):
+    """Something on the port that reads the CONNECT and hangs up (a TLS port spoken to in
+    plain text, another service): a warning at once and no wait at exit; something that never
+    answers: the exit waits close_timeout for it, then says so. Before, both were silent but
+    for "10 queued", and the first waited the whole timeout too."""
+    listener, stop = socket.socket(), threading.Event()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    server = threading.Thread(target=_hang_up_on_every_client, args=(listener, stop))
+    if hangs_up:
+        server.start()
+    try:
+        stats, waited, logged = _publish_ten_and_close(port)
+    finally:
+        stop.set()
+        if hangs_up:
+            server.join()
+        listener.close()
+    assert (stats.published, stats.queued) == (0, 10)
+    if hangs_up:
+        assert waited < 1.0 and "closed before the broker accepted it" in logged[0], logged
+    else:
+        assert 1.9 < waited < 3.0
+        assert logged == [
+            f"warning: mqtt://127.0.0.1:{port}: no answer from the broker in 2 s; "
+            "10 reading(s) not sent"
+        ]
 
 
 @pytest.fixture(scope="module")
