@@ -114,7 +114,11 @@ def parse_source(text: str) -> SourceSpec:
 def open_source(spec: SourceSpec) -> FrameSource:
     """Open the source or raise CameraError saying why, in one line."""
     if spec.kind == "auto":
-        return open_source(resolve_auto(spec))
+        resolved, why_not_module = resolve_auto(spec)
+        try:
+            return open_source(resolved)
+        except CameraError as exc:  # neither: say why the camera module was not taken either
+            raise CameraError(f"{exc}; auto: {why_not_module}") from None
     if spec.kind == "picamera2":
         return Picamera2Source(spec.size or PICAMERA2_SIZE)
     if spec.kind == "stdin":
@@ -124,16 +128,24 @@ def open_source(spec: SourceSpec) -> FrameSource:
     return open_capture(spec.target)
 
 
-def resolve_auto(spec: SourceSpec) -> SourceSpec:
-    """The camera module when picamera2 is installed and sees one, else /dev/video0."""
+def resolve_auto(spec: SourceSpec) -> tuple[SourceSpec, str]:
+    """The camera module when picamera2 is installed and sees one, else /dev/video0 (a USB
+    webcam) and why not the camera module: on a Pi whose module libcamera cannot open,
+    "/dev/video0 cannot be opened" alone points at the wrong device."""
+    webcam = SourceSpec(spec.text, "v4l2", "/dev/video0")
     try:
         picamera2 = importlib.import_module("picamera2")
+    except ModuleNotFoundError:
+        return webcam, "picamera2 is not installed (sudo apt install python3-picamera2)"
+    except Exception as exc:  # its import loads libcamera's bindings, which can fail
+        return webcam, f"picamera2 cannot be imported ({_first_line(exc)})"
+    try:
         cameras = picamera2.Picamera2.global_camera_info()
-    except Exception:  # not installed, or libcamera failed: a USB webcam is the fallback
-        cameras = []
-    if cameras:
-        return SourceSpec(spec.text, "picamera2", "picamera2", PICAMERA2_SIZE)
-    return SourceSpec(spec.text, "v4l2", "/dev/video0")
+    except Exception as exc:  # libcamera failed
+        return webcam, f"picamera2 failed ({_first_line(exc)})"
+    if not cameras:
+        return webcam, "picamera2 found no camera module"
+    return SourceSpec(spec.text, "picamera2", "picamera2", PICAMERA2_SIZE), ""
 
 
 # -- OpenCV: V4L2 devices, files, URLs, GStreamer pipelines ---------------------------------------

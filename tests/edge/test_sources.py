@@ -209,10 +209,19 @@ def test_picamera2_busy_and_absent_are_one_line(int8_model, video, tmp_path):
     none = _standin_env(video, tmp_path, STANDIN_PICAMERA2_CAMERAS="0")
     code, _, stderr = _run(["--source", "picamera2"], int8_model, env=none)
     assert code == 2 and "picamera2: no camera found" in stderr.strip().splitlines()[-1]
+    webcam = "digit-edge: error: camera /dev/video0: cannot be opened (no such camera?); auto: "
     code, _, stderr = _run(["--source", "auto"], int8_model, env=none)  # falls back to V4L2
     assert code == 2
+    assert stderr.strip().splitlines()[-1] == webcam + "picamera2 found no camera module"
+    failing = _standin_env(video, tmp_path, STANDIN_PICAMERA2_CAMERAS="error")
+    code, _, stderr = _run(["--source", "auto"], int8_model, env=failing)
+    assert code == 2
     assert stderr.strip().splitlines()[-1] == (
-        "digit-edge: error: camera /dev/video0: cannot be opened (no such camera?)"
+        webcam + "picamera2 failed (libcamera: failed to create camera manager)"
+    )
+    code, _, stderr = _run(["--source", "auto"], int8_model)  # no stand-in: not installed
+    assert code == 2 and stderr.strip().splitlines()[-1] == (
+        webcam + "picamera2 is not installed (sudo apt install python3-picamera2)"
     )
 
 

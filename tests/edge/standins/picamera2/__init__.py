@@ -15,8 +15,9 @@ the calls edge.sources.Picamera2Source makes, with the documented signatures and
 - ``stop()``, ``close()``.
 
 Frames come from the video named by STANDIN_PICAMERA2_VIDEO (played round and round, as a camera
-never ends); STANDIN_PICAMERA2_CAMERAS=0 means no camera, STANDIN_PICAMERA2_BUSY=1 a camera held
-by another process; STANDIN_PICAMERA2_LOG names a file each call is appended to.
+never ends); STANDIN_PICAMERA2_CAMERAS=0 means no camera (=error: libcamera failing to list
+them), STANDIN_PICAMERA2_BUSY=1 a camera held by another process; STANDIN_PICAMERA2_LOG names
+a file each call is appended to.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def _log(call: str) -> None:
 class Picamera2:
     @staticmethod
     def global_camera_info() -> list[dict]:
+        if os.environ.get("STANDIN_PICAMERA2_CAMERAS") == "error":
+            raise RuntimeError("libcamera: failed to create camera manager")
         count = int(os.environ.get("STANDIN_PICAMERA2_CAMERAS", "1"))
         return [
             {"Model": "imx708", "Location": 2, "Rotation": 180, "Id": f"/base/cam{i}", "Num": i}
