@@ -53,6 +53,9 @@ pyver=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 # runs armhf on a 64-bit kernel, so ask dpkg, not uname); pi-requirements.txt pins its version.
 arch=$(dpkg --print-architecture)
 release=$(. /etc/os-release && echo "${ID:-linux} ${VERSION_CODENAME:-}")
+# A Pi Zero, Zero W or Pi 1 (ARMv6) runs armhf too, but no interpreter has an ARMv6 wheel.
+[ "$(uname -m)" != armv6l ] || die "this is an ARMv6 board (Pi Zero, Zero W or Pi 1): no TFLite" \
+    "interpreter is built for it; use a Pi Zero 2 W, Pi 2 or later"
 case "$pyver/$arch" in
     3.13/arm64) runtime=ai-edge-litert module=ai_edge_litert ;;
     3.11/arm64 | 3.11/armhf) runtime=tflite-runtime module=tflite_runtime ;;
@@ -62,6 +65,9 @@ case "$pyver/$arch" in
         "use Raspberry Pi OS trixie 64-bit or bookworm (64- or 32-bit)" ;;
 esac
 say "$release, Python $pyver, $arch: $runtime"
+# A fresh desktop image's package updater may hold apt's lock for a while: wait, not fail.
+apt_wait=(-o DPkg::Lock::Timeout=300)
+updated=0
 missing=()
 for deb in "${DEBS[@]}"; do
     dpkg-query -W -f='${Status}' "$deb" 2>/dev/null | grep -q 'install ok installed' \
@@ -73,8 +79,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
     say "apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    apt-get "${apt_wait[@]}" update -q
+    updated=1
+    apt-get "${apt_wait[@]}" install -y -q --no-install-recommends "${missing[@]}"
 fi
 
 # 2. The venv, seeing Debian's packages. Recreated only if missing or not of this Python.
@@ -121,8 +128,12 @@ for deb in "${CAMERA_DEBS[@]}"; do
         say "$deb is not installed (offline: skipped; sudo apt install $deb adds it)"
     elif [ -n "$(apt-cache policy "$deb" 2>/dev/null | sed -n 's/^ *Candidate: *//p' | grep -v none)" ]; then
         say "apt-get install $deb"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$deb" \
-            || say "$deb could not be installed (skipped)"
+        if [ "$updated" = 0 ]; then # stale package lists would fetch versions no longer there
+            apt-get "${apt_wait[@]}" update -q || true
+            updated=1
+        fi
+        DEBIAN_FRONTEND=noninteractive apt-get "${apt_wait[@]}" install -y -q \
+            --no-install-recommends "$deb" || say "$deb could not be installed (skipped)"
     else
         say "$deb: no such package here (skipped: it comes with Raspberry Pi OS)"
     fi
@@ -153,6 +164,10 @@ if ! cmp -s "$here/digit-edge.service" "$unit"; then
 fi
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload
+    if systemctl is-active --quiet digit-edge.service; then
+        systemctl restart digit-edge.service # an update: the running service has the old code
+        say "restarted digit-edge.service"
+    fi
     if [ "$ENABLE" = 1 ]; then systemctl enable --now digit-edge.service; fi
 elif [ "$ENABLE" = 1 ]; then
     systemctl enable digit-edge.service # not booted with systemd (a chroot): enable only

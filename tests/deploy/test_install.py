@@ -18,9 +18,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def fake_pi(tmp_path: Path, python: str, arch: str) -> tuple[Path, dict[str, str]]:
-    """A bundle folder holding install.sh, and an environment whose python3, dpkg and id answer
-    as a Pi with that Python and userland architecture, run by root."""
+def fake_pi(
+    tmp_path: Path, python: str, arch: str, machine: str = "aarch64"
+) -> tuple[Path, dict[str, str]]:
+    """A bundle folder holding install.sh, and an environment whose python3, dpkg, uname and id
+    answer as a Pi with that Python, userland architecture and CPU, run by root."""
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     shutil.copy(ROOT / "deploy" / "install.sh", bundle / "install.sh")
@@ -33,6 +35,7 @@ def fake_pi(tmp_path: Path, python: str, arch: str) -> tuple[Path, dict[str, str
         "python3": f"echo {python}",
         "dpkg": f'[ "$1" = --print-architecture ] && echo {arch}',
         "id": "echo 0",
+        "uname": f"echo {machine}",
         "dpkg-query": "exit 1",  # no Debian package installed: --offline stops at step 1
         "apt-get": "echo apt-get must not run >&2; exit 9",
     }
@@ -84,3 +87,18 @@ def test_each_supported_pi_gets_its_interpreter(tmp_path, python, arch, runtime)
     )  # fmt: skip
     assert run.stdout.splitlines()[0].endswith(f", Python {python}, {arch}: {runtime}")
     assert "offline install needs these Debian packages first" in run.stderr
+
+
+def test_an_armv6_board_is_told_which_pis_work(tmp_path):
+    """A Pi Zero, Zero W or Pi 1 runs 32-bit Raspberry Pi OS (armhf, Python 3.11) like a Pi 4
+    does, but pip finds no tflite-runtime wheel for ARMv6: one line before anything runs."""
+    bundle, env = fake_pi(tmp_path, "3.11", "armhf", machine="armv6l")
+    run = subprocess.run(
+        ["bash", str(bundle / "install.sh"), "--offline"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.strip().splitlines() == [
+        "install: error: this is an ARMv6 board (Pi Zero, Zero W or Pi 1): no TFLite interpreter "
+        "is built for it; use a Pi Zero 2 W, Pi 2 or later"
+    ]
