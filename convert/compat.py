@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -62,9 +63,19 @@ class DeviceReport:
     python: Path | None
     ran: bool
     reason: str = ""
+    #: The check was started and did not answer (it crashed, hung or said nothing readable):
+    #: no file is verified, and a crash is how tflite-runtime 2.14 meets a file it cannot run.
+    failed: bool = False
     runtime: str | None = None
     tensorflow_importable: bool | None = None
     results: dict[str, dict] = field(default_factory=dict)
+
+
+def _why(proc: subprocess.CompletedProcess[str]) -> str:
+    """A failed check's last words, or the signal that killed it (a segfault says nothing)."""
+    if proc.returncode < 0:
+        return f"killed by {signal.Signals(-proc.returncode).name}"
+    return (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}, no output"])[-1]
 
 
 def check_on_device(
@@ -102,14 +113,13 @@ def check_on_device(
                 check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            return DeviceReport(python, False, f"{python}: {exc}")
+            return DeviceReport(python, False, f"{python}: {exc}", failed=True)
         if proc.returncode != 0:
-            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            return DeviceReport(python, False, f"{python} failed: {tail}")
+            return DeviceReport(python, False, f"{python} failed: {_why(proc)}", failed=True)
         try:
             answer = json.loads(proc.stdout)
         except json.JSONDecodeError:
-            return DeviceReport(python, False, f"{python}: unreadable answer")
+            return DeviceReport(python, False, f"{python}: unreadable answer", failed=True)
         results = {r["file"]: r for r in answer["results"]}
         for r in results.values():
             if r.get("probs_file"):

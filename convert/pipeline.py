@@ -420,6 +420,7 @@ def assemble(
         drift_gate(files, opts.max_drift),
         incompatible_files(files),
         incompatible_with_litert(files),
+        [device.reason for device, _ in devices.values() if device.failed],
     )
     header = run_header(opts, inputs, measured, devices, load_start)
     return StageReport(header, models, files, gate)
@@ -437,7 +438,7 @@ def model_result(
         keras_latency_us=metrics.percentiles_us(keras_times),
         train_seed=m.metrics.get("seed"),
         train_test_accuracy=_float_or_none(m.metrics.get("test_accuracy")),
-        train_data_sha256=m.metrics.get("data_sha256"),
+        train_data_sha256=(m.metrics.get("data") or {}).get("sha256"),
         metrics_note=m.metrics_note,
         normalize_stroke=normalize_stroke(m.metrics),
         probs=reference,
@@ -654,6 +655,8 @@ def gate_error(result: StageResult) -> DriftGateError | None:
         problems.append(f"tflite-runtime 2.14 cannot run: {', '.join(gate.incompatible)}")
     if gate.incompatible_litert:
         problems.append(f"ai-edge-litert cannot run: {', '.join(gate.incompatible_litert)}")
+    if gate.unverified:
+        problems.append(f"the device check did not answer: {'; '.join(gate.unverified)}")
     return DriftGateError("; ".join(problems)) if problems else None
 
 

@@ -176,6 +176,8 @@ def render_terminal(report: StageReport, console) -> None:
         console.print(f"does not run on tflite-runtime 2.14: {item}", style="bold red")
     for item in gate.incompatible_litert:
         console.print(f"does not run on ai-edge-litert: {item}", style="bold red")
+    for item in gate.unverified:
+        console.print(f"device check did not answer (no file verified): {item}", style="bold red")
     if gate.max_drift_pp is not None:
         if gate.failed:
             console.print(

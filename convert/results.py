@@ -142,6 +142,7 @@ class Gate:
     failed: list[str]  # files beyond max_drift_pp, each with its drift
     incompatible: list[str]  # files the device's tflite-runtime 2.14 cannot run
     incompatible_litert: list[str] = field(default_factory=list)  # ... ai-edge-litert cannot
+    unverified: list[str] = field(default_factory=list)  # device checks that did not answer
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -149,6 +150,7 @@ class Gate:
             "failed": self.failed,
             "incompatible_with_tflite_runtime_2_14": self.incompatible,
             "incompatible_with_ai_edge_litert": self.incompatible_litert,
+            "device_checks_failed": self.unverified,
         }
 
 

@@ -35,7 +35,8 @@ def tiny_artifacts(tmp_path_factory, mnist_data) -> Path:
             MODELS[name].build, mnist_data, images=4000, epochs=1, seed=1, batch_size=64
         )
         model.save(models / f"{name}.keras")
-        meta = {"seed": 1, "test_accuracy": None, "data_sha256": mnist_data.sha256}
+        # as train.artifacts.metrics writes them
+        meta = {"seed": 1, "test_accuracy": None, "data": {"sha256": mnist_data.sha256}}
         if name == "lenet":
             x_val = mnist_data.x_train[-500:].astype(np.float32) / 255.0
             meta["calibration"] = calibrate(model, x_val, mnist_data.y_train[-500:]).as_dict()

@@ -3,6 +3,8 @@ the device-shaped graph is what the docs promise, BatchNorm folding changes noth
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,8 @@ from convert import compat, flatbuf
 from convert.bench import tf_default_dynamic
 from convert.errors import ConvertError
 from convert.export import balanced_sample, convert, fold_batchnorm
+from convert.pipeline import gate_error
+from convert.results import Gate
 from edge.model import open_model
 from tests import model_zoo
 from tests.convert.conftest import EDGE_PYTHON, TINY_MODELS
@@ -99,6 +103,23 @@ def test_every_file_loads_and_runs_in_tflite_runtime_2_14(converted, test_images
         assert result["loads"], result.get("error")
         host = open_model(path).predict(x)
         assert np.mean(result["probs"].argmax(1) == host.argmax(1)) >= 0.98
+
+
+def test_a_device_check_that_crashes_fails_the_stage(converted, tmp_path):
+    """tflite-runtime 2.14 meets a file it cannot run with a segfault: a check that dies so
+    verifies nothing, and the stage exits 3 saying so (it passed on the op table before)."""
+    crashing = tmp_path / "python"
+    crashing.write_text("#!/bin/sh\nkill -SEGV $$\n")
+    crashing.chmod(0o755)
+    files = [converted / model_zoo.file_name("lenet", "int8")]
+    report = compat.check_on_device(files, np.zeros((2, 28, 28)), python=crashing, reps=0)
+    assert report.failed and not report.ran
+    assert report.reason == f"{crashing} failed: killed by SIGSEGV"
+    gate = Gate(None, [], [], [], [report.reason])
+    failure = gate_error(SimpleNamespace(report=SimpleNamespace(gate=gate)))
+    assert failure is not None and failure.exit_code == 3
+    assert str(failure) == f"the device check did not answer: {crashing} failed: killed by SIGSEGV"
+    assert gate.to_dict()["device_checks_failed"] == [report.reason]
 
 
 def test_per_channel_dynamic_range_is_what_tflite_runtime_2_14_rejects(tiny_keras, tmp_path):

@@ -63,6 +63,9 @@ def test_reported_accuracy_and_drift_are_the_edge_runtimes(stage_run, mnist_data
     import keras
 
     opts, result = stage_run
+    # the data each model was trained on, from its metrics file (it was always null)
+    models = result.report.to_dict()["models"]
+    assert [m["train_data_sha256"] for m in models.values()] == [mnist_data.sha256] * len(models)
     f = next(f for f in result.report.to_dict()["files"] if f["file"] == "lenet_int8.tflite")
     x = mnist_data.x_test.astype(np.float32) / 255.0
     probs = DigitClassifier(ModelOptions(opts.tflite_dir / f["file"])).predict(x)
