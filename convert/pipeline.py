@@ -35,7 +35,7 @@ from convert.results import (
     incompatible_files,
     incompatible_with_litert,
 )
-from edge.fileio import atomic_write_bytes, sha256_file
+from edge.fileio import atomic_write_bytes, sha256_file, writable_folder
 from edge.manifest import manifest_path
 from edge.mnist import Mnist
 from edge.model import open_model
@@ -251,6 +251,8 @@ def read_inputs(opts: StageOptions) -> StageInputs:
     if any(MODES[m].needs_representative_data for m in opts.modes):
         # indices into the training part: validation never calibrates
         rep_idx = balanced_sample(splits.y_train, opts.representative, opts.seed)
+    for folder in (opts.tflite_dir, opts.report_dir):  # now, not after converting
+        writable_folder(folder, ConvertError)
     return StageInputs(trained, data, splits, rep_idx, python)
 
 

@@ -70,6 +70,18 @@ def read_file(
         raise error(f"{name}: cannot read ({exc.strerror or exc})") from None
 
 
+def writable_folder(path: str | os.PathLike[str], error: type[Exception]) -> None:
+    """Make the folder (and its parents) and check a file can be written in it, or raise
+    ``error`` naming it: before minutes of training or converting, not after."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise error(f"{folder}: cannot write there ({exc.strerror or exc})") from None
+
+
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in chunks so large files cost no memory."""
     digest = hashlib.sha256()

@@ -141,12 +141,14 @@ def _train(
     """Load the data, train each model, save its artifacts; return the summary rows."""
     import dataclasses
 
+    from edge.fileio import writable_folder
     from train import artifacts
     from train.calibration import calibrate
     from train.data import load_mnist, split
     from train.fitting import fit
     from train.progress import TrainingProgress
 
+    writable_folder(artifacts.model_dir(out), DigitEdgeError)  # before, not after, training
     data = load_mnist(data_opt, canonical_sizes=not any_size)
     console.print(
         f"data: {data.source} ({len(data.x_train):,} train, {len(data.x_test):,} test"

@@ -187,6 +187,19 @@ def test_bad_inputs_fail_in_one_line_and_damage_nothing(artifacts_copy, args, me
     assert snapshot(artifacts_copy) == before
 
 
+def test_an_output_folder_that_cannot_be_written_is_one_line_before_any_work(artifacts_copy):
+    """Before, it converted and evaluated everything, then died in a traceback (exit 1)."""
+    (artifacts_copy / "report").write_text("a file where the report folder goes")
+    result = run_cli("--artifacts", str(artifacts_copy))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines() == [
+        f"digit-convert: error: {artifacts_copy / 'report'}: cannot write there (File exists)"
+    ]
+    assert not (artifacts_copy / "tflite").exists() or not any(
+        (artifacts_copy / "tflite").iterdir()
+    )
+
+
 def test_no_models_at_all_is_a_clear_error(tmp_path):
     result = run_cli("--artifacts", str(tmp_path / "empty"))
     assert result.exit_code == 2

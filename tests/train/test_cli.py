@@ -114,3 +114,13 @@ def test_without_the_host_packages_both_commands_say_so_in_one_line(monkeypatch)
             "`make setup` makes .venv): no_such_module_here not installed"
         )
     assert CliRunner().invoke(main, ["--list"]).exit_code == 0  # needs no host package
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line_before_training(tmp_path):
+    """Before, digit-train trained first and then died in a traceback (exit 1) at saving."""
+    (tmp_path / "models").write_text("a file where the models folder goes")
+    result = CliRunner().invoke(main, ["-m", "lenet", "--artifacts", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        f"digit-train: error: {tmp_path / 'models'}: cannot write there (File exists)"
+    )
