@@ -30,7 +30,7 @@ from train.host import require_host
 def _split(value: str | None) -> tuple[str, ...]:
     if not value:
         return ()
-    return tuple(v.strip() for v in value.split(",") if v.strip())
+    return tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))  # once each
 
 
 MODES_HELP = "; ".join(f"{m.name}: {m.description}" for m in MODES.values())
@@ -110,8 +110,8 @@ MODES_HELP = "; ".join(f"{m.name}: {m.description}" for m in MODES.values())
 @click.option(
     "--no-device-check",
     is_flag=True,
-    help="skip loading the files in tflite-runtime "
-    "2.14 (compatibility then comes from the op-version table)",
+    help="skip loading the files in tflite-runtime 2.14 and ai-edge-litert, the Pi's "
+    "interpreters (2.14's compatibility then comes from the op-version table)",
 )
 @click.option("--no-plots", is_flag=True, help="skip the PNG plots")
 @click.option("--json", "as_json", is_flag=True, help="print report.json to stdout, no table")

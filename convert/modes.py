@@ -54,8 +54,8 @@ MODES: dict[str, QuantMode] = {
         ),
         QuantMode(
             name="dynamic",
-            description="dynamic-range: int8 weights (per-tensor dense, ranges equalized), "
-            "float activations",
+            description="dynamic-range: int8 weights (per-tensor dense; the recipe each "
+            "model got is in the report), float activations",
             needs_representative_data=False,
             integer_io=False,
             per_tensor_dense=True,
