@@ -33,8 +33,19 @@ if TYPE_CHECKING:  # imported where used: eval's module is not loaded for classi
     from edge.camera import Summary
     from edge.mqtt import MqttPublisher, MqttSettings
 
-#: The file that reads real handwriting best (README, "Which model"; docs/real-handwriting.md).
-DEFAULT_MODEL = Path("artifacts/tflite/edgenet_int8.tflite")
+#: The file that reads real handwriting best (README, "Which model"; docs/real-handwriting.md):
+#: in a checkout, as `make train convert` writes it; else as deploy/install.sh installs it on
+#: a Pi (its /opt/digit-edge prefix), so `digit-edge classify photo.jpg` works there too.
+DEFAULT_MODELS = (
+    Path("artifacts/tflite/edgenet_int8.tflite"),
+    Path("/opt/digit-edge/models/edgenet_int8.tflite"),
+)
+
+
+def default_model() -> Path:
+    """The first of :data:`DEFAULT_MODELS` that exists (the checkout's when none does)."""
+    return next((p for p in DEFAULT_MODELS if p.exists()), DEFAULT_MODELS[0])
+
 
 PREPROCESSING_HELP = "; ".join(f"{name}: {what}" for name, what in PREPROCESSING.items()) + "."
 
@@ -91,10 +102,10 @@ def model_options(single: bool = True) -> Callable[[Callable[..., Any]], Callabl
                     "--model",
                     "model_path",
                     type=click.Path(path_type=Path),
-                    default=DEFAULT_MODEL,
-                    show_default=True,
+                    default=default_model,
+                    show_default=" or ".join(str(p) for p in DEFAULT_MODELS),
                     help="The .tflite file (its .manifest.json, if present, is read and must "
-                    "match it).",
+                    "match it); by default the checkout's, else the installed bundle's.",
                 ),
             )
         for option in reversed(options):
@@ -123,10 +134,10 @@ def min_confidence_option(f: Callable[..., Any]) -> Callable[..., Any]:
 def open_model(
     path: Path, runtime: str | None, threads: int, kernels: str, verbose: bool
 ) -> DigitClassifier:
-    if path == DEFAULT_MODEL and not path.exists():
+    if path in DEFAULT_MODELS and not path.exists():
         raise DigitEdgeError(
             f"{path}: no such model file (the default is edgenet's int8 file from `make train "
-            "convert`; "
+            f"convert`, or {DEFAULT_MODELS[1]} where the Pi bundle is installed; "
             "pass --model PATH)"
         )
     model = DigitClassifier(ModelOptions(path, runtime=runtime, threads=threads, kernels=kernels))

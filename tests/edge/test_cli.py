@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from edge import cli as cli_module
 from edge import uci
 from edge.bench import run_measured
 from edge.cli import cli
@@ -182,6 +183,29 @@ def test_missing_model_and_default_model_hint(run, tmp_path, inputs, monkeypatch
     monkeypatch.chdir(tmp_path)
     result = run("classify", "x.png")
     assert result.exit_code == 2 and "make train convert" in result.stderr
+    assert "/opt/digit-edge/models/edgenet_int8.tflite where the Pi bundle is installed" in (
+        result.stderr
+    )
+
+
+def test_an_installed_pi_bundles_model_is_the_default_outside_a_checkout(
+    run, tmp_path, test_models, inputs, monkeypatch
+):
+    """On a Pi, `digit-edge classify photo.jpg` in the user's home has no artifacts/ beside
+    it: the model install.sh put in /opt/digit-edge/models/ is the default (here a copy of a
+    fixture model stands in for it); in a checkout its own artifacts/ come first."""
+    installed = tmp_path / "opt" / "edgenet_int8.tflite"
+    installed.parent.mkdir()
+    installed.write_bytes((test_models / "lenet_int8.tflite").read_bytes())
+    checkout = tmp_path / "checkout" / "edgenet_int8.tflite"
+    monkeypatch.setattr(cli_module, "DEFAULT_MODELS", (checkout, installed))
+    result = run("classify", inputs[0], "--json")
+    assert result.exit_code == 0, result.stderr
+    assert {json.loads(line)["model"] for line in result.stdout.splitlines()} == {str(installed)}
+    checkout.parent.mkdir()
+    checkout.write_bytes(installed.read_bytes())
+    result = run("classify", inputs[0], "--json")
+    assert {json.loads(line)["model"] for line in result.stdout.splitlines()} == {str(checkout)}
 
 
 def test_runtime_and_verbose(run, int8_model, inputs):
