@@ -23,15 +23,17 @@ from edge.fileio import read_file
 #: What a folder is searched for (a file named on the command line is tried whatever its suffix).
 #: GIF too: read where OpenCV reads it (4.14's wheel), else each named as unreadable.
 IMAGE_SUFFIXES = frozenset(
-    ".png .jpg .jpeg .jpe .bmp .dib .tif .tiff .webp .gif .pbm .pgm .ppm .pnm .sr .ras .jp2 .exr".split()  # noqa: SIM905, E501
-)
+    (".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".gif", ".pbm",
+     ".pgm", ".ppm", ".pnm", ".sr", ".ras", ".jp2", ".exr")
+)  # fmt: skip
 #: Images above this many pixels are decoded reduced: ample for a digit, bounded for a Pi.
 MAX_DECODE_PIXELS = 4_000_000
 #: Above this even a 1/8 decode is too big to be a photo of a digit.
 MAX_IMAGE_PIXELS = MAX_DECODE_PIXELS * 64
 #: A transparent image is decoded whole, with its colour and alpha (4 bytes a pixel): a 4096 x
 #: 4096 canvas (the largest many drawing apps make) is 64 MiB.
-MAX_ALPHA_PIXELS = 4096 * 4096
+MAX_ALPHA_SIDE = 4096
+MAX_ALPHA_PIXELS = MAX_ALPHA_SIDE * MAX_ALPHA_SIDE
 _REDUCED = ((1, cv2.IMREAD_GRAYSCALE), (2, cv2.IMREAD_REDUCED_GRAYSCALE_2),
             (4, cv2.IMREAD_REDUCED_GRAYSCALE_4), (8, cv2.IMREAD_REDUCED_GRAYSCALE_8))  # fmt: skip
 
@@ -79,21 +81,29 @@ def image_size(data: bytes) -> tuple[int, int] | None:
         w, h = struct.unpack("<ii", data[18:26])
         return abs(int(w)), abs(int(h))
     if data[:2] == b"\xff\xd8":
-        i = 2
-        while i + 9 < len(data):
-            if data[i] != 0xFF:
-                i += 1
-                continue
-            marker = data[i + 1]
-            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-                h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+        for i, marker in _jpeg_markers(data):
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and i + 9 <= len(data):
+                h, w = struct.unpack(">HH", data[i + 5 : i + 9])  # start of frame: its size
                 return int(w), int(h)
-            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
-                i += 1 if marker == 0xFF else 2
-                continue
-            (length,) = struct.unpack(">H", data[i + 2 : i + 4])
-            i += 2 + length
     return None
+
+
+def _jpeg_markers(data: bytes) -> Iterator[tuple[int, int]]:
+    """(offset, marker) of a JPEG's header segments, from after its start up to and including
+    the first start-of-scan (0xDA), where the compressed pixels begin."""
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF or data[i + 1] == 0xFF:  # not a marker yet, or a fill byte
+            i += 1
+            continue
+        marker = data[i + 1]
+        yield i, marker
+        if marker == 0xDA:
+            return
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            i += 2
+        else:
+            i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
 
 
 def jpeg_is_whole(data: bytes) -> bool:
@@ -104,27 +114,8 @@ def jpeg_is_whole(data: bytes) -> bool:
     other data, so neither the first marker nor the file's last bytes tell. Inside the scans
     a 0xFF byte is always followed by 0x00 or a restart marker, never by 0xD9.
     """
-    scan = _first_scan(data)
-    return data.find(b"\xff\xd9", scan if scan is not None else 2) != -1
-
-
-def _first_scan(data: bytes) -> int | None:
-    """The offset of a JPEG's first start-of-scan marker (its headers end there), or None."""
-    i = 2
-    while i + 4 <= len(data):
-        if data[i] != 0xFF:
-            return None  # not at a marker: headers we cannot walk
-        marker = data[i + 1]
-        if marker == 0xDA:
-            return i
-        if marker == 0xFF:  # fill byte before a marker
-            i += 1
-            continue
-        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # markers without a length
-            i += 2
-            continue
-        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
-    return None
+    scan = next((i for i, marker in _jpeg_markers(data) if marker == 0xDA), 2)
+    return data.find(b"\xff\xd9", scan) != -1
 
 
 def alpha_size(data: bytes) -> tuple[int, int] | None:
@@ -211,7 +202,8 @@ def _decode_transparent(data: bytes, name: str, size: tuple[int, int]) -> np.nda
     if w * h > MAX_ALPHA_PIXELS:
         raise InputError(
             f"{name}: {w}x{h} with transparency is too large to read here "
-            "(at most 4096x4096); save it smaller, or without transparency"
+            f"(at most {MAX_ALPHA_SIDE}x{MAX_ALPHA_SIDE}); save it smaller, or without "
+            "transparency"
         )
     image = _imdecode(data, name, cv2.IMREAD_UNCHANGED)
     if image.ndim != 3 or image.shape[2] != 4:

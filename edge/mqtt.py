@@ -365,8 +365,7 @@ class MqttPublisher:
         with self._lock:
             self._state.closing = True
             connected, silent = self._state.connected, not self._state.tried
-            held = len(self._state.pending) + self._state.acks.readings
-        if silent and held:  # nothing answered: say so, or the queued count has no reason
+        if silent and (held := self.held()):  # nothing answered: say so, or "N queued" says why not
             self._log(
                 f"warning: {self.stats.broker}: no answer from the broker in "
                 f"{self.close_timeout:g} s; {held} reading(s) not sent"
