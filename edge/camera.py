@@ -209,6 +209,8 @@ def read_frames(
     cap = open_source(spec)
     live = spec.live
     summary.source_pace = "the camera" if live else "decoding"
+    if spec.kind == "stdin":  # a pipe's pace is its writer's (rpicam-vid, ffmpeg)
+        summary.source_pace = "the source"
     pace = _FilePace(cap) if options.realtime and spec.kind == "file" and not live else None
     if pace is not None:
         summary.source_pace = "the video's frame rate"

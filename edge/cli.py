@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -665,11 +666,27 @@ def summary_line(s: dict[str, Any]) -> str:
 # -- serve -----------------------------------------------------------------------------------------
 
 
-def _not_empty_token(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    """Why an error: ``--token "$UNSET"`` would otherwise serve with no token at all."""
+def _not_empty_token(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Why an error: ``--token "$UNSET"``, or ``DIGIT_EDGE_TOKEN=`` in a settings file (which
+    click reads as no value), would otherwise serve with no token at all."""
+    if value is None and param.envvar and os.environ.get(str(param.envvar)) is not None:
+        value = os.environ[str(param.envvar)]
     if value is not None and not value.strip():
         raise click.BadParameter("is empty: every request would pass; give a token or leave it out")
     return value
+
+
+def read_token_file(path: Path) -> str:
+    """The token: the file's first line, spaces inside it kept (a pass phrase)."""
+    from edge.fileio import read_file
+
+    text = read_file(path, DigitEdgeError, what="token file").decode("utf-8", "replace")
+    if not text.strip():
+        raise DigitEdgeError(f"{path}: empty token file")
+    token = text.splitlines()[0].strip()
+    if not token:
+        raise DigitEdgeError(f"{path}: the first line, the token, is empty")
+    return token
 
 
 @cli.command()
@@ -742,12 +759,7 @@ def serve(
     from edge.sources import parse_source
 
     if token_file is not None:
-        from edge.fileio import read_file
-
-        words = read_file(token_file, DigitEdgeError, what="token file").decode("utf-8", "replace")
-        token = words.split()[0] if words.split() else ""
-        if not token:
-            raise DigitEdgeError(f"{token_file}: empty token file")
+        token = read_token_file(token_file)
     spec = parse_source(source)
     _check_number_options(number, preprocess, top_k, decimal_point)
     # A bad model file, then what `camera` fails on at its start, stop serve before it listens

@@ -5,6 +5,8 @@ Shared by the window of ``camera`` and the picture ``serve`` streams, so both sh
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -27,9 +29,9 @@ def draw(frame: np.ndarray, reading: Reading, fps: float) -> np.ndarray:
             cv2.rectangle(view, (x, y), (x + w, y + h), BOX_COLOUR, max(1, round(2 * scale)))
     label = None if reading.label is None else reading.label.replace("\n", " / ")  # lines
     if getattr(reading, "unsure", False):  # below --min-confidence: a digit not vouched for
-        text = f"?  {reading.probability:.0%}"
+        text = f"?  {whole_percent(reading.probability)}"
     elif label is not None:
-        text = f"{label}  {reading.probability:.0%}"
+        text = f"{label}  {whole_percent(reading.probability)}"
     else:
         text = "no digit"
     thick = max(1, round(2 * scale))
@@ -38,3 +40,8 @@ def draw(frame: np.ndarray, reading: Reading, fps: float) -> np.ndarray:
     cv2.putText(view, f"{fps:.1f} FPS", (10, round(62 * scale)), cv2.FONT_HERSHEY_SIMPLEX,
                 0.7 * scale, FPS_COLOUR, thick)  # fmt: skip
     return view
+
+
+def whole_percent(probability: float) -> str:
+    """Rounded down: 99.6% shows as 99%, so 100% means the model left no doubt at all."""
+    return f"{math.floor(probability * 100)}%"

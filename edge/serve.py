@@ -173,11 +173,7 @@ def guard(token: str | None) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
         if token is not None and not authorized(request, token):
-            return json_error(
-                401,
-                "a token is required: Authorization: Bearer <token> or ?token=<token>",
-                **{"WWW-Authenticate": "Bearer"},
-            )
+            return refused(request)
         try:
             return await handler(request)
         except web.HTTPException as exc:
@@ -185,8 +181,36 @@ def guard(token: str | None) -> Any:
                 raise
             allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
             return json_error(exc.status, exc.reason, **allow)  # a 405 says what is allowed
+        except Exception as exc:  # a bug of ours: said in the log, and as JSON to the client
+            click.echo(f"digit-edge: error: {request.method} {request.path}: {exc!r}", err=True)
+            return json_error(500, f"internal error: {type(exc).__name__}")
 
     return middleware
+
+
+def refused(request: web.Request) -> web.Response:
+    """401: JSON for the API; for the page, a form asking for the token, since a browser does
+    not prompt for a Bearer token."""
+    given = "token" in request.query or "Authorization" in request.headers
+    why = "wrong token" if given else "a token is required"
+    if request.path == "/" and request.method == "GET":
+        page = TOKEN_PAGE.replace("{why}", why.capitalize())
+        return web.Response(status=401, body=page, content_type="text/html", charset="utf-8")
+    return json_error(
+        401,
+        f"{why}: Authorization: Bearer <token> or ?token=<token>",
+        **{"WWW-Authenticate": "Bearer"},
+    )
+
+
+TOKEN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>digit-edge</title>
+</head><body style="font-family: system-ui, sans-serif; margin: 2rem">
+<h1>digit-edge</h1><p role="alert">{why}: this device's page needs the token it was started
+with (<code>--token</code>).</p><form method="get"><label>Token
+<input name="token" type="password" autocomplete="current-password" required autofocus>
+</label> <button>Open</button></form></body></html>
+"""
 
 
 class Routes:
@@ -210,8 +234,10 @@ class Routes:
                 "Cache-Control": "no-cache, no-store",
             }
         )
-        await response.prepare(request)
         hub = self.hub
+        if hub.jpeg is None and hub.state in ("ended", "failed"):
+            return json_error(503, f"no picture: the source {hub.state} before its first frame")
+        await response.prepare(request)
         hub.viewers += 1
         try:
             seq = 0
@@ -296,7 +322,10 @@ def authorized(request: web.Request, token: str) -> bool:
 async def upload(request: web.Request) -> tuple[bytes, str]:
     """The image's bytes and a name for it: the multipart field ``image``, or the raw body."""
     if request.content_type == "multipart/form-data":
-        form = await request.post()
+        try:
+            form = await request.post()
+        except ValueError as exc:  # no boundary, or not the boundary the header names
+            raise web.HTTPBadRequest(reason=f"malformed multipart upload ({exc})") from None
         field = form.get("image")
         if field is None:
             raise web.HTTPBadRequest(reason="multipart upload without a field named 'image'")

@@ -17,8 +17,9 @@ DEVICE_ENV = importlib.util.find_spec("tflite_runtime") is not None
 
 
 def edge_cli(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
-    """Run ``python -m edge ARGS`` in a fresh process (what a user or systemd runs)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    """Run ``python -m edge ARGS`` in a fresh process (what a user or systemd runs); ``env``
+    adds to the environment."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **kwargs.pop("env", {})}
     return subprocess.run(
         [sys.executable, "-m", "edge", *args],
         capture_output=True,

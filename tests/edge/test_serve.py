@@ -42,8 +42,8 @@ def free_port() -> int:
 class Server:
     """`digit-edge serve` in its own process; stopped by its pid (SIGTERM) on exit."""
 
-    def __init__(self, model: Path, source: str, *args: str) -> None:
-        self.port = free_port()
+    def __init__(self, model: Path, source: str, *args: str, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.base = f"http://{HOST}:{self.port}"
         cmd = [sys.executable, "-m", "edge", "serve", "--source", source, "--model", str(model),
                "--host", HOST, "--port", str(self.port), *args]  # fmt: skip
@@ -206,6 +206,10 @@ def _check_bad_uploads(server: Server) -> None:
     ):
         code, answer = server.request("POST", "/api/classify", body)
         assert code == status and words in answer["error"], answer
+    for content_type in ("multipart/form-data", "multipart/form-data; boundary=xyz"):
+        body = digit_on_paper(7)[:8].tobytes()  # no part, or not with the boundary named
+        code, answer = server.request("POST", "/api/classify", body, {"Content-Type": content_type})
+        assert code == 400 and "malformed multipart upload" in answer["error"], answer
     code, answer = _post_large(server.port, 50 * 1024 * 1024)
     assert code == 413 and "larger than" in answer["error"]
     code, answer = server.get("/nowhere")
@@ -246,7 +250,7 @@ def test_token(int8_model, video, tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text("s3cret-token\n")
     with Server(int8_model, str(video), "--token-file", str(token_file), "--loop") as server:
-        for path in ("/", "/healthz", "/api/reading", "/stream.mjpg", "/api/events"):
+        for path in ("/healthz", "/api/reading", "/stream.mjpg", "/api/events"):
             code, body = server.get(path)
             assert code == 401 and "token" in body["error"], path
         assert server.get("/healthz?token=wrong")[0] == 401
@@ -256,6 +260,20 @@ def test_token(int8_model, video, tmp_path):
         assert server.get("/healthz", {"Authorization": "Bearer s3cret-token"})[0] == 200
         assert server.get("/healthz", {"Authorization": "bearer s3cret-token"})[0] == 200
         assert len(read_mjpeg_frames(server.port, 2, "/stream.mjpg?token=s3cret-token")) == 2
+        # A browser opening the page is asked for the token (it prompts for no Bearer token)
+        code, page = server.get("/")
+        assert code == 401 and b'<input name="token"' in page and b"A token is required" in page
+        assert b"Wrong token" in server.get("/?token=wrong")[1]
+        assert server.get("/api/status?token=wrong")[1]["error"].startswith("wrong token")
+
+
+def test_a_token_file_holds_a_pass_phrase_on_its_first_line(int8_model, video, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("correct horse battery staple\nsecond line\n")
+    with Server(int8_model, str(video), "--token-file", str(token_file), "--loop") as server:
+        assert server.get("/healthz?token=correct")[0] == 401
+        phrase = "correct%20horse%20battery%20staple"
+        assert server.get(f"/healthz?token={phrase}")[0] == 200
 
 
 def test_sigterm_with_open_streams_stops_promptly(int8_model, video):
@@ -310,6 +328,13 @@ def test_bad_options_are_one_line(int8_model, video, tmp_path):
     result = edge_cli("serve", "--model", str(int8_model), "--token", "")  # --token "$UNSET"
     assert result.returncode == 2
     assert "Invalid value for '--token': is empty" in result.stderr
+    blank_first = tmp_path / "blank-first"
+    blank_first.write_text("\ntoken-on-line-2\n")
+    result = edge_cli("serve", "--model", str(int8_model), "--token-file", str(blank_first))
+    assert result.returncode == 2 and "the first line, the token, is empty" in result.stderr
+    # DIGIT_EDGE_TOKEN= in a settings file: click reads it as no value; still an error
+    result = edge_cli("serve", "--model", str(int8_model), env={"DIGIT_EDGE_TOKEN": ""})
+    assert result.returncode == 2 and "is empty: every request would pass" in result.stderr
 
 
 def test_a_source_camera_cannot_start_on_stops_serve_at_start(int8_model, video, tmp_path):
@@ -359,6 +384,8 @@ def test_a_source_failing_after_start_shows_on_the_page_and_healthz(int8_model):
         code, health = server.get("/healthz")
         assert code == 503 and health["status"] == "failed"
         assert server.get("/api/reading")[0] == 503
+        code, answer = server.get("/stream.mjpg")  # not a stream that never sends a picture
+        assert code == 503 and "no picture: the source failed" in answer["error"]
 
 
 CLIENTS = 10
@@ -428,29 +455,40 @@ def _measure(server: Server, clients: int, seconds: float) -> dict:
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
-@pytest.mark.skipif(
+NEEDS_CHROMIUM = pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER) and os.environ.get("CI") != "true",
     reason="Debian's chromium and chromium-driver are not installed (make apt-deps)",
 )
-def test_the_page_in_headless_chromium(int8_model, tmp_path):
+
+
+def headless_chromium(tmp_path: Path, size: str = "1000,700"):
+    """Debian's Chromium through its chromedriver, a fresh profile, a window of ``size``."""
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
 
-    long_video = write_video(tmp_path / "long.avi", frames=240)  # 8 s at 30 FPS
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--window-size=1000,700",
+                "--disable-sync", "--no-first-run", f"--window-size={size}",
                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):  # fmt: skip
         options.add_argument(arg)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+LIVE_PICTURE_WIDTH = (
+    "const i = document.getElementById('live'); return i.complete && i.naturalWidth"
+)
+
+
+@NEEDS_CHROMIUM
+def test_the_page_in_headless_chromium(int8_model, tmp_path):
+    long_video = write_video(tmp_path / "long.avi", frames=240)  # 8 s at 30 FPS
     with Server(int8_model, str(long_video)) as server:
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        driver = headless_chromium(tmp_path)
         try:
             driver.get(server.base + "/")
-            _wait(lambda: driver.execute_script(
-                "const i = document.getElementById('live'); return i.complete && i.naturalWidth"
-            ) == 320)  # fmt: skip
+            _wait(lambda: driver.execute_script(LIVE_PICTURE_WIDTH) == 320)
             _wait(lambda: driver.find_element("id", "label").text not in ("–", ""))
             assert driver.find_element("id", "runtime").text == server.status()["runtime"]
             first = driver.find_element("id", "frame").text
@@ -473,6 +511,48 @@ def test_the_page_in_headless_chromium(int8_model, tmp_path):
             driver.quit()
     shot = cv2.imread(str(SCREENSHOT))
     assert shot is not None and shot.shape[1] >= 900 and shot.std() > 10
+
+
+@NEEDS_CHROMIUM
+def test_the_page_on_a_phone_through_a_server_restart(int8_model, tmp_path):
+    """A phone-sized window: no sideways scroll, no black band under the picture, an unsure
+    reading's candidates; then the server restarts (a service's restart, a reboot) and the
+    page says it lost it and comes back by itself, picture and readings."""
+    video = write_video(tmp_path / "vga.avi", frames=60, size=(640, 480))
+    args = ("--loop", "--min-confidence", "0.9999")  # almost every reading unsure
+    port = free_port()
+    driver = headless_chromium(tmp_path)
+    try:  # the narrowest phones (a window is at least 500 px wide)
+        metrics = {"width": 320, "height": 700, "deviceScaleFactor": 1, "mobile": False}
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+        with Server(int8_model, str(video), *args, port=port) as server:
+            driver.get(server.base + "/")
+            _wait(lambda: driver.execute_script(LIVE_PICTURE_WIDTH) == 640)
+            _wait(lambda: text_of(driver, "label") == "?")
+            assert text_of(driver, "why").startswith("unsure: ")
+            layout = driver.execute_script(
+                "const v = document.getElementById('view').getBoundingClientRect();"
+                "const i = document.getElementById('live').getBoundingClientRect();"
+                "return [document.documentElement.scrollWidth, innerWidth, v.height, i.height]"
+            )
+            assert layout[0] <= layout[1], layout  # nothing wider than the window
+            assert abs(layout[2] - layout[3]) < 1, layout  # the box is the picture
+        _wait(lambda: "lost the server" in text_of(driver, "state"))
+        with Server(int8_model, str(video), *args, port=port):
+            _wait(lambda: text_of(driver, "state") == "running")
+            _wait(lambda: driver.execute_script(LIVE_PICTURE_WIDTH) == 640)
+            first = text_of(driver, "frame")
+            _wait(lambda: text_of(driver, "frame") != first)
+    finally:
+        driver.quit()
+
+
+def text_of(driver, element_id: str) -> str:
+    """An element's text, read afresh (the page may have reloaded since the last look)."""
+    return driver.execute_script(
+        "const e = document.getElementById(arguments[0]); return e ? e.textContent : null",
+        element_id,
+    )
 
 
 def _wait(condition, timeout: float = 20) -> None:

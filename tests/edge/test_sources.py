@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import cv2
 import pytest
@@ -120,6 +121,27 @@ def test_stdin_reads_the_same_labels_as_the_file(int8_model, video, file_labels)
     assert summary["skipped"] == 1 and summary["ended_by"] == "end of input"
     assert _labels(lines) == file_labels
     assert "1 skipped (undecodable)" in stderr
+
+
+def test_a_pipe_written_slowly_sets_the_pace_as_the_source(int8_model, video):
+    """rpicam-vid writes frames at the camera's rate: the summary names the source, not our
+    decoding, as what set the pace."""
+    jpegs = _video_jpegs(video)[:20]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge", "camera", "--source", "-", "--model", str(int8_model),
+         "--headless"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT,
+    )  # fmt: skip
+    for i, jpeg in enumerate(jpegs):  # 20 frames a second, as a camera delivers them
+        proc.stdin.write(jpeg)
+        proc.stdin.flush()
+        time.sleep(3 if i == 0 else 0.05)  # the first while the process starts: no backlog
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    summary = json.loads(out.decode().splitlines()[-1])
+    assert summary["frames"] == 20 and summary["fps"] < 25
+    assert summary["bound_by"] == "the source"
 
 
 def test_stdin_without_jpeg_is_one_line(int8_model):
