@@ -177,9 +177,10 @@ def one_digit(a: Part, b: Part, height: float, options: NumberOptions) -> bool:
     or 1.1x the taller part: digits of another size), and either stacked in shared columns
     (``overlap`` of the narrower one's width if either is a piece, ``stack`` if both are
     digit-sized; at most 0.15 digit heights apart, 0.35 for a piece) or the two halves of a
-    slanted stroke (sharing under 30% of their rows, corners within 0.1 digit heights, no
-    wider together than 0.8 digit heights). Digits of two lines are further apart; digits
-    side by side share most of their rows."""
+    slanted stroke (sharing under 30% of their rows, corners within 0.1 digit heights across
+    and 0.15 up or down, as far as a ruled line cuts a stroke apart; no wider together than
+    0.8 digit heights). Digits of two lines are further apart; digits side by side share most
+    of their rows."""
     tall = max(a.y1, b.y1) - min(a.y0, b.y0)
     if tall > max(1.3 * height, 1.1 * max(a.h, b.h)):
         return False
@@ -190,7 +191,8 @@ def one_digit(a: Part, b: Part, height: float, options: NumberOptions) -> bool:
         return True
     beside = max(a.x0, b.x0) - min(a.x1, b.x1)  # columns between them (< 0: overlap)
     wide = max(a.x1, b.x1) - min(a.x0, b.x0)
-    return y_overlap(a, b) < 0.3 and beside <= 0.1 * height and wide <= 0.8 * height
+    near = beside <= 0.1 * height and apart <= 0.15 * height
+    return y_overlap(a, b) < 0.3 and near and wide <= 0.8 * height
 
 
 def attach_pieces(parts: list[Part], height: float, options: NumberOptions) -> list[Part]:
@@ -313,9 +315,16 @@ def split_at_neck(
     """
     lo, hi = int(0.3 * part.w), int(0.7 * part.w) + 1
     neck = lo + int(np.argmin(columns[lo:hi]))
-    if columns[neck] > options.neck_ink * height:
+    if columns[neck] > options.neck_ink * height or ink_runs(ink[:, neck]) > 1:
         return [part]
     return cut_at(part, ink, [0, neck, part.w], shortest)
+
+
+def ink_runs(column: np.ndarray) -> int:
+    """How many separate strokes cross a column of a 0/1 mask: a touch is one, the middle of
+    a wide 0 drawn with a thin pen two (its ink there as little as a touch's)."""
+    edges = np.diff(column.astype(np.int8), prepend=np.int8(0))
+    return int(np.count_nonzero(edges == 1))
 
 
 def cut_at(part: Part, ink: np.ndarray, cuts: list[int], shortest_piece: float) -> list[Part]:

@@ -132,6 +132,25 @@ def test_a_wide_zero_is_not_split_at_its_middle():
     assert NP.split_touching(parts[0], parts[0].h, mask, outlines, OPTIONS) == [parts[0]]
 
 
+def test_a_wide_zero_written_with_a_thin_pen_is_not_split_at_its_middle():
+    # Its two strokes there hold less ink than a touch (8 px of 104): two strokes, no neck.
+    mask = _blob_mask(200, 160, [("ellipse", ((90, 70), (60, 50), 0, 0, 360))])
+    parts, outlines = NP.find_parts(mask)
+    assert len(parts) == 1 and parts[0].w > OPTIONS.neck_width * parts[0].h
+    column = NP.part_mask(parts[0], mask, outlines)[:, parts[0].w // 2]
+    assert column.sum() < OPTIONS.neck_ink * parts[0].h and NP.ink_runs(column) == 2
+    assert NP.split_touching(parts[0], parts[0].h, mask, outlines, OPTIONS) == [parts[0]]
+
+
+def test_a_dot_and_a_dash_a_digit_apart_are_not_one_slanted_stroke():
+    # Corners within 0.1 digit heights across, but 33 px (0.9 heights) apart up and down: the
+    # remains of two ruled lines, not the halves of a stroke a line cut.
+    dot, dash = NP.Part(233, 69, 236, 72, 6, (1,)), NP.Part(238, 34, 249, 36, 22, (2,))
+    assert not NP.one_digit(dot, dash, 36.0, OPTIONS)
+    upper, lower = NP.Part(240, 30, 250, 50, 60, (1,)), NP.Part(232, 53, 242, 72, 60, (2,))
+    assert NP.one_digit(upper, lower, 36.0, OPTIONS)  # a stroke cut by a 3-px line: joined
+
+
 def test_a_wide_digit_with_a_flat_tail_is_not_split():
     # A "2" whose base runs far right: wider than 1.25 heights, but the right part is flat.
     mask = _blob_mask(140, 80, [("ellipse", ((40, 30), (16, 14), 0, 180, 360)),
