@@ -184,12 +184,18 @@ def digits_region(
     options: NumberOptions,
 ) -> tuple[tuple[int, int, int, int], float]:
     """The input-pixel box around ``parts`` with half a digit height to spare, and the scale
-    to look at it (lowered so the region's longer side stays within ``max_size``)."""
+    to look at it (lowered so the region's longer side stays within ``max_size``).
+
+    Tiny digits (under ``tiny`` px) get ``tiny_reach`` digit heights to spare left and right:
+    at that size the thin strokes of their neighbours in the line (a 1, a 7) may have faded
+    from the first look, and the closer look finds them only where it looks.
+    """
     pad = 0.5 * height
+    reach = options.tiny_reach * height if height < options.tiny else pad
     s = first.scale
-    x0 = max(0, int((min(p.x0 for p in parts) - pad) / s))
+    x0 = max(0, int((min(p.x0 for p in parts) - reach) / s))
     y0 = max(0, int((min(p.y0 for p in parts) - pad) / s))
-    x1 = min(shape[1], int((max(p.x1 for p in parts) + pad) / s) + 1)
+    x1 = min(shape[1], int((max(p.x1 for p in parts) + reach) / s) + 1)
     y1 = min(shape[0], int((max(p.y1 for p in parts) + pad) / s) + 1)
     scale = min(scale, options.max_size / max(x1 - x0, y1 - y0))
     return (x0, y0, x1, y1), scale

@@ -16,6 +16,8 @@ class NumberOptions:
     first_size: int = 320  # the first look: the longer side shrunk to this
     digit_height: float = 40.0  # then rescaled so digits are about this tall (px) ...
     rescale_below: float = 34.0  # ... when they are shorter than this at the first look
+    tiny: float = 16.0  # first-look digits shorter than this (px): the closer look goes wider
+    tiny_reach: float = 3.0  # ... this many digit heights beyond them, left and right
     max_size: int = 1600  # never more than this on the longer side (time and memory)
     min_size: float = 0.025  # ink shorter than this fraction of the image's shorter side: speck
     speck: float = 0.3  # parts smaller than this (longer side, x digit height): not digits
