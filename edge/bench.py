@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,8 +29,8 @@ import cv2
 import numpy as np
 
 from edge import mnist, synth
-from edge.camera import CameraOptions, pace_setter
-from edge.camera import run as run_camera
+from edge.camera import CameraOptions, StopFlag, Summary, pace_setter
+from edge.camera import run as camera_loop
 from edge.model import DigitClassifier, ModelOptions
 from edge.normalize import normalize
 from edge.number import NumberReader
@@ -114,6 +115,23 @@ def bench_model(
         "pipeline_over_invoke_blocks": [round(float(r), 4) for r in ratios],
         "runs": runs,
     }
+
+
+def run_camera(reader: DigitReader | NumberReader, options: CameraOptions) -> Summary:
+    """The camera loop (:func:`edge.camera.run`) for a measurement, Ctrl-C interrupting the bench.
+
+    Why: the loop takes SIGINT/SIGTERM as "end this loop", right for ``camera`` (its summary is
+    the output) and wrong here, where bench went on to its next loop and printed a full report
+    of figures cut short. A SIGINT is raised again as KeyboardInterrupt (``digit-edge:
+    interrupted``, exit 130), a SIGTERM again as itself, its own handler back in place.
+    """
+    stop = StopFlag()
+    summary = camera_loop(reader, options, stop=stop)
+    if stop.reason == signal.Signals.SIGTERM.name:
+        signal.raise_signal(signal.SIGTERM)
+    if stop:
+        raise KeyboardInterrupt
+    return summary
 
 
 def bench_normalize(count: int = 40, repeats: int = 5) -> dict[str, float]:

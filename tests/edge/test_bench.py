@@ -1,0 +1,39 @@
+"""digit-edge bench: its figures, its checks before it starts, and Ctrl-C in any of its phases."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from edge import bench
+
+
+def _ctrl_c_once_the_camera_loop_runs() -> threading.Thread:
+    """A thread that sends this process SIGINT as soon as the camera loop has put its own
+    handler in place (so the signal lands inside the loop, not between two of bench's phases)."""
+    before = signal.getsignal(signal.SIGINT)
+
+    def interrupt() -> None:
+        deadline = time.monotonic() + 60
+        while signal.getsignal(signal.SIGINT) is before and time.monotonic() < deadline:
+            time.sleep(0.002)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=interrupt, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_ctrl_c_in_a_camera_phase_interrupts_the_bench(int8_model, tmp_path):
+    """The loop takes SIGINT as "end this loop"; bench used to go on to its next round and
+    return figures of a loop cut short. Now it is Ctrl-C: KeyboardInterrupt (exit 130)."""
+    video = bench.write_video(tmp_path / "digits.avi", frames=300)
+    thread = _ctrl_c_once_the_camera_loop_runs()
+    with pytest.raises(KeyboardInterrupt):
+        bench.bench_camera(int8_model, video, None)
+    thread.join(5)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the loop's is gone
