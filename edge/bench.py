@@ -77,7 +77,11 @@ def bench_model(
     reader = DigitReader(model, preprocess="none")
     pixels = np.zeros((28, 28), np.uint8)
     cv2.putText(pixels, "7", (7, 23), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2)
-    model.invoke(model.to_input(pixels[None] / 255.0))  # load the input once for bare invokes
+    # The input at the graph's own batch: 1, or a batch fixed in the graph (filled with copies,
+    # as DigitClassifier.predict_pixels does), which is benchmarked at that batch.
+    batch = model.input_shape[0]
+    tensor = model.to_input(np.repeat(pixels[None] / 255.0, batch, axis=0))
+    model.invoke(tensor)  # load the input once for bare invokes
     invoke = model.interpreter.invoke
     t0 = time.perf_counter()
     invoke()
@@ -104,6 +108,7 @@ def bench_model(
         "runtime": model.runtime.describe(),
         "kernels": kernels,
         "threads": threads,
+        "batch": batch,
         "init_us": init_us,
         "first_inference_us": first_us,
         "warmup_mean_us": float(warm.mean()) if warmup else None,
@@ -452,6 +457,7 @@ def format_report(report: dict[str, Any]) -> str:
     rows: list[tuple[str, list[str]]] = [
         ("runtime", [m["runtime"] for m in models]),
         ("size (bytes)", [f"{m['bytes']:,}" for m in models]),
+        *([("input batch", [str(m["batch"]) for m in models])] if _fixed_batch(models) else []),
         ("init (µs)", [f"{m['init_us']:.0f}" for m in models]),
         ("first inference (µs)", [f"{m['first_inference_us']:.1f}" for m in models]),
         ("warm-up mean (µs)", [f"{m['warmup_mean_us'] or 0:.1f}" for m in models]),
@@ -481,6 +487,11 @@ def format_report(report: dict[str, Any]) -> str:
             + "  ".join(v.rjust(c) for v, c in zip(vals, cols, strict=True))
         )
     return "\n".join([*lines, *system_lines(report)])
+
+
+def _fixed_batch(models: list[dict[str, Any]]) -> bool:
+    """Whether a model's graph fixes a batch above 1: its invoke times are for that many images."""
+    return any(m.get("batch", 1) != 1 for m in models)
 
 
 def model_share(number_camera: dict[str, float]) -> float:

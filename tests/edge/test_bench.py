@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
 import time
 
 import pytest
+from click.testing import CliRunner
 
 from edge import bench
+from edge.cli import cli
+
+
+def _bench(*args: object):
+    return CliRunner().invoke(cli, ["bench", *map(str, args)], catch_exceptions=False)
 
 
 def _ctrl_c_once_the_camera_loop_runs() -> threading.Thread:
@@ -37,3 +44,17 @@ def test_ctrl_c_in_a_camera_phase_interrupts_the_bench(int8_model, tmp_path):
         bench.bench_camera(int8_model, video, None)
     thread.join(5)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the loop's is gone
+
+
+def test_a_fixed_batch_model_is_benchmarked_at_its_batch(test_models):
+    """A graph whose batch is fixed at 4 (eval reads it): bench fed it a batch of 1 and died
+    with a traceback (Cannot set tensor: Dimension mismatch)."""
+    fixed = test_models / "fixed_batch.tflite"
+    result = _bench(fixed, "--runs", "10", "--warmup", "2", "--no-system", "--json")
+    assert result.exit_code == 0, result.stderr
+    (m,) = json.loads(result.stdout)["models"]
+    assert m["batch"] == 4 and m["invoke_us"]["p50"] > 0 and m["pipeline_us"]["p50"] > 0
+    table = _bench(fixed, test_models / "lenet_int8.tflite", "--runs", "10", "--no-system")
+    assert table.exit_code == 0, table.stderr
+    row = next(ln for ln in table.stdout.splitlines() if ln.startswith("input batch"))
+    assert row.split()[2:] == ["4", "1"]
