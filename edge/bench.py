@@ -407,12 +407,13 @@ def run(
     warmup: int = 50,
     system: bool = True,
     progress: Callable[[str], None] = lambda _: None,
-    data: Path | None = None,
+    data: mnist.Mnist | None = None,
 ) -> dict[str, Any]:
     """Every benchmark, for every model; what ``digit-edge bench`` prints.
 
-    ``data``: MNIST, whose test digits make the number frames of the ``camera --number``
-    bench (skipped without it).
+    ``data``: MNIST, loaded by the caller before any benchmark (a bad path stops the run at
+    once, not after minutes of it), whose test digits make the number frames of the
+    ``camera --number`` bench (skipped without it).
     """
     report: dict[str, Any] = {"models": []}
     for path in models:
@@ -431,8 +432,7 @@ def run(
             report["camera"] = bench_camera(models[0], video, runtime)
             if data is not None:
                 progress("camera --number on 640x480 frames of 6-digit numbers")
-                test = mnist.load(data, canonical_sizes=False)
-                numbers = write_number_video(Path(tmp) / "numbers.avi", test.x_test, test.y_test)
+                numbers = write_number_video(Path(tmp) / "numbers.avi", data.x_test, data.y_test)
                 report["number_camera"] = bench_number_camera(
                     models[0], video, numbers, runtime, rounds=5
                 )

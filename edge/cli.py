@@ -24,7 +24,13 @@ import click
 
 from edge import __version__, confidence
 from edge.classify import failed_record, image_record
-from edge.errors import EXIT_INPUT_FAILED, EXIT_INTERRUPTED, DigitEdgeError, StreamFailed
+from edge.errors import (
+    EXIT_INPUT_FAILED,
+    EXIT_INTERRUPTED,
+    DataError,
+    DigitEdgeError,
+    StreamFailed,
+)
 from edge.model import DigitClassifier, ModelOptions
 from edge.mqtt_options import mqtt_options
 from edge.pipeline import PREPROCESSING, PREPROCESSING_NAMES, DigitReader
@@ -32,6 +38,7 @@ from edge.runtime import KERNEL_NAMES, RUNTIME_NAMES
 
 if TYPE_CHECKING:  # imported where used: eval's module is not loaded for classify
     from edge.camera import Summary
+    from edge.mnist import Mnist
     from edge.mqtt import MqttPublisher, MqttSettings
 
 #: The file that reads real handwriting best (README, "Which model"; docs/real-handwriting.md):
@@ -963,8 +970,9 @@ def _real_digit_archives(
     type=click.Path(path_type=Path),
     default=None,
     help="MNIST (.npz or IDX): its test digits make the 6-digit number frames of the "
-    "`camera --number` bench [default: $DIGIT_EDGE_DATA, then ../shared/data/mnist beside "
-    "the checkout; skipped where there is none].",
+    "`camera --number` bench, read before any benchmark; a usage error with --no-system "
+    "[default: $DIGIT_EDGE_DATA, then ../shared/data/mnist beside the checkout; skipped where "
+    "there is none].",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 def bench(
@@ -981,11 +989,11 @@ def bench(
 ) -> None:
     """benchmark_model's metrics for each model side by side, plus the edge pipeline's costs."""
     from edge import bench as bench_mod
-    from edge.mnist import resolve_data_path
     from edge.model import check_tflite_file
 
     for m in models:
         check_tflite_file(m)
+    numbers_data = _bench_data(data, system)
     report = bench_mod.run(
         list(models),
         runtime=runtime,
@@ -995,9 +1003,35 @@ def bench(
         warmup=warmup,
         system=system,
         progress=lambda msg: click.echo(f"digit-edge: {msg}", err=True) if verbose else None,
-        data=resolve_data_path(data),
+        data=numbers_data,
     )
     click.echo(json.dumps(report, indent=2) if as_json else bench_mod.format_report(report))
+
+
+def _bench_data(option: Path | None, system: bool) -> Mnist | None:
+    """The MNIST bench's number frames are made of, loaded before any benchmark runs: a bad
+    --data used to fail only after all of them (minutes with several models).
+
+    Typed with --no-system it would read nothing: a usage error. From $DIGIT_EDGE_DATA it is a
+    setting, read only with the system figures, and its error names the variable.
+    """
+    from edge import mnist
+
+    ctx = click.get_current_context()
+    typed = ctx.get_parameter_source("data") == click.core.ParameterSource.COMMANDLINE
+    if not system:
+        if typed:
+            raise click.UsageError("--data is read with the system figures; drop --no-system")
+        return None
+    path = mnist.resolve_data_path(option)
+    if path is None:
+        return None
+    try:
+        return mnist.load(path, canonical_sizes=False)
+    except DigitEdgeError as exc:
+        if typed or not os.environ.get(mnist.ENV_VAR):
+            raise
+        raise DataError(f"${mnist.ENV_VAR}: {exc}") from None
 
 
 def main() -> None:

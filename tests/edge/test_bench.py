@@ -58,3 +58,27 @@ def test_a_fixed_batch_model_is_benchmarked_at_its_batch(test_models):
     assert table.exit_code == 0, table.stderr
     row = next(ln for ln in table.stdout.splitlines() if ln.startswith("input batch"))
     assert row.split()[2:] == ["4", "1"]
+
+
+def test_a_bad_data_is_refused_before_any_benchmark(int8_model, tmp_path, monkeypatch):
+    """--data used to fail only after every benchmark had run (minutes with several models),
+    and was ignored with --no-system; now it is read first, in one line, exit 2."""
+    monkeypatch.delenv("DIGIT_EDGE_DATA", raising=False)
+    missing = tmp_path / "nonexistent"
+    t0 = time.monotonic()
+    result = _bench(int8_model, "--runs", "10", "--data", missing, "-v")
+    assert result.exit_code == 2
+    assert result.stderr == f"digit-edge: error: {missing}: no such file or directory\n"
+    assert time.monotonic() - t0 < 10
+    result = _bench(int8_model, "--runs", "10", "--no-system", "--data", missing)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "--data is read with the system figures; drop --no-system" in result.stderr
+    # From the environment: a setting, read only where the system figures are; named if bad.
+    monkeypatch.setenv("DIGIT_EDGE_DATA", str(missing))
+    result = _bench(int8_model, "--runs", "10", "--no-system", "--json")
+    assert result.exit_code == 0, result.stderr
+    result = _bench(int8_model, "--runs", "10")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"digit-edge: error: $DIGIT_EDGE_DATA: {missing}: no such file or directory\n"
+    )
