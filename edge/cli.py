@@ -963,7 +963,9 @@ def _real_digit_archives(
     "--system/--no-system",
     default=True,
     show_default=True,
-    help="Also time normalisation, the headless camera, and start-up + peak RSS.",
+    help="Also time normalisation, the headless camera, and start-up + peak RSS: with the "
+    "first model (the camera with every model too), one thread, default kernels whatever "
+    "--threads and --kernels say, as `camera` runs by default.",
 )
 @click.option(
     "--data",

@@ -94,3 +94,25 @@ def test_first_inference_is_the_first_invoke_after_allocate(test_models):
         m = bench.bench_model(mlp, runtime=None, threads=1, kernels="default", runs=50, warmup=5)
         ratios.append(m["first_inference_us"] / m["invoke_us"]["p50"])
     assert sorted(ratios)[2] > 1.6, ratios
+
+
+def test_the_system_figures_name_their_model_and_setup(int8_model, tmp_path):
+    """The camera and start-up figures run the first model, one thread, default kernels
+    (the product's camera setup), whatever --threads and --kernels say: they said neither
+    which model nor how, and the JSON's camera block had no model."""
+    video = bench.write_video(tmp_path / "digits.avi", frames=40)
+    camera = bench.bench_camera(int8_model, video, None, rounds=1)
+    assert camera["model"] == str(int8_model)
+    assert (camera["threads"], camera["kernels"]) == (1, "default")
+    startup = {"model": str(int8_model), **bench.SYSTEM_SETUP, "startup_s_median": 0.5,
+               "peak_rss_mb": 60.0, "anon_mb": 20.0, "file_mb": 30.0}  # fmt: skip
+    report = {"camera": camera, "startup": startup, "this_process_peak_rss_mb": 1.0}
+    lines = bench.system_lines(report)
+    assert lines[0].startswith(
+        "headless camera 640x480 with lenet_int8.tflite (one thread, default kernels): "
+    )
+    assert lines[3].startswith(
+        "start-up to first prediction with lenet_int8.tflite (one thread, default kernels): 0.500 s"
+    )
+    help_text = " ".join(_bench("--help").stdout.split())
+    assert "one thread, default kernels whatever --threads and --kernels say" in help_text

@@ -232,7 +232,7 @@ def test_bench_number_camera_ratio(int8_model, tmp_path, mnist_data):
     )
     assert f"{result['number_digits_mean']:.1f} digits" in line and "the model" in line
     assert line.startswith(f"camera --number with {int8_model.name}, ")  # the first model's
-    assert f"(one thread, {result['runtime']})" in line  # make bench runs it on two interpreters
+    assert f"(one thread, default kernels, {result['runtime']})" in line  # on two interpreters
     assert result["runtime"].split()[0] in ("tflite-runtime", "ai-edge-litert", "tensorflow")
     share = result["number_model_ms_p50"] * result["plain_camera_fps"] / 1e3
     assert bench.model_share(result) == pytest.approx(share)
