@@ -844,7 +844,8 @@ def serve(
     help="Also read N synthetic photos of numbers per set (MNIST test digits in a row: any "
     "gaps; 4 digits with gaps of half a stroke or more; on ruled/grid paper; with a decimal "
     "point, read with --decimal-point) with --number: exact-number and per-digit accuracy, "
-    "numbers per second (needs MNIST --data).",
+    "numbers per second (needs MNIST --data); at the model's threshold or --min-confidence "
+    'also the numbers read exactly, unsure (a "?") and wrong without a "?".',
 )
 @click.option(
     "--coverage",
@@ -897,7 +898,9 @@ def eval_(
         test = eval_sets.mnist_test(datasets[0], "--numbers")
         number_sets = eval_sets.number_sets(test, archives.get("usps"))
         with _progress(len(number_sets) * numbers, "synthetic numbers", threshold=1) as tick:
-            report["numbers"] = eval_sets.number_accuracy(loaded, number_sets, numbers, tick)
+            report["numbers"] = eval_sets.number_accuracy(
+                loaded, number_sets, numbers, tick, thresholds
+            )
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:

@@ -136,17 +136,23 @@ def number_sets(test: Mnist, usps_archive: Path | None = None) -> list[NumberSet
 
 
 def number_accuracy(
-    models: list[DigitClassifier], sets: list[NumberSet], count: int, tick: Tick
+    models: list[DigitClassifier],
+    sets: list[NumberSet],
+    count: int,
+    tick: Tick,
+    thresholds: list[float] | None = None,
 ) -> list[dict[str, Any]]:
     """Each model's exact-number and per-digit accuracy and numbers per second on ``count``
-    numbers of each set, read as ``classify --number`` reads them."""
+    numbers of each set, read as ``classify --number`` reads them: as read (each digit's best
+    class), and where a model's threshold is above 0 also as shown at it, "?" for a digit
+    under it (exact, unsure, wrong without a "?")."""
     results = []
     for s in sets:
         # the set with decimal points is read as `--number --decimal-point` reads
         point = s.kwargs.get("point", False)
         readers = [NumberReader(DigitReader(m), decimal_point=point) for m in models]
         samples = synth_numbers.number_set(*s.digits, count, s.seed, **s.kwargs)
-        accs = synth_numbers.measure_numbers(readers, samples, s.name, on_sample=tick)
+        accs = synth_numbers.measure_numbers(readers, samples, s.name, tick, thresholds)
         results += [
             {"model": str(m.path), **a.as_dict()} for m, a in zip(models, accs, strict=True)
         ]

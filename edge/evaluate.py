@@ -196,7 +196,7 @@ def format_report(report: dict[str, Any], names: list[str], coverage: bool = Fal
             lines.append(
                 f"  {Path(r['model']).name.ljust(width)}  {r['set'].ljust(sets)} n={r['count']}  "
                 f"exact {r['exact']:.1%}  per digit {r['per_digit']:.2%}  "
-                f"{r['numbers_per_second']:.0f} numbers/s"
+                f"{r['numbers_per_second']:.0f} numbers/s" + format_unsure_numbers(r)
             )
     return "\n".join(lines)
 
@@ -207,6 +207,17 @@ def format_coverage(row: dict[str, Any]) -> str:
         f"{r['min_confidence']:.2f}: {r['coverage']:.1%}/{r['accuracy']:.2%}"
         for r in row["coverage"]
         if r["min_confidence"] in (0.0, 0.5, 0.7, 0.9, 0.98)
+    )
+
+
+def format_unsure_numbers(row: dict[str, Any]) -> str:
+    """What the threshold does to a row of numbers ("?" for a digit under it), or nothing."""
+    u = row.get("with_min_confidence")
+    if not u:
+        return ""
+    return (
+        f"  | at P={u['min_confidence']:.2f}: exact {u['exact']}, unsure (a ?) {u['unsure']}, "
+        f"wrong {u['wrong_without']} -> {u['wrong']}"
     )
 
 

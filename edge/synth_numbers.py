@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from edge.normalize import stroke_width
+from edge.number import number_string
 from edge.synth import expose, mnist_ink, page_marks, rotate
 
 FRAME = (640, 480)
@@ -203,23 +204,44 @@ class NumberAccuracy:
     digits: int = 0  # digits written
     edits: int = 0  # edit distance summed over the numbers
     seconds: float = 0.0  # in the reader's read() alone
+    # At a minimum confidence (0: none applies): the numbers read as a user sees them, a "?"
+    # for each digit under it, as `classify --number` shows them.
+    min_confidence: float = 0.0
+    exact_at_p: int = 0  # read exactly, no "?"
+    unsure_at_p: int = 0  # with a "?": the reader says it is not sure
+    wrong_at_p: int = 0  # wrong without a "?": a wrong number given as sure
 
-    def add(self, truth: str, read: str, seconds: float) -> None:
+    def add(self, truth: str, read: str, seconds: float, at_p: str | None = None) -> None:
+        """One number: ``read`` as read (no threshold), ``at_p`` with its "?" at
+        ``min_confidence`` (None: as ``read``)."""
         read = read.replace("\n", "")
         self.count += 1
         self.exact += read == truth
         self.digits += len(truth)
         self.edits += edit_distance(read, truth)
         self.seconds += seconds
+        shown = read if at_p is None else at_p.replace("\n", "")
+        self.exact_at_p += shown == truth
+        self.unsure_at_p += "?" in shown
+        self.wrong_at_p += "?" not in shown and shown != truth
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "set": self.name,
             "count": self.count,
             "exact": self.exact / max(self.count, 1),
             "per_digit": 1.0 - self.edits / max(self.digits, 1),
             "numbers_per_second": self.count / self.seconds if self.seconds > 0 else None,
         }
+        if self.min_confidence > 0:
+            out["with_min_confidence"] = {
+                "min_confidence": self.min_confidence,
+                "exact": self.exact_at_p,
+                "unsure": self.unsure_at_p,
+                "wrong": self.wrong_at_p,
+                "wrong_without": self.count - self.exact,
+            }
+        return out
 
 
 def measure_numbers(
@@ -227,17 +249,26 @@ def measure_numbers(
     samples: Iterator[NumberSample],
     name: str,
     on_sample: Callable[[], None] | None = None,
+    min_confidences: list[float] | None = None,
 ) -> list[NumberAccuracy]:
     """Exact-number and per-digit accuracy (1 - edit distance / digits) of each reader
     (an :class:`edge.number.NumberReader`), and its numbers per second on these 640x480
-    frames; each sample is made once for all readers."""
-    results = [NumberAccuracy(name) for _ in readers]
+    frames; each sample is made once for all readers.
+
+    The figures are of the numbers as read (each digit's best class, whatever its
+    probability); with ``min_confidences`` (one per reader, 0: none) also as shown at that
+    threshold, a "?" for each digit under it: read exactly, unsure, or wrong without a "?".
+    """
+    thresholds = min_confidences or [0.0] * len(readers)
+    results = [NumberAccuracy(name, min_confidence=p) for p in thresholds]
     clock = time.perf_counter
     for sample in samples:
         for reader, result in zip(readers, results, strict=True):
             t0 = clock()
-            got = reader.read(sample.image).number
-            result.add(sample.number, got, clock() - t0)
+            reading = reader.read(sample.image)
+            seconds = clock() - t0
+            at_p = number_string(reading.digits, result.min_confidence)
+            result.add(sample.number, reading.number, seconds, at_p)
         if on_sample is not None:
             on_sample()
     return results
