@@ -799,7 +799,13 @@ def serve(
     "[default: $DIGIT_EDGE_DATA, then ../shared/data/mnist beside the checkout].",
 )
 @model_options(single=False)
-@click.option("--limit", type=click.IntRange(1), default=None, help="Use only the first N images.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    default=None,
+    help="Use only N images: MNIST's first N; of a labelled folder, the classes in turn (the "
+    "first file of each, then the second, ...).",
+)
 @click.option(
     "--preprocess",
     type=click.Choice(PREPROCESSING_NAMES),

@@ -8,6 +8,7 @@ preprocessing as ``classify``. :func:`format_report` is what ``eval`` prints wit
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,25 +70,37 @@ def load(
             + (f"; unknown subfolders: {', '.join(unknown)}" if unknown else "")
         )
     images, ys, empty, skipped = [], [], [], []
-    for folder in folders:
-        for source in imageio.expand([str(folder)]):
-            if limit is not None and len(ys) >= limit:
-                break
-            if source.path is None:
-                continue
-            try:
-                prepared = reader.prepare(imageio.read(source.path, source.name))
-            except DigitEdgeError as exc:
-                skipped.append(str(exc))
-                continue
-            images.append(prepared.image if prepared.found else np.zeros((28, 28), np.float32))
-            empty.append(not prepared.found)
-            ys.append(labels.index(folder.name))
-            if tick is not None:
-                tick()
+    for label, source in interleaved(folders):
+        if limit is not None and len(ys) >= limit:
+            break
+        try:
+            prepared = reader.prepare(imageio.read(source, str(source)))
+        except DigitEdgeError as exc:
+            skipped.append(str(exc))
+            continue
+        images.append(prepared.image if prepared.found else np.zeros((28, 28), np.float32))
+        empty.append(not prepared.found)
+        ys.append(labels.index(label))
+        if tick is not None:
+            tick()
     if not ys:
         raise DataError(f"{path}: no readable images in the label subfolders")
     return Dataset(str(path), np.stack(images), np.asarray(ys), np.asarray(empty), skipped)
+
+
+def interleaved(folders: list[Path]) -> list[tuple[str, Path]]:
+    """(label, file) of every image in the label ``folders``, the classes taken in turn (the
+    first file of each folder, then the second of each, ...; each folder's sorted).
+
+    Why: ``--limit N`` reads the first N of these; folder by folder, those were folder 0's
+    images alone (or 0 and 1), an accuracy of one or two classes. In turn, the first N
+    sample every class alike, and the same N each run.
+    """
+    queues = [
+        [(folder.name, s.path) for s in imageio.expand([str(folder)]) if s.path is not None]
+        for folder in folders
+    ]
+    return [item for row in itertools.zip_longest(*queues) for item in row if item is not None]
 
 
 def load_for(

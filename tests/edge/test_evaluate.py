@@ -120,3 +120,28 @@ def test_eval_numbers_at_a_threshold_as_classify_number_shows_them(
     off = _eval(int8_model, "--data", mnist_path, "--limit", "10", "--numbers", "2",
                 "--min-confidence", "0", "--json")  # fmt: skip
     assert all("with_min_confidence" not in r for r in json.loads(off.stdout)["numbers"])
+
+
+def _labelled_folder(root, mnist_data, per_label=5, labels=(0, 1, 2)):
+    """``per_label`` MNIST test digits of each label as ink on paper, a subfolder per label."""
+    for label in labels:
+        (root / str(label)).mkdir(parents=True)
+        for k, i in enumerate(np.flatnonzero(mnist_data.y_test == label)[:per_label]):
+            cv2.imwrite(str(root / str(label) / f"{k}.png"), 255 - mnist_data.x_test[i])
+    return root
+
+
+def test_a_limited_run_on_a_labelled_folder_takes_every_class_in_turn(
+    int8_model, tmp_path, mnist_data
+):
+    """--limit 6 on folders 0, 1, 2 of 5 images each read folder 0's five and one 1: an
+    accuracy of one class. Now the classes are taken in turn: two of each, the same each run."""
+    folder = _labelled_folder(tmp_path / "set", mnist_data)
+    reader = DigitReader(DigitClassifier(ModelOptions(int8_model)))
+    data = evaluate.load(folder, reader, limit=6)
+    assert data.labels.tolist() == [0, 1, 2, 0, 1, 2]
+    np.testing.assert_array_equal(data.images, evaluate.load(folder, reader, limit=6).images)
+    assert np.bincount(evaluate.load(folder, reader).labels).tolist() == [5, 5, 5]  # all, unlimited
+    result = _eval(int8_model, "--data", folder, "--limit", "7", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["models"][0]["count"] == 7
