@@ -911,6 +911,13 @@ def eval_(
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo(evaluate.format_report(report, [m.path.name for m in loaded], coverage))
+    if report["skipped"]:  # reported above, and the exit code says it: some input failed
+        n = len(report["skipped"])
+        click.echo(
+            f"digit-edge: {n} of {n + report['count']} image(s) could not be read (skipped)",
+            err=True,
+        )
+        sys.exit(EXIT_INPUT_FAILED)
 
 
 def _eval_data(option: Path | None) -> Path:

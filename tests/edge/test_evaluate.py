@@ -145,3 +145,17 @@ def test_a_limited_run_on_a_labelled_folder_takes_every_class_in_turn(
     result = _eval(int8_model, "--data", folder, "--limit", "7", "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["models"][0]["count"] == 7
+
+
+def test_eval_exits_1_when_it_skipped_an_unreadable_image(int8_model, tmp_path, mnist_data):
+    """A text file named broken.png among a labelled folder's images: the others are read and
+    reported, the file is named as skipped, and the exit is 1 (README, "Exit codes"), not 0."""
+    folder = _labelled_folder(tmp_path / "set", mnist_data, per_label=3)
+    (folder / "1" / "broken.png").write_text("not an image")
+    for extra in ([], ["--json"]):
+        result = _eval(int8_model, "--data", folder, *extra)
+        assert result.exit_code == 1
+        assert result.stderr == "digit-edge: 1 of 10 image(s) could not be read (skipped)\n"
+        assert "broken.png" in result.stdout
+    report = json.loads(result.stdout)
+    assert report["count"] == 9 and len(report["skipped"]) == 1
