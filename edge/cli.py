@@ -825,7 +825,7 @@ def serve(
 )
 @click.option(
     "--usps",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),  # checked where read: _real_digit_archives
     envvar="DIGIT_EDGE_USPS",
     default=None,
     help="Also read N USPS digits (real writers, from US mail) with --photos N, and N strips "
@@ -834,7 +834,7 @@ def serve(
 )
 @click.option(
     "--optdigits",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),  # checked where read: _real_digit_archives
     envvar="DIGIT_EDGE_OPTDIGITS",
     default=None,
     help="Also read N of the UCI digits by 30 more writers (scikit-learn ships the other 13's) "
@@ -940,23 +940,33 @@ def _real_digit_archives(
     stops the run before any model does (the reads are cached for the sets).
 
     Typed without the sets that read them, they are a usage error (they would read
-    nothing); from the environment they stay quiet, as a setting for every run.
+    nothing); from the environment they stay quiet, as a setting for every run, and are
+    checked only where read (a stale $DIGIT_EDGE_USPS broke every eval, naming --usps):
+    an error then names the variable.
     """
     from edge import optdigits, usps
 
     ctx = click.get_current_context()
     wanted = {
-        "usps": (usps_file, photos or numbers, "--photos N or --numbers N", usps.load),
-        "optdigits": (optdigits_file, photos, "--photos N", optdigits.load),
+        "usps": (usps_file, photos or numbers, "--photos N or --numbers N", usps),
+        "optdigits": (optdigits_file, photos, "--photos N", optdigits),
     }
     archives: dict[str, Path | None] = {}
-    for name, (path, read, by, load) in wanted.items():
+    for name, (path, read, by, module) in wanted.items():
         typed = ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
         if typed and not read:
             raise click.UsageError(f"--{name} is read with {by}; add it")
         archives[name] = path if read else None
-        if archives[name] is not None:
-            load(path)
+        if path is None or not read:
+            continue
+        where = f"--{name}" if typed else f"${module.ENV_VAR}"
+        if not path.is_file():
+            what = "a folder, not a file" if path.is_dir() else "no such file"
+            raise DataError(f"{where}: {path}: {what}")
+        try:
+            module.load(path)
+        except DataError as exc:
+            raise DataError(f"{where}: {exc}") from None
     return archives
 
 

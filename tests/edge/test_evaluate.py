@@ -159,3 +159,25 @@ def test_eval_exits_1_when_it_skipped_an_unreadable_image(int8_model, tmp_path, 
         assert "broken.png" in result.stdout
     report = json.loads(result.stdout)
     assert report["count"] == 9 and len(report["skipped"]) == 1
+
+
+@pytest.mark.parametrize("variable", ["DIGIT_EDGE_USPS", "DIGIT_EDGE_OPTDIGITS"])
+def test_a_stale_real_digit_variable_is_checked_only_where_its_set_is_read(
+    int8_model, mnist_path, tmp_path, monkeypatch, variable
+):
+    """A stale $DIGIT_EDGE_USPS (or _OPTDIGITS) broke every eval, even one reading no USPS,
+    with a usage error naming --usps. Now it is read where its set is, and named if bad."""
+    monkeypatch.delenv("DIGIT_EDGE_USPS", raising=False)
+    monkeypatch.delenv("DIGIT_EDGE_OPTDIGITS", raising=False)
+    stale = tmp_path / "nonexistent"
+    monkeypatch.setenv(variable, str(stale))
+    result = _eval(int8_model, "--data", mnist_path, "--limit", "20", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["models"][0]["count"] == 20
+    result = _eval(int8_model, "--data", mnist_path, "--limit", "20", "--photos", "2")
+    assert result.exit_code == 2
+    assert result.stderr == f"digit-edge: error: ${variable}: {stale}: no such file\n"
+    option = "--usps" if variable.endswith("USPS") else "--optdigits"
+    result = _eval(int8_model, "--data", mnist_path, "--photos", "2", option, stale)
+    assert result.exit_code == 2
+    assert result.stderr == f"digit-edge: error: {option}: {stale}: no such file\n"
