@@ -887,6 +887,10 @@ def eval_(
     from edge import eval_sets, evaluate
 
     data = _eval_data(data)
+    if (photos or numbers) and data.exists() and not evaluate.is_mnist(data):
+        # Said before the folder is read (minutes for a large one), not after.
+        option = "--photos" if photos else "--numbers"
+        raise DataError(f"{data}: {option} needs MNIST (.npz or IDX) for the test digits")
     archives = _real_digit_archives(photos, numbers, usps, optdigits)
 
     loaded = [open_model(m, runtime, threads, kernels, verbose) for m in models]

@@ -181,3 +181,20 @@ def test_a_stale_real_digit_variable_is_checked_only_where_its_set_is_read(
     result = _eval(int8_model, "--data", mnist_path, "--photos", "2", option, stale)
     assert result.exit_code == 2
     assert result.stderr == f"digit-edge: error: {option}: {stale}: no such file\n"
+
+
+def test_photos_on_a_labelled_folder_is_refused_before_the_folder_is_read(
+    int8_model, tmp_path, mnist_data
+):
+    """--photos and --numbers write MNIST's test digits: on a labelled folder they failed
+    only after the whole folder had been read. Now before: a folder whose only file cannot be
+    read says what --photos needs, not what reading the folder found."""
+    folder = tmp_path / "set"
+    (folder / "3").mkdir(parents=True)
+    (folder / "3" / "broken.png").write_text("not an image")
+    for option in ("--photos", "--numbers"):
+        result = _eval(int8_model, "--data", folder, option, "5")
+        assert result.exit_code == 2
+        assert result.stderr == (
+            f"digit-edge: error: {folder}: {option} needs MNIST (.npz or IDX) for the test digits\n"
+        )
