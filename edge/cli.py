@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -129,12 +130,21 @@ MIN_CONFIDENCE_HELP = (
 )
 
 
+def _a_probability(_ctx: click.Context, _param: click.Parameter, value: float | None) -> Any:
+    """FloatRange lets NaN through (every comparison with it is false), which turned the
+    threshold off without a word."""
+    if value is not None and math.isnan(value):
+        raise click.BadParameter(f"{value} is not a probability from 0 to 1")
+    return value
+
+
 def min_confidence_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--min-confidence",
         type=click.FloatRange(0.0, 1.0),
         default=None,
         metavar="P",
+        callback=_a_probability,
         help=MIN_CONFIDENCE_HELP,
     )(f)
 

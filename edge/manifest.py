@@ -66,9 +66,29 @@ class Manifest:
             raise ModelError(f"{path}: not a {FORMAT} manifest")
         known = set(cls.__dataclass_fields__)
         try:
-            return cls(**{k: v for k, v in raw.items() if k in known})
+            manifest = cls(**{k: v for k, v in raw.items() if k in known})
         except TypeError as exc:
             raise ModelError(f"{path}: incomplete manifest ({exc})") from None
+        check_calibration(manifest.calibration, path)
+        return manifest
+
+
+def check_calibration(calibration: Any, path: Path) -> None:
+    """Refuse a default minimum confidence that is not a probability.
+
+    Why: every reading is compared with it, so 1.7 made every digit unsure and NaN turned the
+    threshold off without a word (every comparison with NaN is false); a manifest edited by
+    hand is the likely source, and the error names it.
+    """
+    if not isinstance(calibration, dict):
+        raise ModelError(f"{path}: calibration is {type(calibration).__name__}, not an object")
+    if "min_confidence" not in calibration:
+        return
+    p = calibration["min_confidence"]
+    if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0:
+        raise ModelError(
+            f"{path}: calibration.min_confidence is {p!r}; expected a probability from 0 to 1"
+        )
 
 
 def manifest_path(model_path: str | os.PathLike[str]) -> Path:

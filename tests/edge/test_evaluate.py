@@ -198,3 +198,31 @@ def test_photos_on_a_labelled_folder_is_refused_before_the_folder_is_read(
         assert result.stderr == (
             f"digit-edge: error: {folder}: {option} needs MNIST (.npz or IDX) for the test digits\n"
         )
+
+
+@pytest.mark.parametrize("bad", [1.7, -0.1, "0.9", None, float("nan")])
+def test_a_threshold_that_is_not_a_probability_is_refused_in_one_line(
+    int8_model, mnist_path, tmp_path, bad
+):
+    """--min-confidence nan passed FloatRange (NaN compares false) and turned the threshold
+    off; a manifest's calibration.min_confidence of 1.7 made every digit unsure. Both are
+    now errors, the manifest's naming the manifest file."""
+    import shutil
+
+    from edge.manifest import Manifest
+
+    result = _eval(int8_model, "--data", mnist_path, "--limit", "5", "--min-confidence", "nan")
+    assert result.exit_code == 2
+    assert "Invalid value for '--min-confidence': nan is not a probability" in result.stderr
+    model = tmp_path / "lenet_int8.tflite"
+    shutil.copy(int8_model, model)
+    manifest = tmp_path / "lenet_int8.manifest.json"
+    Manifest("lenet", "int8", model.name, "", 0, {}, {}, calibration={"min_confidence": bad}).write(
+        manifest
+    )
+    result = _eval(model, "--data", mnist_path, "--limit", "5")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"digit-edge: error: {manifest}: calibration.min_confidence is {bad!r}; "
+        "expected a probability from 0 to 1\n"
+    )
