@@ -31,6 +31,7 @@ import numpy as np
 from edge import mnist, synth
 from edge.camera import CameraOptions, StopFlag, Summary, pace_setter
 from edge.camera import run as camera_loop
+from edge.fileio import distinct_names
 from edge.model import DigitClassifier, ModelOptions
 from edge.normalize import normalize
 from edge.number import NumberReader
@@ -464,7 +465,7 @@ def run(
 def format_report(report: dict[str, Any]) -> str:
     """The report as a plain-text table (models side by side), then the system figures."""
     models = report["models"]
-    names = [Path(m["model"]).name for m in models]
+    names = distinct_names([m["model"] for m in models])
     rows: list[tuple[str, list[str]]] = [
         ("runtime", [m["runtime"] for m in models]),
         ("size (bytes)", [f"{m['bytes']:,}" for m in models]),
@@ -497,7 +498,9 @@ def format_report(report: dict[str, Any]) -> str:
             + "  "
             + "  ".join(v.rjust(c) for v, c in zip(vals, cols, strict=True))
         )
-    return "\n".join([*lines, *system_lines(report)])
+    return "\n".join(
+        [*lines, *system_lines(report, dict(zip(models_of(report), names, strict=True)))]
+    )
 
 
 def _fixed_batch(models: list[dict[str, Any]]) -> bool:
@@ -515,8 +518,19 @@ def model_share(number_camera: dict[str, float]) -> float:
     return number_camera["number_model_ms_p50"] / (1e3 / number_camera["plain_camera_fps"])
 
 
-def system_lines(report: dict[str, Any]) -> list[str]:
-    """The report's figures beyond the per-model table, one line each."""
+def models_of(report: dict[str, Any]) -> list[str]:
+    """The model paths of a bench report, as given."""
+    return [m["model"] for m in report.get("models", [])]
+
+
+def system_lines(report: dict[str, Any], labels: dict[str, str] | None = None) -> list[str]:
+    """The report's figures beyond the per-model table, one line each; ``labels``: what to
+    call each model (:func:`edge.fileio.distinct_names`; default: its file name)."""
+    labels = labels or {}
+
+    def name(path: str) -> str:
+        return labels.get(path, Path(path).name)
+
     lines = []
     if "normalize" in report:
         n = report["normalize"]
@@ -527,7 +541,7 @@ def system_lines(report: dict[str, Any]) -> list[str]:
     if "camera" in report:
         c = report["camera"]
         lines.append(
-            f"headless camera 640x480 with {Path(c['model']).name} ({SYSTEM_SETUP_TEXT}): "
+            f"headless camera 640x480 with {name(c['model'])} ({SYSTEM_SETUP_TEXT}): "
             f"{c['camera_fps']:.0f} FPS vs decode-only "
             f"{c['decode_only_fps']:.0f} FPS "
             f"({c['camera_over_decode']:.0%}); classify p50 {c['classify_ms_p50']:.3f} ms/frame"
@@ -547,7 +561,7 @@ def system_lines(report: dict[str, Any]) -> list[str]:
     if "number_camera" in report:
         n = report["number_camera"]
         lines.append(
-            f"camera --number with {Path(n['model']).name}, 640x480 6-digit numbers: "
+            f"camera --number with {name(n['model'])}, 640x480 6-digit numbers: "
             f"{n['number_camera_fps']:.0f} FPS vs "
             f"plain camera on 640x480 single digits {n['plain_camera_fps']:.0f} FPS: "
             f"{n['number_over_plain']:.0%} ({SYSTEM_SETUP_TEXT}, {n['runtime']}); "
@@ -565,15 +579,15 @@ def system_lines(report: dict[str, Any]) -> list[str]:
     if "camera_by_model" in report:
         c = report["camera_by_model"]
         lines.append(
-            f"headless camera 640x480, {SYSTEM_SETUP_TEXT} (ratio to {Path(c['reference']).name}): "
+            f"headless camera 640x480, {SYSTEM_SETUP_TEXT} (ratio to {name(c['reference'])}): "
             + ", ".join(
-                f"{Path(m).name} {fps:.0f} FPS ({c['ratio'][m]:.0%})" for m, fps in c["fps"].items()
+                f"{name(m)} {fps:.0f} FPS ({c['ratio'][m]:.0%})" for m, fps in c["fps"].items()
             )
         )
     if "startup" in report:
         s = report["startup"]
         lines.append(
-            f"start-up to first prediction with {Path(s['model']).name} ({SYSTEM_SETUP_TEXT}): "
+            f"start-up to first prediction with {name(s['model'])} ({SYSTEM_SETUP_TEXT}): "
             f"{s['startup_s_median']:.3f} s (median of 3), "
             f"peak RSS {s['peak_rss_mb']:.1f} MB (at exit {s['anon_mb']:.1f} MB anonymous, "
             f"{s['file_mb']:.1f} MB library code mapped from disk)"

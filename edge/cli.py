@@ -32,6 +32,7 @@ from edge.errors import (
     DigitEdgeError,
     StreamFailed,
 )
+from edge.fileio import distinct_names
 from edge.model import DigitClassifier, ModelOptions
 from edge.mqtt_options import mqtt_options
 from edge.pipeline import PREPROCESSING, PREPROCESSING_NAMES, DigitReader
@@ -924,7 +925,8 @@ def eval_(
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
-        click.echo(evaluate.format_report(report, [m.path.name for m in loaded], coverage))
+        names = distinct_names([m.path for m in loaded])
+        click.echo(evaluate.format_report(report, names, coverage))
     if report["skipped"]:  # reported above, and the exit code says it: some input failed
         n = len(report["skipped"])
         click.echo(

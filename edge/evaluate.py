@@ -174,6 +174,7 @@ def format_report(report: dict[str, Any], names: list[str], coverage: bool = Fal
         f"{report['reread_below']:.0%} sure read again, shifted a pixel each way)"
     ]
     width = max(len(n) for n in names)
+    label = dict(zip([m["model"] for m in report["models"]], names, strict=True))
     for name, m in zip(names, report["models"], strict=True):
         lines.append(
             f"  {name.ljust(width)}  accuracy {m['accuracy']:.2%}  ({m['correct']}/{m['count']}"
@@ -196,7 +197,7 @@ def format_report(report: dict[str, Any], names: list[str], coverage: bool = Fal
         sets = max(len(r["set"]) for r in report["photos"])
         for r in report["photos"]:
             lines.append(
-                f"  {Path(r['model']).name.ljust(width)}  {r['set'].ljust(sets)} n={r['count']}  "
+                f"  {label[r['model']].ljust(width)}  {r['set'].ljust(sets)} n={r['count']}  "
                 f"normalised {r['normalized']:.1%}  naive {r['naive']:.1%}  "
                 f"no digit {r['no_digit']}" + format_unsure(r)
             )
@@ -207,7 +208,7 @@ def format_report(report: dict[str, Any], names: list[str], coverage: bool = Fal
         sets = max(len(r["set"]) for r in report["numbers"])
         for r in report["numbers"]:
             lines.append(
-                f"  {Path(r['model']).name.ljust(width)}  {r['set'].ljust(sets)} n={r['count']}  "
+                f"  {label[r['model']].ljust(width)}  {r['set'].ljust(sets)} n={r['count']}  "
                 f"exact {r['exact']:.1%}  per digit {r['per_digit']:.2%}  "
                 f"{r['numbers_per_second']:.0f} numbers/s" + format_unsure_numbers(r)
             )

@@ -89,3 +89,21 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def distinct_names(paths: list[str] | list[Path]) -> list[str]:
+    """Each path's shortest ending (its file name, else with as many folders as it takes)
+    that no other path of ``paths`` shares: the labels of a report's rows and columns.
+
+    Why: ``eval a/lenet_int8.tflite b/lenet_int8.tflite`` labelled both rows
+    ``lenet_int8.tflite``. A path given twice gets one label twice: it is the same file.
+    """
+    parts = [Path(p).parts for p in paths]
+    names = []
+    for i, own in enumerate(parts):
+        others = [p for j, p in enumerate(parts) if j != i and p != own]
+        k = 1
+        while k < len(own) and any(p[-k:] == own[-k:] for p in others):
+            k += 1
+        names.append(str(Path(*own[-k:])) if own else str(paths[i]))
+    return names

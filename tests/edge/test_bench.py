@@ -116,3 +116,25 @@ def test_the_system_figures_name_their_model_and_setup(int8_model, tmp_path):
     )
     help_text = " ".join(_bench("--help").stdout.split())
     assert "one thread, default kernels whatever --threads and --kernels say" in help_text
+
+
+def test_two_models_of_one_file_name_are_told_apart(int8_model, tmp_path):
+    """bench a/lenet_int8.tflite b/lenet_int8.tflite headed both columns lenet_int8.tflite."""
+    import shutil
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(int8_model, tmp_path / folder / int8_model.name)
+    models = [tmp_path / f / int8_model.name for f in ("a", "b")]
+    result = _bench(*models, "--runs", "10", "--warmup", "0", "--no-system")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[0].split() == ["a/lenet_int8.tflite", "b/lenet_int8.tflite"]
+    camera = {"model": str(models[1]), "camera_fps": 1.0, "decode_only_fps": 2.0,
+              "camera_over_decode": 0.5, "classify_ms_p50": 1.0, "loop_decode_cpu_ms": 1.0,
+              "loop_rest_cpu_ms": 1.0, "decoder_waited_for_loop": 0.1,
+              "loop_waited_for_decoder": 0.2, "loop_decode_ms_per_frame": 1.0,
+              "decode_ms_per_frame": 1.0}  # fmt: skip
+    report = {"models": json.loads(_bench(*models, "--runs", "10", "--no-system",
+                                          "--json").stdout)["models"],
+              "camera": camera, "this_process_peak_rss_mb": 1.0}  # fmt: skip
+    assert "headless camera 640x480 with b/lenet_int8.tflite (" in bench.format_report(report)

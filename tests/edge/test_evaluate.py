@@ -226,3 +226,27 @@ def test_a_threshold_that_is_not_a_probability_is_refused_in_one_line(
         f"digit-edge: error: {manifest}: calibration.min_confidence is {bad!r}; "
         "expected a probability from 0 to 1\n"
     )
+
+
+def test_two_models_of_one_file_name_are_told_apart(int8_model, mnist_path, tmp_path, monkeypatch):
+    """eval a/lenet_int8.tflite b/lenet_int8.tflite labelled both rows lenet_int8.tflite; now
+    each label is the shortest ending of its path that the other does not share."""
+    import shutil
+
+    monkeypatch.delenv("DIGIT_EDGE_USPS", raising=False)  # its numbers set: a row more
+
+    from edge.fileio import distinct_names
+
+    assert distinct_names(["x/a/m.tflite", "y/a/m.tflite", "z/n.tflite", "z/n.tflite"]) == [
+        "x/a/m.tflite", "y/a/m.tflite", "n.tflite", "n.tflite",
+    ]  # fmt: skip  # the same file twice: one label
+    assert distinct_names(["m.tflite", "b/m.tflite"]) == ["m.tflite", "b/m.tflite"]
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(int8_model, tmp_path / folder / int8_model.name)
+    models = [tmp_path / f / int8_model.name for f in ("a", "b")]
+    result = _eval(*models, "--data", mnist_path, "--limit", "10", "--numbers", "1")
+    assert result.exit_code == 0, result.stderr
+    rows = [ln.split()[0] for ln in result.stdout.splitlines()[1:] if ln.startswith("  ")]
+    assert rows == ["a/lenet_int8.tflite", "b/lenet_int8.tflite"] * 2 + [
+        "a/lenet_int8.tflite", "b/lenet_int8.tflite"] * 4  # fmt: skip
