@@ -493,11 +493,12 @@ class _progress:
         if total >= threshold and sys.stderr.isatty():
             self.bar = click.progressbar(length=total, label=label, file=sys.stderr)
 
-    def __enter__(self) -> Callable[[], None]:
+    def __enter__(self) -> Callable[..., None]:
+        """``tick()`` or ``tick(n)``: one more done, or n."""
         if self.bar is None:
-            return lambda: None
+            return lambda n=1: None
         bar = self.bar.__enter__()
-        return lambda: bar.update(1)
+        return lambda n=1: bar.update(n)
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
@@ -907,9 +908,12 @@ def eval_(
     loaded = [open_model(m, runtime, threads, kernels, verbose) for m in models]
     thresholds = [confidence.resolve(min_confidence, m) for m in loaded]
     readers = [DigitReader(m, preprocess=preprocess) for m in loaded]
-    with _progress(limit or 0, "reading images") as tick:
+    # MNIST's arrays load in a fraction of a second and never tick: no bar for them.
+    folder_total = 0 if evaluate.is_mnist(data) else (limit or 0)
+    with _progress(folder_total, "reading images") as tick:
         datasets = evaluate.load_for(data, readers, limit, tick)
-    report = evaluate.evaluate(loaded, datasets, thresholds)
+    with _progress(sum(len(d.labels) for d in datasets), "classifying") as tick:
+        report = evaluate.evaluate(loaded, datasets, thresholds, tick)
     if photos:
         test = eval_sets.mnist_test(datasets[0], "--photos")
         sets = eval_sets.digit_sets(test, photos, archives)
