@@ -472,7 +472,8 @@ def format_report(report: dict[str, Any]) -> str:
         *([("input batch", [str(m["batch"]) for m in models])] if _fixed_batch(models) else []),
         ("init (µs)", [f"{m['init_us']:.0f}" for m in models]),
         ("first inference (µs)", [f"{m['first_inference_us']:.1f}" for m in models]),
-        ("warm-up mean (µs)", [f"{m['warmup_mean_us'] or 0:.1f}" for m in models]),
+        # --warmup 0: none ran, so no mean (it said 0.0, a time none of them took)
+        ("warm-up mean (µs)", [_us(m["warmup_mean_us"]) for m in models]),
     ]
     for stat in ("mean", "std", "p50", "p90", "p99"):
         rows.append((f"invoke {stat} (µs)", [f"{m['invoke_us'][stat]:.1f}" for m in models]))
@@ -501,6 +502,11 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(
         [*lines, *system_lines(report, dict(zip(models_of(report), names, strict=True)))]
     )
+
+
+def _us(value: float | None) -> str:
+    """A time in µs for the table, "-" where there is none."""
+    return "-" if value is None else f"{value:.1f}"
 
 
 def _fixed_batch(models: list[dict[str, Any]]) -> bool:

@@ -1001,8 +1001,8 @@ def _real_digit_archives(
     type=click.IntRange(10),
     default=10000,
     show_default=True,
-    help="Timed invocations per model (after warm-up); the ratio is the median over up to 10 "
-    "blocks of at least 100.",
+    help="Timed invocations per model (after warm-up); the pipeline/invoke ratio is the median "
+    "over up to 10 blocks of 100 runs or more (under 200 runs: one block of them all).",
 )
 @click.option("--warmup", type=click.IntRange(0), default=50, show_default=True)
 @click.option(

@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -138,3 +139,24 @@ def test_two_models_of_one_file_name_are_told_apart(int8_model, tmp_path):
                                           "--json").stdout)["models"],
               "camera": camera, "this_process_peak_rss_mb": 1.0}  # fmt: skip
     assert "headless camera 640x480 with b/lenet_int8.tflite (" in bench.format_report(report)
+
+
+def test_no_warm_up_has_no_warm_up_mean(int8_model):
+    """--warmup 0 printed "warm-up mean 0.0", a time no invoke took; now "-" (JSON: null)."""
+    result = _bench(int8_model, "--runs", "10", "--warmup", "0", "--no-system")
+    row = next(ln for ln in result.stdout.splitlines() if ln.startswith("warm-up mean"))
+    assert row.split()[-1] == "-"
+    result = _bench(int8_model, "--runs", "10", "--warmup", "0", "--no-system", "--json")
+    assert json.loads(result.stdout)["models"][0]["warmup_mean_us"] is None
+    row = next(
+        ln
+        for ln in _bench(
+            int8_model, "--runs", "10", "--warmup", "3", "--no-system"
+        ).stdout.splitlines()
+        if ln.startswith("warm-up mean")
+    )
+    assert float(row.split()[-1]) > 0
+    help_text = " ".join(_bench("--help").stdout.split())
+    assert "blocks of 100 runs or more (under 200 runs: one block of them all)" in help_text
+    assert bench.block_ratios(np.ones(50), np.ones(50)).tolist() == [1.0]  # one block of 50
+    assert len(bench.block_ratios(np.ones(250), np.ones(250))) == 2
