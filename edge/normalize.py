@@ -351,8 +351,9 @@ def select_digit(
     """The digit's region, or None when no blob of ink is digit-sized.
 
     The digit is the largest blob of plausible size (not a speck, not a frame-filling border
-    or shadow), joined by the blobs near it that are big enough to be part of it (a broken 5
-    or 4, a pen that skipped). ``blobs``: the mask's, where the caller has them.
+    or shadow, not a filled band: :func:`is_band`), joined by the blobs near it that are big
+    enough to be part of it (a broken 5 or 4, a pen that skipped). ``blobs``: the mask's,
+    where the caller has them.
     """
     blobs = find_blobs(mask) if blobs is None else blobs
     if not blobs.contours:
@@ -363,7 +364,7 @@ def select_digit(
     not_frame = [not on_edge for on_edge in blobs.on_edge]
     main, best = -1, -1.0
     for i, (_, _, bw, bh) in enumerate(rects):  # the first of the largest plausible blobs
-        if not_frame[i] and max(bh, bw) >= min_h and area[i] > best:
+        if not_frame[i] and max(bh, bw) >= min_h and area[i] > best and not is_band(mask, rects[i]):
             main, best = i, area[i]
     if main < 0:
         return None
@@ -385,6 +386,117 @@ def select_digit(
         max(rects[i][1] + rects[i][3] for i in near),
     )
     return DigitRegion(box, tuple(contours[i] for i in near))
+
+
+def step_share(
+    work: np.ndarray, mask: np.ndarray, contour: np.ndarray, dark_on_light: bool
+) -> tuple[float, np.ndarray | None]:
+    """The share of the paper just around a blob that is as dark as the blob's own ink, and
+    those dark pixels (a mask over ``work``; None where there are none).
+
+    Why: a pen stroke is darker than the paper on both of its sides; the edge of a hard
+    shadow (a hand's, a phone's) is not a stroke, but the paper estimate lags behind it, and
+    the strip of shadow along it comes out as ink, a "(" beside the digit, often longer than
+    the digit. Beyond such a strip lies more shadow, as dark as the strip: around a stroke
+    few pixels are (anti-aliasing is lighter), around a shadow's edge half of them.
+    """
+    x, y, w, h = cv2.boundingRect(contour)
+    r = max(3, round(0.1 * max(w, h)))
+    x0, y0 = max(0, x - r), max(0, y - r)
+    x1, y1 = min(work.shape[1], x + w + r), min(work.shape[0], y + h + r)
+    own = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.drawContours(own, [contour], -1, 255, cv2.FILLED, offset=(-x0, -y0))
+    ring = cv2.subtract(cv2.dilate(own, ellipse_kernel(r)), own)
+    ring = cv2.subtract(ring, mask[y0:y1, x0:x1])  # ink of other blobs is not paper
+    region = work[y0:y1, x0:x1] if dark_on_light else cv2.bitwise_not(work[y0:y1, x0:x1])
+    ink = region[cv2.bitwise_and(own, mask[y0:y1, x0:x1]) > 0]
+    around = region[ring > 0]
+    if ink.size == 0 or around.size == 0:
+        return 0.0, None
+    dark_ink, paper = float(np.median(ink)), float(np.percentile(around, 90))
+    as_dark = np.zeros_like(work)
+    as_dark[y0:y1, x0:x1][(ring > 0) & (region <= dark_ink + 0.25 * (paper - dark_ink))] = 255
+    share = cv2.countNonZero(as_dark) / around.size
+    return share, (as_dark if share else None)
+
+
+#: A blob with this share of its surroundings as dark as its ink may lie along a shadow's
+#: edge (:func:`is_shadow_edge`); one under SHARP_STROKES is drawn on paper all round.
+SHADOW_EDGE, SHARP_STROKES = 0.25, 0.1
+
+
+def is_shadow_edge(
+    work: np.ndarray, mask: np.ndarray, contour: np.ndarray, dark_on_light: bool
+) -> bool:
+    """Whether a blob lies along the edge of a shadow (:func:`step_share`) cast from beyond
+    the picture: the dark beside it reaches the picture's edge, where the hand or the phone
+    that casts it is. The dark middles of a bold stroke, which the paper estimate hollows
+    too, lie within the digit."""
+    share, dark = step_share(work, mask, contour, dark_on_light)
+    if share < SHADOW_EDGE or dark is None:
+        return False
+    gray = work if dark_on_light else cv2.bitwise_not(work)
+    level = int(gray[dark > 0].max())
+    shade = cv2.threshold(gray, level, 255, cv2.THRESH_BINARY_INV)[1]  # as dark or darker
+    shade = cv2.bitwise_or(shade, dark)
+    _, labels = cv2.connectedComponents(shade, connectivity=4)
+    beside = np.unique(labels[dark > 0])
+    border = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    return bool(np.intersect1d(beside[beside > 0], border).size)
+
+
+def without_shadow_edges(
+    blobs: Blobs,
+    work: np.ndarray,
+    mask: np.ndarray,
+    dark_on_light: bool,
+    options: NormalizeOptions,
+) -> Blobs:
+    """The blobs, those along a shadow's edge (:func:`is_shadow_edge`) marked as not the
+    digit (``on_edge``) where a blob drawn on clear paper all round (:data:`SHARP_STROKES`),
+    plausible in size as :func:`select_digit` wants it, and outside the edge's box, is there
+    to read instead."""
+    h, w = mask.shape
+    min_h = max(3.0, options.min_height * min(h, w))
+    plausible = [
+        i for i, (_, _, bw, bh) in enumerate(blobs.rects)
+        if not blobs.on_edge[i] and max(bw, bh) >= min_h
+    ]  # fmt: skip
+    if len(plausible) < 2:
+        return blobs
+    plausible.sort(key=lambda i: -blobs.area[i])
+    on_edge = list(blobs.on_edge)
+    for i in plausible:
+        if not is_shadow_edge(work, mask, blobs.contours[i], dark_on_light):
+            break  # the largest blob that is no shadow's edge is the digit's
+        apart = [j for j in plausible if j != i and not overlaps(blobs.rects[i], blobs.rects[j])]
+        if not any(clear_all_round(work, mask, blobs.contours[j], dark_on_light) for j in apart):
+            break
+        on_edge[i] = True
+    return dataclasses.replace(blobs, on_edge=on_edge)
+
+
+def clear_all_round(
+    work: np.ndarray, mask: np.ndarray, contour: np.ndarray, dark_on_light: bool
+) -> bool:
+    """Whether a blob is drawn on paper all round (:data:`SHARP_STROKES`)."""
+    return step_share(work, mask, contour, dark_on_light)[0] < SHARP_STROKES
+
+
+def overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether two (x, y, w, h) boxes share a pixel."""
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def is_band(mask: np.ndarray, rect: tuple[int, int, int, int]) -> bool:
+    """Whether a blob is a filled band, over twice as wide as tall, 60% ink and a fifth of
+    the picture's shorter side long: a drawing app's button or toolbar, a marker line, never
+    a digit (it may still join one as the bar of a bold 5, but is not taken for the digit
+    itself). Shorter ones are left be: what is left of a digit the desk painting cut."""
+    x, y, bw, bh = rect
+    if bw <= 2 * bh or bw < 0.2 * min(mask.shape):
+        return False
+    return cv2.countNonZero(mask[y : y + bh, x : x + bw]) > 0.6 * bw * bh
 
 
 def edge_contact(mask: np.ndarray, rect: tuple[int, int, int, int]) -> float:
@@ -597,6 +709,8 @@ def normalize_gray(
             return on_sheet
     if mask is None:
         return Normalized(None, BLANK, None, inverted)
+    if blobs is not None:
+        blobs = without_shadow_edges(blobs, work, mask, inverted, options)
     found = select_digit(mask, options, blobs)
     if found is None:
         return Normalized(None, "no digit: no digit-sized ink in the image", None, inverted)

@@ -229,6 +229,49 @@ def test_a_bold_light_stroke_on_black_stays_solid():
     assert N.normalize(canvas, plain).box[3] < 420
 
 
+def _shadowed_photo(shadow_x: int, dark: float = 0.45) -> np.ndarray:
+    """A 1080x1920 phone photo of a "5" in ballpoint near the top, and the hard-edged shadow
+    of a hand reaching in from the bottom edge, nowhere near the digit."""
+    h, w = 1920, 1080
+    photo = np.full((h, w), 215, np.float32)
+    shadow = np.zeros((h, w), np.float32)
+    cv2.ellipse(shadow, (shadow_x, h + 96), (480, 620), 10, 0, 360, 1.0, -1)
+    photo *= 1 - dark * cv2.GaussianBlur(shadow, (0, 0), 8)
+    cv2.putText(photo, "5", (420, 560), cv2.FONT_HERSHEY_SIMPLEX, 10, 50.0, 7, cv2.LINE_AA)
+    return np.clip(photo, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("shadow_x", [300, 540, 800])
+def test_the_edge_of_a_hand_shadow_is_not_the_digit(shadow_x):
+    """The strip of shadow along its edge comes out as ink, longer than the digit; it was read
+    instead of the digit (a review's photos: 24 of 90)."""
+    result = N.normalize(_shadowed_photo(shadow_x))
+    x, y, bw, bh = result.box
+    assert x > 400 and y > 300 and x + bw < 700 and y + bh < 600  # the 5's box, not the shadow
+
+
+def test_a_bold_digit_hollowed_by_the_paper_estimate_is_still_the_digit():
+    """Its strokes' dark middles sit beside its ink as a shadow's does, but within the digit:
+    not taken for a shadow's edge."""
+    canvas = np.full((400, 400), 255, np.uint8)
+    cv2.putText(canvas, "5", (70, 330), cv2.FONT_HERSHEY_SIMPLEX, 9, 0, 60, cv2.LINE_AA)
+    ys, xs = np.nonzero(canvas < 128)
+    result = N.normalize(canvas)
+    x, _, bw, bh = result.box
+    assert abs(x - xs.min()) < 20 and abs(x + bw - xs.max()) < 20 and bh > 0.8 * np.ptp(ys)
+
+
+def test_a_drawing_apps_button_is_not_the_digit():
+    """A phone screenshot of a drawing app: a thin "2" on the canvas, and a filled "Clear"
+    button under it with more ink than the digit (a review's screenshots: read as 2 or 7)."""
+    shot = np.full((2532, 1170), 250, np.uint8)
+    cv2.putText(shot, "2", (150, 900), cv2.FONT_HERSHEY_SIMPLEX, 12, 20, 10, cv2.LINE_AA)
+    cv2.rectangle(shot, (60, 2300), (1110, 2400), 120, -1)  # the button, grey as a blue one
+    cv2.putText(shot, "Clear", (500, 2370), cv2.FONT_HERSHEY_SIMPLEX, 2, 255, 4, cv2.LINE_AA)
+    x, y, _, bh = N.normalize(shot).box
+    assert x < 600 and 400 < y < 900 and bh > 250  # the 2, not the button
+
+
 def test_normalisation_is_fast_on_a_vga_photo():
     """The bench measures p50 <= 1 ms; here only a loose bound against gross regressions."""
     frames = [digit_on_paper(d, (640, 480)) for d in range(5)]
