@@ -966,14 +966,13 @@ def _real_digit_archives(
     """
     from edge import optdigits, usps
 
-    ctx = click.get_current_context()
     wanted = {
         "usps": (usps_file, photos or numbers, "--photos N or --numbers N", usps),
         "optdigits": (optdigits_file, photos, "--photos N", optdigits),
     }
     archives: dict[str, Path | None] = {}
     for name, (path, read, by, module) in wanted.items():
-        typed = ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+        typed = typed_option(name)
         if typed and not read:
             raise click.UsageError(f"--{name} is read with {by}; add it")
         archives[name] = path if read else None
@@ -1056,6 +1055,14 @@ def bench(
     click.echo(json.dumps(report, indent=2) if as_json else bench_mod.format_report(report))
 
 
+def typed_option(name: str) -> bool:
+    """Whether the running command's option ``name`` was typed on the command line, not taken
+    from the environment or its default: a setting in the environment is checked only where
+    it is read, and its errors name the variable."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source == click.core.ParameterSource.COMMANDLINE
+
+
 def _bench_data(option: Path | None, system: bool) -> Mnist | None:
     """The MNIST bench's number frames are made of, loaded before any benchmark runs: a bad
     --data used to fail only after all of them (minutes with several models).
@@ -1065,8 +1072,7 @@ def _bench_data(option: Path | None, system: bool) -> Mnist | None:
     """
     from edge import mnist
 
-    ctx = click.get_current_context()
-    typed = ctx.get_parameter_source("data") == click.core.ParameterSource.COMMANDLINE
+    typed = typed_option("data")
     if not system:
         if typed:
             raise click.UsageError("--data is read with the system figures; drop --no-system")

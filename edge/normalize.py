@@ -358,13 +358,11 @@ def select_digit(
     blobs = find_blobs(mask) if blobs is None else blobs
     if not blobs.contours:
         return None
-    h, w = mask.shape
     contours, rects, area = blobs.contours, blobs.rects, blobs.area
-    min_h = max(3.0, options.min_height * min(h, w))
     not_frame = [not on_edge for on_edge in blobs.on_edge]
     main, best = -1, -1.0
-    for i, (_, _, bw, bh) in enumerate(rects):  # the first of the largest plausible blobs
-        if not_frame[i] and max(bh, bw) >= min_h and area[i] > best and not is_band(mask, rects[i]):
+    for i in plausible_blobs(blobs, mask.shape, options):  # the first of the largest
+        if area[i] > best and not is_band(mask, rects[i]):
             main, best = i, area[i]
     if main < 0:
         return None
@@ -386,6 +384,16 @@ def select_digit(
         max(rects[i][1] + rects[i][3] for i in near),
     )
     return DigitRegion(box, tuple(contours[i] for i in near))
+
+
+def plausible_blobs(blobs: Blobs, shape: tuple[int, ...], options: NormalizeOptions) -> list[int]:
+    """The blobs that may be the digit: not the picture's edge, and digit-sized (their longer
+    side ``min_height`` of the picture's shorter side, 3 px at least)."""
+    min_side = max(3.0, options.min_height * min(shape[:2]))
+    return [
+        i for i, (_, _, bw, bh) in enumerate(blobs.rects)
+        if not blobs.on_edge[i] and max(bw, bh) >= min_side
+    ]  # fmt: skip
 
 
 def step_share(
@@ -456,12 +464,7 @@ def without_shadow_edges(
     digit (``on_edge``) where a blob drawn on clear paper all round (:data:`SHARP_STROKES`),
     plausible in size as :func:`select_digit` wants it, and outside the edge's box, is there
     to read instead."""
-    h, w = mask.shape
-    min_h = max(3.0, options.min_height * min(h, w))
-    plausible = [
-        i for i, (_, _, bw, bh) in enumerate(blobs.rects)
-        if not blobs.on_edge[i] and max(bw, bh) >= min_h
-    ]  # fmt: skip
+    plausible = plausible_blobs(blobs, mask.shape, options)
     if len(plausible) < 2:
         return blobs
     plausible.sort(key=lambda i: -blobs.area[i])
@@ -496,7 +499,13 @@ def is_band(mask: np.ndarray, rect: tuple[int, int, int, int]) -> bool:
     x, y, bw, bh = rect
     if bw <= 2 * bh or bw < 0.2 * min(mask.shape):
         return False
-    return cv2.countNonZero(mask[y : y + bh, x : x + bw]) > 0.6 * bw * bh
+    return filled_band(bw, bh, cv2.countNonZero(mask[y : y + bh, x : x + bw]))
+
+
+def filled_band(width: int, height: int, ink: float) -> bool:
+    """Over twice as wide as tall and 60% ink (``ink``: its inked pixels): a band or a bar,
+    what no digit is (:func:`is_band` here, ``edge.number_parts.is_bar`` in a number)."""
+    return width > 2 * height and ink > 0.6 * width * height
 
 
 def edge_contact(mask: np.ndarray, rect: tuple[int, int, int, int]) -> float:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from edge.normalize import filled_band
 from edge.number_options import NumberOptions
 
 #: Outer contours of the ink's blobs, as cv2.findContours returns them.
@@ -108,7 +109,7 @@ def digit_shaped(p: Part, floor: float, tallest: float) -> bool:
 def is_bar(p: Part) -> bool:
     """Mostly filled and more than twice as wide as tall: a band (a page edge's shadow, a
     marker line) when it is wider than a digit, else a dash or the bar of a 5."""
-    return p.area > 0.6 * p.w * p.h and p.w > 2 * p.h
+    return filled_band(p.w, p.h, p.area)
 
 
 def sort_parts(
